@@ -1,0 +1,191 @@
+"""Atomic, hash-addressed artifacts with manifests.
+
+Every artifact is a folder holding its files and a ``manifest.json``. The folder is
+built under a temporary name and renamed into place in one step, so a reader sees
+either nothing or a complete artifact, and a crash leaves only a temporary folder
+that the next run removes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lstm_model.errors import ArtifactError
+
+log = logging.getLogger(__name__)
+
+MANIFEST_NAME = "manifest.json"
+_TMP_MARK = ".tmp-"
+_CHUNK = 1 << 20
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_text(*parts: str) -> str:
+    """Hex sha256 of the given strings joined by NUL bytes."""
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}{_TMP_MARK}{uuid.uuid4().hex}")
+    try:
+        with tmp.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_json(path: Path, payload: Any) -> None:
+    """Write ``payload`` as indented, key-sorted JSON, atomically."""
+    text = json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n"
+    atomic_write_bytes(path, text.encode())
+
+
+class Manifest(BaseModel):
+    """What an artifact folder holds and where it came from."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field(description="Artifact kind, e.g. 'imdb_reviews'.")
+    content_sha256: str = Field(description="sha256 of the artifact's main file.")
+    files: dict[str, str] = Field(description="sha256 of every file, by name.")
+    inputs: dict[str, str] = Field(default_factory=dict, description="sha256 of each input.")
+    config: dict[str, Any] = Field(default_factory=dict)
+    details: dict[str, Any] = Field(default_factory=dict)
+    created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+
+def read_manifest(folder: Path) -> Manifest:
+    """Load ``folder/manifest.json``; raise ArtifactError if absent or unreadable."""
+    path = folder / MANIFEST_NAME
+    try:
+        return Manifest.model_validate_json(path.read_text())
+    except FileNotFoundError as exc:
+        raise ArtifactError(f"{folder}: no {MANIFEST_NAME}; the artifact is incomplete") from exc
+    except ValueError as exc:
+        raise ArtifactError(f"{path}: unreadable manifest ({exc})") from exc
+
+
+def verify_artifact(folder: Path) -> Manifest:
+    """Check every file listed in the manifest against its sha256; return the manifest."""
+    manifest = read_manifest(folder)
+    for name, expected in manifest.files.items():
+        path = folder / name
+        if not path.is_file():
+            raise ArtifactError(f"{path}: listed in the manifest but missing")
+        actual = sha256_file(path)
+        if actual != expected:
+            raise ArtifactError(
+                f"{path}: sha256 {actual[:12]}… does not match the manifest's {expected[:12]}…; "
+                "the file was changed after it was written"
+            )
+    return manifest
+
+
+def find_valid_artifact(folder: Path) -> Manifest | None:
+    """Return the manifest of a complete, intact artifact at ``folder``, else None."""
+    if not (folder / MANIFEST_NAME).is_file():
+        return None
+    try:
+        return verify_artifact(folder)
+    except ArtifactError as exc:
+        log.warning("ignoring damaged artifact: %s", exc)
+        return None
+
+
+@contextmanager
+def staged_artifact(folder: Path) -> Iterator[Path]:
+    """Yield a temporary sibling of ``folder`` to fill; publish it by rename on success.
+
+    On error the temporary folder is removed. If ``folder`` already exists (another run
+    published it first, or a damaged copy), the complete new one replaces it.
+    """
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(folder)
+    tmp = folder.with_name(f".{folder.name}{_TMP_MARK}{os.getpid()}-{uuid.uuid4().hex}")
+    tmp.mkdir()
+    try:
+        yield tmp
+        if folder.exists():
+            trash = folder.with_name(f".{folder.name}{_TMP_MARK}{os.getpid()}-{uuid.uuid4().hex}")
+            os.replace(folder, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+        os.replace(tmp, folder)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_manifest(
+    folder: Path,
+    *,
+    kind: str,
+    main_file: str,
+    inputs: Mapping[str, str] | None = None,
+    config: Mapping[str, Any] | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> Manifest:
+    """Hash every file in ``folder`` and write its manifest (atomically, last)."""
+    files = {
+        path.name: sha256_file(path)
+        for path in sorted(folder.iterdir())
+        if path.is_file() and path.name != MANIFEST_NAME
+    }
+    if main_file not in files:
+        raise ArtifactError(f"{folder}: main file {main_file!r} was not written")
+    manifest = Manifest(
+        kind=kind,
+        content_sha256=files[main_file],
+        files=files,
+        inputs=dict(inputs or {}),
+        config=dict(config or {}),
+        details=dict(details or {}),
+    )
+    atomic_write_json(folder / MANIFEST_NAME, manifest.model_dump(mode="json"))
+    return manifest
+
+
+def _remove_stale_temporaries(folder: Path) -> None:
+    """Remove temporary siblings left by runs that were killed (their process is gone)."""
+    for stale in folder.parent.glob(f".{folder.name}{_TMP_MARK}*"):
+        pid = stale.name.rsplit(_TMP_MARK, 1)[1].split("-", 1)[0]
+        if pid.isdigit() and _process_alive(int(pid)):
+            continue
+        log.info("removing leftover temporary %s", stale)
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

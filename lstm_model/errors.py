@@ -1,0 +1,17 @@
+"""Errors a user can act on: each message names the input and what is wrong with it."""
+
+
+class PipelineError(Exception):
+    """Base class for bad input or state that the user must fix (not a bug, not transient)."""
+
+
+class SourceError(PipelineError):
+    """The data source cannot be found, fetched or recognised."""
+
+
+class IngestError(PipelineError):
+    """The source was found but its content does not fit the aclImdb layout."""
+
+
+class ArtifactError(PipelineError):
+    """An artifact on disk is missing, incomplete or does not match its manifest."""
