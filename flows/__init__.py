@@ -1,0 +1,1 @@
+"""Prefect flows: they sequence tasks and pass paths and hashes between them."""

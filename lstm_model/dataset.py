@@ -68,8 +68,7 @@ def tokenise_reviews(
     ``tokenised.parquet`` (same row order as the reviews). The key hashes the reviews'
     sha256 and the config, so an unchanged input is a cache hit.
     """
-    key = sha256_text("tokenise", TOKENISE_VERSION, reviews.sha256, config.fingerprint())[:16]
-    folder = out_root / "tokenised" / key
+    folder = tokenised_folder(reviews, config, out_root)
     manifest = find_valid_artifact(folder)
     if manifest is not None:
         log.info("tokenise: cache hit %s", folder)
@@ -117,6 +116,12 @@ def tokenise_reviews(
         folder,
     )
     return _result(folder, manifest.content_sha256, manifest.files, reviews, config, False)
+
+
+def tokenised_folder(reviews: IngestResult, config: TokeniserConfig, out_root: Path) -> Path:
+    """Where the tokenised dataset is published: addressed by input hash and config."""
+    key = sha256_text("tokenise", TOKENISE_VERSION, reviews.sha256, config.fingerprint())
+    return out_root / "tokenised" / key[:16]
 
 
 def load_split(result: TokenisedResult, split: str) -> tuple[np.ndarray, np.ndarray]:

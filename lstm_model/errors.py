@@ -9,6 +9,10 @@ class SourceError(PipelineError):
     """The data source cannot be found, fetched or recognised."""
 
 
+class DownloadError(SourceError):
+    """Fetching a remote source failed; may succeed on a later try."""
+
+
 class IngestError(PipelineError):
     """The source was found but its content does not fit the aclImdb layout."""
 

@@ -174,8 +174,7 @@ def ingest_reviews(source: ResolvedSource, out_root: Path) -> IngestResult:
     The key is derived from the source fingerprint and INGEST_VERSION, so re-running on an
     unchanged source finds the published artifact and reads nothing from the source.
     """
-    key = sha256_text("ingest", INGEST_VERSION, source.fingerprint)[:16]
-    folder = out_root / "reviews" / key
+    folder = ingest_folder(source, out_root)
     manifest = find_valid_artifact(folder)
     if manifest is not None:
         log.info("ingest: cache hit %s (source unchanged)", folder)
@@ -210,6 +209,11 @@ def ingest_reviews(source: ResolvedSource, out_root: Path) -> IngestResult:
         folder,
     )
     return _result(folder, manifest.content_sha256, details, cached=False)
+
+
+def ingest_folder(source: ResolvedSource, out_root: Path) -> Path:
+    """Where the ingest of ``source`` is published: addressed by its fingerprint."""
+    return out_root / "reviews" / sha256_text("ingest", INGEST_VERSION, source.fingerprint)[:16]
 
 
 def load_reviews(result: IngestResult, columns: list[str] | None = None) -> pa.Table:

@@ -22,7 +22,7 @@ from lstm_model.config import (
     SOURCE_ENV,
     default_cache_dir,
 )
-from lstm_model.errors import SourceError
+from lstm_model.errors import DownloadError, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -83,13 +83,13 @@ def download(url: str, *, cache_dir: Path | None = None) -> Path:
                 shutil.copyfileobj(response, handle, length=1 << 20)
         size = partial.stat().st_size
         if expected is not None and int(expected) != size:
-            raise SourceError(
+            raise DownloadError(
                 f"download of {url} stopped early: {size} of {expected} bytes; run again"
             )
         os.replace(partial, target)
     except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise SourceError(
+        raise DownloadError(
             f"could not download {url}: {reason}. If this machine is offline, pass --source "
             f"PATH or set {SOURCE_ENV} to a local copy of the aclImdb archive or folder."
         ) from exc

@@ -1,0 +1,183 @@
+"""Run a Great Expectations suite on a DataFrame, build Data Docs, explain failures.
+
+Shared by the contract modules; each of those owns its expectations. The GX project
+lives in ``<workspace>/gx`` (a File Data Context) so validation results accumulate and
+the Data Docs site lists every run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+log = logging.getLogger(__name__)
+
+_DATASOURCE = "lstm_pipeline"
+_BATCH = "whole_frame"
+_SNIPPET = 80
+
+
+class ExpectationFailure(BaseModel):
+    """One failed expectation: what was expected, what was seen, and example offenders."""
+
+    expectation: str
+    kwargs: dict[str, Any]
+    observed: str
+    examples: list[Any] = Field(default_factory=list)
+
+    def describe(self) -> str:
+        args = ", ".join(f"{k}={_short(v)}" for k, v in self.kwargs.items())
+        text = f"{self.expectation}({args}): {self.observed}"
+        if self.examples:
+            text += "\n      e.g. " + "\n      e.g. ".join(_short(e, 160) for e in self.examples)
+        return text
+
+
+class ContractResult(BaseModel):
+    """Outcome of one contract run."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    contract: str
+    success: bool
+    evaluated: int
+    failures: list[ExpectationFailure]
+    data_docs: str | None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+    def summary(self) -> str:
+        """Human-readable report: each failed expectation with offending examples."""
+        head = f"data contract {self.contract!r}: " + (
+            "passed"
+            if self.success
+            else f"{len(self.failures)} of {self.evaluated} expectations failed"
+        )
+        lines = [head, *(f"  - {f.describe()}" for f in self.failures)]
+        if self.data_docs:
+            lines.append(f"  Data Docs: {self.data_docs}")
+        return "\n".join(lines)
+
+
+class ContractViolation(Exception):
+    """Raised when data breaks its contract; the message lists every failure."""
+
+    def __init__(self, result: ContractResult) -> None:
+        super().__init__(result.summary())
+        self.result = result
+
+
+def run_suite(
+    contract: str,
+    frame: pd.DataFrame,
+    expectations: Sequence[Any],
+    *,
+    project_root: Path,
+    id_columns: Sequence[str],
+    max_examples: int,
+) -> ContractResult:
+    """Validate ``frame`` against ``expectations`` with a GX checkpoint; update Data Docs."""
+    import great_expectations as gx  # heavy import (seconds), so only when validating
+    from great_expectations.checkpoint import UpdateDataDocsAction
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    project_root.mkdir(parents=True, exist_ok=True)
+    context = gx.get_context(mode="file", project_root_dir=project_root)
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+
+    suite = context.suites.add_or_update(
+        gx.ExpectationSuite(name=contract, expectations=list(expectations))
+    )
+    source = context.data_sources.add_or_update_pandas(name=_DATASOURCE)
+    asset = next((a for a in source.assets if a.name == contract), None)
+    asset = asset or source.add_dataframe_asset(name=contract)
+    batch = next((b for b in asset.batch_definitions if b.name == _BATCH), None)
+    batch = batch or asset.add_batch_definition_whole_dataframe(_BATCH)
+    definition = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=contract, data=batch, suite=suite)
+    )
+    checkpoint = context.checkpoints.add_or_update(
+        gx.Checkpoint(
+            name=contract,
+            validation_definitions=[definition],
+            actions=[UpdateDataDocsAction(name="update_data_docs")],
+            result_format={
+                "result_format": "SUMMARY",
+                "unexpected_index_column_names": [c for c in id_columns if c in frame.columns],
+                "partial_unexpected_count": max_examples,
+            },
+        )
+    )
+    outcome = checkpoint.run(batch_parameters={"dataframe": frame})
+    results = [r for run in outcome.run_results.values() for r in run.results]
+    failures = [_failure(r, max_examples) for r in results if not r.success]
+    docs = [site["site_url"] for site in context.get_docs_sites_urls()]
+    log.info("contract %s: Data Docs at %s", contract, docs[0] if docs else "(none)")
+    return ContractResult(
+        contract=contract,
+        success=not failures,
+        evaluated=len(results),
+        failures=failures,
+        data_docs=docs[0] if docs else None,
+    )
+
+
+def _failure(result: Any, max_examples: int) -> ExpectationFailure:
+    config = result.expectation_config
+    kwargs = {k: v for k, v in config.kwargs.items() if k not in {"batch_id", "result_format"}}
+    if "row_condition" in kwargs:
+        kwargs["row_condition"] = _condition_text(kwargs["row_condition"])
+    info = result.exception_info or {}
+    if info.get("raised_exception"):
+        return ExpectationFailure(
+            expectation=config.type,
+            kwargs=kwargs,
+            observed=f"could not be evaluated: {info.get('exception_message')}",
+        )
+    detail = result.result or {}
+    if "unexpected_count" in detail and detail.get("unexpected_count"):
+        percent = detail.get("unexpected_percent") or 0.0
+        observed = (
+            f"{detail['unexpected_count']} unexpected of {detail.get('element_count')} rows "
+            f"({percent:.2f}%)"
+        )
+        examples = detail.get("partial_unexpected_index_list") or detail.get(
+            "partial_unexpected_list", []
+        )
+    else:
+        observed = f"observed {_short(detail.get('observed_value'))}"
+        examples = []
+    return ExpectationFailure(
+        expectation=config.type,
+        kwargs=kwargs,
+        observed=observed,
+        examples=[_plain(e) for e in examples[:max_examples]],
+    )
+
+
+def _condition_text(condition: Any) -> str:
+    if isinstance(condition, dict) and condition.get("type") == "comparison":
+        return f"{condition['column']['name']} {condition['operator']} {condition['parameter']!r}"
+    return str(condition)
+
+
+def _plain(value: Any) -> Any:
+    """NumPy scalars and tuples to plain JSON-able Python values."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):
+        return value.item()
+    if isinstance(value, str) and len(value) > _SNIPPET:
+        return value[:_SNIPPET] + "…"
+    return value
+
+
+def _short(value: Any, limit: int = _SNIPPET) -> str:
+    text = repr(_plain(value)) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
