@@ -99,7 +99,7 @@ def retrain(
         )
     except ValidationError as exc:
         _fail(f"invalid option: {exc}")
-    _prepare_logging()
+    _prepare_prefect()
     from flows.retrain import retrain as retrain_flow
 
     outputs = _run(
@@ -135,7 +135,9 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=1)
 
 
-def _prepare_logging() -> None:
+def _prepare_prefect() -> None:
+    # This pipeline runs offline too: the local server must not try to phone home.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # The library logs with `logging`; route it through Prefect's handlers so it shows
     # on the console, in the run logs and in the UI.
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "lstm_model,data_contracts")

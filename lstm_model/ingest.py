@@ -7,6 +7,7 @@ whatever order the archive or the file system lists them in.
 
 from __future__ import annotations
 
+import gzip
 import logging
 import os
 import re
@@ -16,6 +17,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -249,7 +251,7 @@ def _wanted(rel: tuple[str, ...]) -> bool:
 
 def _archive_members(path: Path) -> Iterator[_Entry]:
     try:
-        with tarfile.open(path, mode="r|*") as archive:
+        with _open_stream(path) as raw, tarfile.open(fileobj=raw, mode="r|*") as archive:
             for member in archive:
                 rel = _relative_parts(member.name)
                 if member.isdir():
@@ -259,10 +261,24 @@ def _archive_members(path: Path) -> Iterator[_Entry]:
                     yield rel, "file", handle.read() if handle else None
                 else:
                     yield rel, "other", None
-    except (tarfile.TarError, EOFError, zlib.error) as exc:
+            # Read to the end so gzip checks its length and CRC trailer: a stream cut
+            # after the last review would otherwise pass unnoticed.
+            while raw.read(1 << 20):
+                pass
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise IngestError(
             f"{path}: corrupt or truncated archive ({type(exc).__name__}: {exc}); download it again"
         ) from exc
+
+
+def _open_stream(path: Path) -> BinaryIO:
+    """The archive as a byte stream: gunzipped by ``gzip`` (which checks truncation and
+    CRC, unlike tarfile's own stream reader), else raw for tarfile to sniff."""
+    with path.open("rb") as probe:
+        magic = probe.read(2)
+    if magic == b"\x1f\x8b":
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
 
 
 def _folder_members(root: Path) -> Iterator[_Entry]:

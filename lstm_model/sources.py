@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import logging
 import os
 import shutil
@@ -87,7 +88,7 @@ def download(url: str, *, cache_dir: Path | None = None) -> Path:
                 f"download of {url} stopped early: {size} of {expected} bytes; run again"
             )
         os.replace(partial, target)
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+    except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as exc:
         reason = getattr(exc, "reason", exc)
         raise DownloadError(
             f"could not download {url}: {reason}. If this machine is offline, pass --source "

@@ -1,0 +1,93 @@
+"""The retrain flow under Prefect's test harness, on the committed fixture."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prefect.testing.utilities import prefect_test_harness
+
+from flows.retrain import retrain
+from lstm_model.artifacts import sha256_file
+from lstm_model.config import ReviewsContractConfig, TokeniserConfig
+from tests.conftest import FIXTURE_CONTRACT
+
+
+@pytest.fixture(scope="module", autouse=True)
+def harness() -> Iterator[None]:
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def _artifact(key: str) -> str:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+            sort=ArtifactSort.CREATED_DESC,
+            limit=1,
+        )
+    assert found, f"no artifact {key}"
+    return str(found[0].data)
+
+
+def test_flow_produces_hashed_artifacts_and_reports(fixture_archive: Path, tmp_path: Path) -> None:
+    outputs = retrain(
+        source=str(fixture_archive),
+        workspace=tmp_path,
+        tokeniser=TokeniserConfig(vocab_size=2000, maxlen=50),
+        reviews_contract=ReviewsContractConfig(**FIXTURE_CONTRACT),
+    )
+    assert sha256_file(outputs.reviews_path) == outputs.reviews_sha256
+    assert sha256_file(outputs.tokenised_path) == outputs.tokenised_sha256
+    assert sha256_file(outputs.tokeniser_dir / "vocab.txt") == outputs.vocab_sha256
+    assert outputs.source_sha256 == sha256_file(fixture_archive)
+    manifest = json.loads((outputs.tokeniser_dir / "manifest.json").read_text())
+    assert manifest["inputs"]["reviews"] == outputs.reviews_sha256
+    assert Path(outputs.data_docs.removeprefix("file://")).is_file()
+    report = _artifact("contract-imdb-reviews")
+    assert "passed" in report and "4 review texts appear in both train and test" in report
+    assert "passed" in _artifact("contract-imdb-tokenised")
+
+
+def test_second_run_hits_the_caches(fixture_archive: Path, tmp_path: Path) -> None:
+    kwargs = {
+        "source": str(fixture_archive),
+        "workspace": tmp_path,
+        "reviews_contract": ReviewsContractConfig(**FIXTURE_CONTRACT),
+    }
+    first = retrain(**kwargs)
+    stamp = first.tokenised_path.stat().st_mtime_ns
+    states = retrain(**kwargs, return_state=True)
+    second = states.result()
+    assert second == first
+    assert first.tokenised_path.stat().st_mtime_ns == stamp
+    assert len(list((tmp_path / "reviews").iterdir())) == 1
+
+
+def test_failed_contract_fails_the_flow_and_stops_before_tokenising(
+    fixture_archive: Path, tmp_path: Path
+) -> None:
+    state = retrain(
+        source=str(fixture_archive),
+        workspace=tmp_path,
+        reviews_contract=ReviewsContractConfig(min_rows=1000),
+        return_state=True,
+    )
+    assert state.is_failed()
+    with pytest.raises(Exception, match=r"expect_table_row_count_to_be_between.*observed 408"):
+        state.result()
+    assert not (tmp_path / "tokenised").exists()
+    assert "FAILED" in _artifact("contract-imdb-reviews")
+
+
+def test_bad_source_fails_the_flow_with_its_reason(tmp_path: Path) -> None:
+    state = retrain(source=str(tmp_path / "missing.tar.gz"), workspace=tmp_path, return_state=True)
+    assert state.is_failed()
+    with pytest.raises(Exception, match=r"data source not found: .*missing\.tar\.gz"):
+        state.result()

@@ -1,0 +1,80 @@
+"""Shared fixtures: the committed aclImdb sample and workspaces built from it."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+FIXTURE = Path(__file__).parent / "fixtures" / "aclImdb_sample.tar.gz"
+FIXTURE_REVIEWS = 408  # 100 per split and polarity + 4 texts that are in both splits
+
+# Bounds of the reviews contract that the few-hundred-review fixture satisfies.
+FIXTURE_CONTRACT = {"min_rows": 100}
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+@pytest.fixture(scope="session")
+def fixture_archive() -> Path:
+    return FIXTURE
+
+
+@pytest.fixture(scope="session")
+def fixture_members() -> dict[str, bytes]:
+    """Every file of the fixture archive, by its name in the archive."""
+    with tarfile.open(FIXTURE) as archive:
+        return {
+            m.name: archive.extractfile(m).read()  # type: ignore[union-attr]
+            for m in archive.getmembers()
+            if m.isfile()
+        }
+
+
+@pytest.fixture
+def make_archive(tmp_path: Path, fixture_members: dict[str, bytes]) -> Callable[..., Path]:
+    """Build a .tar.gz from the fixture's files, with some replaced, added or dropped."""
+
+    def build(
+        name: str = "archive.tar.gz",
+        *,
+        add: dict[str, bytes] | None = None,
+        drop: Callable[[str], bool] = lambda _: False,
+        folders: tuple[str, ...] = (),
+    ) -> Path:
+        files = {k: v for k, v in fixture_members.items() if not drop(k)}
+        files.update(add or {})
+        path = tmp_path / name
+        with tarfile.open(path, "w:gz") as archive:
+            for folder in folders:
+                info = tarfile.TarInfo(folder)
+                info.type = tarfile.DIRTYPE
+                archive.addfile(info)
+            for member, data in sorted(files.items()):
+                info = tarfile.TarInfo(member)
+                info.size = len(data)
+                archive.addfile(info, io.BytesIO(data))
+        return path
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def ingested(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The fixture ingested once into a session workspace (IngestResult)."""
+    from lstm_model.ingest import ingest_reviews
+    from lstm_model.sources import resolve_source
+
+    workspace = tmp_path_factory.mktemp("workspace")
+    return ingest_reviews(resolve_source(str(FIXTURE)), workspace)
+
+
+@pytest.fixture(scope="session")
+def reviews_frame(ingested):  # type: ignore[no-untyped-def]
+    from lstm_model.ingest import load_reviews
+
+    return load_reviews(ingested).to_pandas()
