@@ -1,0 +1,35 @@
+# Two entry points on a fresh machine (Python 3.11 + pip, nothing else installed):
+#   make retrain   - run the retraining flow on the default data source
+#   make test      - lint and run the default test suite
+# Both bootstrap a pinned uv into .tools/ and the locked environment into .venv/.
+
+UV_VERSION := 0.13.8
+PYTHON ?= python3
+UV := .tools/bin/uv
+ARGS ?=
+
+.PHONY: retrain test bench lint clean
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+.venv/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen
+	touch $@
+
+retrain: .venv/.synced
+	$(UV) run --frozen lstm-pipeline retrain $(ARGS)
+
+lint: .venv/.synced
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+
+test: lint
+	$(UV) run --frozen pytest
+
+bench: .venv/.synced
+	$(UV) run --frozen python benchmarks/data_pipeline.py $(ARGS)
+
+clean:
+	rm -rf .venv .tools artifacts
