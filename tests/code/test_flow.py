@@ -91,3 +91,69 @@ def test_bad_source_fails_the_flow_with_its_reason(tmp_path: Path) -> None:
     assert state.is_failed()
     with pytest.raises(Exception, match=r"data source not found: .*missing\.tar\.gz"):
         state.result()
+
+
+def test_failed_download_is_retried(
+    fixture_archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first request gets HTTP 503; the resolve-source task retries and succeeds."""
+    import http.server
+    import threading
+
+    calls: list[int] = []
+    payload = fixture_archive.read_bytes()
+
+    class Flaky(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            calls.append(1)
+            if len(calls) == 1:
+                self.send_error(503, "busy")
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("LSTM_PIPELINE_CACHE", str(tmp_path / "cache"))
+    try:
+        outputs = retrain(
+            source=f"http://127.0.0.1:{server.server_address[1]}/aclImdb_v1.tar.gz",
+            workspace=tmp_path / "ws",
+            reviews_contract=ReviewsContractConfig(**FIXTURE_CONTRACT),
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(calls) == 2
+    assert outputs.source_sha256 == sha256_file(fixture_archive)
+
+
+@pytest.mark.parametrize(
+    ("error", "retried"),
+    [
+        (OSError("disk hiccup"), True),
+        (FileNotFoundError("gone"), False),
+        (ValueError("bug"), False),
+    ],
+)
+def test_retry_policy_retries_only_transient_io(error: Exception, retried: bool) -> None:
+    from prefect.states import Failed
+
+    from tasks._policies import retry_on_transient_io
+
+    assert retry_on_transient_io(None, None, Failed(data=error)) is retried
+
+
+def test_retry_policy_never_retries_bad_data() -> None:
+    from prefect.states import Failed
+
+    from lstm_model.errors import DownloadError, IngestError
+    from tasks._policies import retry_on_transient_io
+
+    assert retry_on_transient_io(None, None, Failed(data=IngestError("bad"))) is False
+    assert retry_on_transient_io(None, None, Failed(data=DownloadError("net"))) is True

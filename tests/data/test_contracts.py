@@ -12,10 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from data_contracts import ContractViolation, validate_imdb_reviews, validate_imdb_tokenised
+from data_contracts._runner import run_suite
 from data_contracts.imdb_reviews import COLUMN_TYPES
 from data_contracts.imdb_tokenised import expectations as tokenised_expectations
 from data_contracts.imdb_tokenised import summarise
-from data_contracts._runner import run_suite
 from lstm_model.config import ReviewsContractConfig, TokeniserConfig
 from lstm_model.dataset import tokenise_reviews
 from lstm_model.ingest import REVIEWS_SCHEMA
@@ -70,11 +70,31 @@ def _duplicate_id(frame: pd.DataFrame) -> pd.DataFrame:
 
 BREAKS: list[tuple[str, Callable[[pd.DataFrame], pd.DataFrame], str]] = [
     ("extra column", lambda f: f.assign(extra=1), "expect_table_columns_to_match_set"),
-    ("missing column", lambda f: f.drop(columns="source_path"), "expect_table_columns_to_match_set"),
-    ("wrong type", lambda f: f.assign(rating=f.rating.astype("float64")),
-     "expect_column_values_to_be_of_type(column='rating'"),
-    ("null text", lambda f: f.assign(text=f.text.where(f.index != 3, None)),
-     "expect_column_values_to_not_be_null"),
+    (
+        "missing column",
+        lambda f: f.drop(columns="source_path"),
+        "expect_table_columns_to_match_set",
+    ),
+    *(
+        (
+            f"{column} type",
+            lambda f, c=column, w=wrong: f.assign(**{c: f[c].astype(w)}),
+            f"expect_column_values_to_be_of_type(column='{column}'",
+        )
+        for column, wrong in [
+            ("review_id", "int64"),
+            ("split", "category"),
+            ("label", "int64"),
+            ("rating", "float64"),
+            ("text", "object"),
+            ("source_path", "category"),
+        ]
+    ),
+    (
+        "null text",
+        lambda f: f.assign(text=f.text.where(f.index != 3, None)),
+        "expect_column_values_to_not_be_null",
+    ),
     ("blank text", _set("text", 3, "   \n "), "expect_column_values_to_not_match_regex"),
     ("label 2", _set("label", 3, 2), "expect_column_values_to_be_in_set(column='label'"),
     ("split dev", _set("split", 3, "dev"), "expect_column_values_to_be_in_set(column='split'"),
@@ -213,9 +233,33 @@ def test_all_padding_row_with_empty_text_passes(tokenised, reviews_frame, gx_wor
     assert _check(summarise(ids, meta, reviews), len(reviews), gx_workspace) == []
 
 
+def test_negative_id_fails(tokenised, reviews_frame, gx_workspace) -> None:  # type: ignore[no-untyped-def]
+    ids, meta = _tokenised_frame(tokenised, reviews_frame)
+    ids[4, 0] = -1
+    failures = _check(summarise(ids, meta, reviews_frame), len(reviews_frame), gx_workspace)
+    assert len(failures) == 1 and "column='min_id', min_value=0" in failures[0]
+
+
+def test_label_outside_0_1_fails(tokenised, reviews_frame, gx_workspace) -> None:  # type: ignore[no-untyped-def]
+    ids, meta = _tokenised_frame(tokenised, reviews_frame)
+    reviews = reviews_frame.copy()
+    meta.loc[9, "label"] = reviews.loc[9, "label"] = 3
+    failures = _check(summarise(ids, meta, reviews), len(reviews), gx_workspace)
+    assert len(failures) == 1 and "column='label', value_set=[0, 1]" in failures[0]
+
+
+def test_misaligned_split_fails(tokenised, reviews_frame, gx_workspace) -> None:  # type: ignore[no-untyped-def]
+    ids, meta = _tokenised_frame(tokenised, reviews_frame)
+    meta.loc[0, "split"] = "train" if meta.loc[0, "split"] == "test" else "test"
+    failures = _check(summarise(ids, meta, reviews_frame), len(reviews_frame), gx_workspace)
+    assert len(failures) == 1 and "column_A='split', column_B='review_split'" in failures[0]
+
+
 def test_missing_rows_fail(tokenised, reviews_frame, gx_workspace) -> None:  # type: ignore[no-untyped-def]
     ids, meta = _tokenised_frame(tokenised, reviews_frame)
-    failures = _check(summarise(ids[:-2], meta.iloc[:-2], reviews_frame), len(reviews_frame), gx_workspace)
+    failures = _check(
+        summarise(ids[:-2], meta.iloc[:-2], reviews_frame), len(reviews_frame), gx_workspace
+    )
     assert any("expect_table_row_count_to_equal(value=408)" in f for f in failures)
 
 

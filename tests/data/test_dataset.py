@@ -26,7 +26,9 @@ def tokenised(ingested, tmp_path_factory: pytest.TempPathFactory):  # type: igno
 def test_vocabulary_comes_from_the_train_split_only(tokenised, ingested) -> None:  # type: ignore[no-untyped-def]
     table = load_reviews(ingested)
     words = {
-        split: {w for t in tokenize(table.filter(pc.equal(table["split"], split))["text"]) for w in t}
+        split: {
+            w for t in tokenize(table.filter(pc.equal(table["split"], split))["text"]) for w in t
+        }
         for split in ("train", "test")
     }
     vocabulary = set(Tokeniser.load(tokenised.tokeniser_dir).vocabulary[2:])

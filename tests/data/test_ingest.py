@@ -30,7 +30,11 @@ def test_fixture_ingests_to_the_documented_schema(ingested, fixture_members) -> 
         assert row["text"] == raw.decode("utf-8")  # exactly as in the file
         split, polarity, name = row["source_path"].split("/")
         review_id, rating = name.removesuffix(".txt").split("_")
-        assert (row["split"], row["review_id"], row["rating"]) == (split, int(review_id), int(rating))
+        assert (row["split"], row["review_id"], row["rating"]) == (
+            split,
+            int(review_id),
+            int(rating),
+        )
         assert row["label"] == (polarity == "pos")
 
 
@@ -99,7 +103,9 @@ def test_official_layout_with_its_extra_files_reads_the_same(
         },
         folders=("aclImdb", "aclImdb/train", "aclImdb/train/unsup", "aclImdb/test"),
     )
-    assert _ingest(official, tmp_path / "a").sha256 == _ingest(fixture_archive, tmp_path / "b").sha256
+    assert (
+        _ingest(official, tmp_path / "a").sha256 == _ingest(fixture_archive, tmp_path / "b").sha256
+    )
 
 
 def _assert_clean_failure(workspace: Path) -> None:
@@ -169,9 +175,18 @@ def test_gzip_with_bad_checksum(fixture_archive: Path, tmp_path: Path) -> None:
     raw[-8] ^= 0xFF  # CRC32 in the gzip trailer
     bad = tmp_path / "crc.tar.gz"
     bad.write_bytes(bytes(raw))
-    with pytest.raises(IngestError, match="corrupt or truncated.*CRC check failed"):
+    with pytest.raises(IngestError, match=r"corrupt or truncated.*CRC check failed"):
         _ingest(bad, tmp_path / "ws")
     _assert_clean_failure(tmp_path / "ws")
+
+
+def test_changed_parquet_is_refused_on_load(fixture_archive: Path, tmp_path: Path) -> None:
+    from lstm_model.ingest import load_reviews
+
+    result = _ingest(fixture_archive, tmp_path)
+    result.path.write_bytes(result.path.read_bytes() + b"x")
+    with pytest.raises(IngestError, match="re-run the ingest step"):
+        load_reviews(result)
 
 
 def test_source_is_never_modified(fixture_archive: Path, tmp_path: Path) -> None:
