@@ -72,11 +72,16 @@ def train_test_overlap(frame: pd.DataFrame, max_examples: int = 5) -> dict[str, 
         {
             "train": f"train/{'pos' if row.label_train else 'neg'}/{row.review_id_train}",
             "test": f"test/{'pos' if row.label_test else 'neg'}/{row.review_id_test}",
-            "text": row.text[:80] + ("…" if len(row.text) > 80 else ""),
+            "text": _snippet(row.text),
         }
         for row in pairs.head(max_examples).itertuples()
     ]
     return {"count": int(pairs["text"].nunique()), "examples": examples}
+
+
+def _snippet(text: object, limit: int = 80) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def validate_imdb_reviews(

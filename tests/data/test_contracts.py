@@ -78,16 +78,16 @@ BREAKS: list[tuple[str, Callable[[pd.DataFrame], pd.DataFrame], str]] = [
     *(
         (
             f"{column} type",
-            lambda f, c=column, w=wrong: f.assign(**{c: f[c].astype(w)}),
+            lambda f, c=column, w=wrong: f.assign(**{c: w(f[c])}),
             f"expect_column_values_to_be_of_type(column='{column}'",
         )
         for column, wrong in [
-            ("review_id", "int64"),
-            ("split", "category"),
-            ("label", "int64"),
-            ("rating", "float64"),
-            ("text", "object"),
-            ("source_path", "category"),
+            ("review_id", lambda s: s.astype("int64")),
+            ("split", lambda s: s.astype("category")),
+            ("label", lambda s: s.astype("int64")),
+            ("rating", lambda s: s.astype("float64")),
+            ("text", lambda s: s.str.encode("utf-8")),  # bytes, not str
+            ("source_path", lambda s: s.astype("category")),
         ]
     ),
     (
