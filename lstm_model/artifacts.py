@@ -45,6 +45,18 @@ def sha256_text(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
+def require_sha256(path: Path, expected: str, remedy: str) -> None:
+    """Raise ArtifactError unless ``path`` exists and hashes to ``expected``."""
+    if not path.is_file():
+        raise ArtifactError(f"{path}: missing; {remedy}")
+    actual = sha256_file(path)
+    if actual != expected:
+        raise ArtifactError(
+            f"{path}: sha256 {actual[:12]}… differs from {expected[:12]}… recorded when it "
+            f"was written; {remedy}"
+        )
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)

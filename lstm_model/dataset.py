@@ -14,13 +14,12 @@ from pydantic import BaseModel, ConfigDict
 
 from lstm_model.artifacts import (
     find_valid_artifact,
-    sha256_file,
+    require_sha256,
     sha256_text,
     staged_artifact,
     write_manifest,
 )
 from lstm_model.config import TokeniserConfig
-from lstm_model.errors import ArtifactError
 from lstm_model.ingest import IngestResult, load_reviews
 from lstm_model.tokeniser import Tokeniser
 
@@ -126,12 +125,7 @@ def tokenised_folder(reviews: IngestResult, config: TokeniserConfig, out_root: P
 
 def load_split(result: TokenisedResult, split: str) -> tuple[np.ndarray, np.ndarray]:
     """Token ids (n, maxlen) int32 and labels (n,) int8 of one split, hash-checked."""
-    actual = sha256_file(result.path)
-    if actual != result.sha256:
-        raise ArtifactError(
-            f"{result.path}: sha256 {actual[:12]}… differs from {result.sha256[:12]}…; "
-            "re-run the tokenise step"
-        )
+    require_sha256(result.path, result.sha256, "re-run the tokenise step")
     table = pq.read_table(result.path, filters=[("split", "=", split)])
     ids = table["ids"].combine_chunks()
     matrix = ids.values.to_numpy().reshape(len(ids), result.config.maxlen)

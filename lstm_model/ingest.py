@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict
 
 from lstm_model.artifacts import (
     find_valid_artifact,
-    sha256_file,
+    require_sha256,
     sha256_text,
     staged_artifact,
     write_manifest,
@@ -220,12 +220,7 @@ def ingest_folder(source: ResolvedSource, out_root: Path) -> Path:
 
 def load_reviews(result: IngestResult, columns: list[str] | None = None) -> pa.Table:
     """Read an ingested Parquet file after checking it is the one the manifest describes."""
-    actual = sha256_file(result.path)
-    if actual != result.sha256:
-        raise IngestError(
-            f"{result.path}: sha256 {actual[:12]}… differs from {result.sha256[:12]}… "
-            "recorded at ingest; re-run the ingest step"
-        )
+    require_sha256(result.path, result.sha256, "re-run the ingest step")
     return pq.read_table(result.path, columns=columns)
 
 

@@ -181,11 +181,12 @@ def test_gzip_with_bad_checksum(fixture_archive: Path, tmp_path: Path) -> None:
 
 
 def test_changed_parquet_is_refused_on_load(fixture_archive: Path, tmp_path: Path) -> None:
+    from lstm_model.errors import ArtifactError
     from lstm_model.ingest import load_reviews
 
     result = _ingest(fixture_archive, tmp_path)
     result.path.write_bytes(result.path.read_bytes() + b"x")
-    with pytest.raises(IngestError, match="re-run the ingest step"):
+    with pytest.raises(ArtifactError, match="re-run the ingest step"):
         load_reviews(result)
 
 
