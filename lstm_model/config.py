@@ -98,3 +98,89 @@ def default_cache_dir() -> Path:
         return Path(os.environ[CACHE_ENV])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "lstm-pipeline"
+
+
+class ModelConfig(_Frozen):
+    """Architecture of the classifier: Embedding -> (Bi)LSTM -> pooling -> sigmoid."""
+
+    architecture: Literal["lstm", "bilstm"] = Field(
+        "bilstm", description="One LSTM reading forwards, or a bidirectional pair."
+    )
+    pooling: Literal["last", "max", "mean"] = Field(
+        "max",
+        description="'last': the final LSTM state; 'max'/'mean': pool the states over time.",
+    )
+    embedding_dim: int = Field(128, ge=1, le=4096, description="Width of the word embedding.")
+    embedding_dropout: float = Field(
+        0.0, ge=0.0, lt=1.0, description="Spatial dropout on the embedded sequence (whole words)."
+    )
+    units: int = Field(64, ge=1, le=4096, description="LSTM units (per direction).")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout on the LSTM inputs.")
+    recurrent_dropout: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Dropout on the recurrent state. Above 0 the LSTM cannot use cuDNN on GPU.",
+    )
+    head_dropout: float = Field(0.3, ge=0.0, lt=1.0, description="Dropout before the output.")
+    l2: float = Field(0.0, ge=0.0, description="L2 penalty on embedding, LSTM and output weights.")
+
+
+class TrainConfig(_Frozen):
+    """How the model is fit."""
+
+    epochs: int = Field(4, ge=1, le=1000, description="Most epochs; early stopping may end sooner.")
+    batch_size: int = Field(64, ge=1, le=65_536, description="Samples per gradient step.")
+    learning_rate: float = Field(1e-3, gt=0.0, description="Adam learning rate.")
+    global_clipnorm: float | None = Field(
+        1.0, gt=0.0, description="Clip gradients to this global norm; empty for no clipping."
+    )
+    validation_fraction: float = Field(
+        0.1, gt=0.0, lt=0.5, description="Share of the train split held out for validation."
+    )
+    early_stopping_patience: int = Field(
+        1, ge=0, description="Epochs without val_loss improvement before stopping."
+    )
+    seed: int = Field(42, description="Seed of the split, the weights and the shuffling.")
+
+
+class GateConfig(_Frozen):
+    """What a candidate must reach to be promoted."""
+
+    min_accuracy: float = Field(0.88, ge=0.0, le=1.0, description="Absolute test-accuracy bar.")
+    max_regression: float = Field(
+        0.005,
+        ge=0.0,
+        le=1.0,
+        description="Largest accuracy drop allowed against the current champion.",
+    )
+
+
+class ExportConfig(_Frozen):
+    """Exported formats and their parity check."""
+
+    model_name: str = Field(
+        "imdb_sentiment",
+        pattern=r"^[a-z0-9_]+$",
+        description="Name in the TensorFlow Serving layout <model_name>/<version>/.",
+    )
+    parity_tolerance: float = Field(
+        1e-4, gt=0.0, description="Largest |p_export - p_keras| allowed on the test set."
+    )
+    tflite_batch_size: int = Field(
+        64, ge=1, le=4096, description="Static batch size of the TFLite model."
+    )
+
+
+CLASSIC_TOKENISER = TokeniserConfig(vocab_size=10_000, maxlen=200)
+CLASSIC_MODEL = ModelConfig(
+    architecture="lstm", pooling="last", dropout=0.2, recurrent_dropout=0.2, head_dropout=0.0
+)
+BIDIRECTIONAL_MODEL = CLASSIC_MODEL.model_copy(update={"architecture": "bilstm"})
+
+PRESETS: dict[str, tuple[TokeniserConfig, ModelConfig]] = {
+    "classic": (CLASSIC_TOKENISER, CLASSIC_MODEL),
+    "bidirectional": (CLASSIC_TOKENISER, BIDIRECTIONAL_MODEL),
+    "default": (TokeniserConfig(), ModelConfig()),
+}
+"""Named (tokeniser, model) pairs: the issue's classic and bidirectional models, and ours."""

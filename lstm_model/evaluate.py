@@ -1,0 +1,174 @@
+"""Test-split metrics, plots and a markdown report for a trained model."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from lstm_model.artifacts import atomic_write_bytes, atomic_write_json
+from lstm_model.dataset import TokenisedResult, load_split
+
+log = logging.getLogger(__name__)
+
+THRESHOLD = 0.5
+PLOTS = ("training_curves.png", "roc.png", "confusion_matrix.png")
+
+
+class Metrics(BaseModel):
+    """Binary classification metrics on the test split at threshold 0.5."""
+
+    model_config = ConfigDict(frozen=True)
+
+    accuracy: float
+    precision: float
+    recall: float
+    f1: float
+    roc_auc: float
+    log_loss: float
+    confusion_matrix: list[list[int]]
+    """[[true neg, false pos], [false neg, true pos]]"""
+    n: int
+
+
+class EvaluationResult(BaseModel):
+    """Metrics and where the report and plots were written."""
+
+    model_config = ConfigDict(frozen=True)
+
+    metrics: Metrics
+    report_path: Path
+    plot_paths: list[Path]
+
+
+def compute_metrics(labels: np.ndarray, probabilities: np.ndarray) -> Metrics:
+    """Accuracy, precision, recall, F1, ROC AUC, log loss and confusion matrix."""
+    from sklearn import metrics as skm
+
+    labels = np.asarray(labels).astype(int)
+    probabilities = np.asarray(probabilities, dtype="float64").ravel()
+    predicted = (probabilities >= THRESHOLD).astype(int)
+    return Metrics(
+        accuracy=float(skm.accuracy_score(labels, predicted)),
+        precision=float(skm.precision_score(labels, predicted, zero_division=0)),
+        recall=float(skm.recall_score(labels, predicted, zero_division=0)),
+        f1=float(skm.f1_score(labels, predicted, zero_division=0)),
+        roc_auc=float(skm.roc_auc_score(labels, probabilities)),
+        log_loss=float(skm.log_loss(labels, np.clip(probabilities, 1e-7, 1 - 1e-7))),
+        confusion_matrix=skm.confusion_matrix(labels, predicted, labels=[0, 1]).tolist(),
+        n=len(labels),
+    )
+
+
+def evaluate_model(
+    model_path: Path,
+    tokenised: TokenisedResult,
+    history: dict[str, list[float]],
+    out_dir: Path,
+    *,
+    title: str = "candidate",
+) -> EvaluationResult:
+    """Score the test split, write ``metrics.json``, PNG plots and ``report.md``."""
+    from lstm_model.model import load_model
+
+    x, y = load_split(tokenised, "test")
+    model = load_model(model_path)
+    probabilities = model.predict(x, batch_size=512, verbose=0).ravel()
+    metrics = compute_metrics(y, probabilities)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out_dir / "metrics.json", metrics.model_dump())
+    plots = _plots(y, probabilities, metrics, history, out_dir)
+    report = out_dir / "report.md"
+    atomic_write_bytes(report, render_report(title, metrics, history).encode())
+    log.info(
+        "test accuracy %.4f, ROC AUC %.4f on %d reviews",
+        metrics.accuracy,
+        metrics.roc_auc,
+        metrics.n,
+    )
+    return EvaluationResult(metrics=metrics, report_path=report, plot_paths=plots)
+
+
+def render_report(title: str, metrics: Metrics, history: dict[str, list[float]]) -> str:
+    """Markdown summary: metrics table, confusion matrix, training curve figures."""
+    (tn, fp), (fn, tp) = metrics.confusion_matrix
+    rows = "\n".join(
+        f"| {name} | {getattr(metrics, name):.4f} |"
+        for name in ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
+    )
+    epochs = len(history.get("loss", []))
+    return (
+        f"# Evaluation: {title}\n\nTest split, {metrics.n} reviews, threshold {THRESHOLD}.\n\n"
+        f"| metric | value |\n|---|---|\n{rows}\n\n"
+        f"| | predicted neg | predicted pos |\n|---|---|---|\n"
+        f"| **actual neg** | {tn} | {fp} |\n| **actual pos** | {fn} | {tp} |\n\n"
+        f"Trained {epochs} epochs; plots: {', '.join(PLOTS)}.\n"
+    )
+
+
+def _plots(
+    labels: np.ndarray,
+    probabilities: np.ndarray,
+    metrics: Metrics,
+    history: dict[str, list[float]],
+    out_dir: Path,
+) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_curve
+
+    paths = [out_dir / name for name in PLOTS]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for ax, key in zip(axes, ("loss", "accuracy"), strict=True):
+        for prefix in ("", "val_"):
+            values = history.get(prefix + key, [])
+            ax.plot(range(1, len(values) + 1), values, marker="o", label=prefix + key)
+        ax.set_xlabel("epoch")
+        ax.set_title(key)
+        ax.legend()
+    _save(fig, paths[0])
+
+    fpr, tpr, _ = roc_curve(labels, probabilities)
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot(fpr, tpr, label=f"AUC {metrics.roc_auc:.4f}")
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey")
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title("ROC, test split")
+    ax.legend(loc="lower right")
+    _save(fig, paths[1])
+
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    matrix = np.array(metrics.confusion_matrix)
+    ax.imshow(matrix, cmap="Blues")
+    for (i, j), count in np.ndenumerate(matrix):
+        ax.text(
+            j,
+            i,
+            str(count),
+            ha="center",
+            va="center",
+            color="white" if count > matrix.max() / 2 else "black",
+        )
+    ax.set_xticks([0, 1], ["neg", "pos"])
+    ax.set_yticks([0, 1], ["neg", "pos"])
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
+    ax.set_title(f"confusion matrix, accuracy {metrics.accuracy:.4f}")
+    _save(fig, paths[2])
+    return paths
+
+
+def _save(fig: object, path: Path) -> None:
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")  # type: ignore[attr-defined]
+    plt.close(fig)  # type: ignore[arg-type]
+    atomic_write_bytes(path, buffer.getvalue())
