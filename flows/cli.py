@@ -13,10 +13,15 @@ from lstm_model.config import (
     CACHE_ENV,
     LOCAL_SOURCE_CANDIDATES,
     OFFICIAL_ARCHIVE_URL,
+    PRESETS,
     SOURCE_ENV,
     WORKSPACE_ENV,
+    ExportConfig,
+    GateConfig,
+    ModelConfig,
     ReviewsContractConfig,
     TokeniserConfig,
+    TrainConfig,
 )
 
 app = typer.Typer(
@@ -50,17 +55,47 @@ def _default(model: type, field: str) -> object:
     return model.model_fields[field].default
 
 
-_T, _C = TokeniserConfig, ReviewsContractConfig
+_T, _C, _M, _R, _G = TokeniserConfig, ReviewsContractConfig, ModelConfig, TrainConfig, GateConfig
+_REGISTRY_HELP = "Model registry folder. Default: <workspace>/registry."
+_PRESET_HELP = (
+    "Tokeniser + model preset: 'default' (BiLSTM, max pooling over time), 'classic' "
+    "(Embedding 10000x128, LSTM 64, dropout and recurrent dropout 0.2) or 'bidirectional' "
+    "(the classic one, bidirectional). Options below override single values."
+)
+models_app = typer.Typer(help="List the registered model versions, or roll back the champion.")
+app.add_typer(models_app, name="models")
 
 
 @app.command(epilog=_SOURCE_ORDER)
 def retrain(
     source: Annotated[str | None, typer.Option(help=_SOURCE_HELP)] = None,
     workspace: Annotated[Path | None, typer.Option(help=_WORKSPACE_HELP)] = None,
-    vocab_size: Annotated[int, typer.Option(help=_help(_T, "vocab_size"))] = _default(
-        _T, "vocab_size"
+    registry: Annotated[Path | None, typer.Option(help=_REGISTRY_HELP)] = None,
+    preset: Annotated[
+        Literal["default", "classic", "bidirectional"], typer.Option(help=_PRESET_HELP)
+    ] = "default",
+    vocab_size: Annotated[int | None, typer.Option(help=_help(_T, "vocab_size"))] = None,
+    maxlen: Annotated[int | None, typer.Option(help=_help(_T, "maxlen"))] = None,
+    embedding_dim: Annotated[int | None, typer.Option(help=_help(_M, "embedding_dim"))] = None,
+    units: Annotated[int | None, typer.Option(help=_help(_M, "units"))] = None,
+    l2: Annotated[float | None, typer.Option(help=_help(_M, "l2"))] = None,
+    epochs: Annotated[int, typer.Option(help=_help(_R, "epochs"))] = _default(_R, "epochs"),
+    batch_size: Annotated[int, typer.Option(help=_help(_R, "batch_size"))] = _default(
+        _R, "batch_size"
     ),
-    maxlen: Annotated[int, typer.Option(help=_help(_T, "maxlen"))] = _default(_T, "maxlen"),
+    learning_rate: Annotated[float, typer.Option(help=_help(_R, "learning_rate"))] = _default(
+        _R, "learning_rate"
+    ),
+    global_clipnorm: Annotated[
+        float | None, typer.Option(help=_help(_R, "global_clipnorm"))
+    ] = _default(_R, "global_clipnorm"),
+    seed: Annotated[int, typer.Option(help=_help(_R, "seed"))] = _default(_R, "seed"),
+    min_accuracy: Annotated[float, typer.Option(help=_help(_G, "min_accuracy"))] = _default(
+        _G, "min_accuracy"
+    ),
+    max_regression: Annotated[float, typer.Option(help=_help(_G, "max_regression"))] = _default(
+        _G, "max_regression"
+    ),
     padding: Annotated[Literal["pre", "post"], typer.Option(help=_help(_T, "padding"))] = _default(
         _T, "padding"
     ),
@@ -82,13 +117,34 @@ def retrain(
         float, typer.Option(help=_help(_C, "max_positive_fraction"))
     ] = _default(_C, "max_positive_fraction"),
 ) -> None:
-    """Run the retraining flow: ingest -> validate -> tokenise -> validate."""
+    """Run the retraining flow: ingest, validate, tokenise, train, evaluate, gate, export
+    and promote."""
     from pydantic import ValidationError
 
+    base_tokeniser, base_model = PRESETS[preset]
     try:
         tokeniser = TokeniserConfig(
-            vocab_size=vocab_size, maxlen=maxlen, padding=padding, truncating=truncating
+            **{
+                **base_tokeniser.model_dump(),
+                **_given(vocab_size=vocab_size, maxlen=maxlen),
+                "padding": padding,
+                "truncating": truncating,
+            }
         )
+        model = ModelConfig(
+            **{
+                **base_model.model_dump(),
+                **_given(embedding_dim=embedding_dim, units=units, l2=l2),
+            }
+        )
+        training = TrainConfig(
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            global_clipnorm=global_clipnorm,
+            seed=seed,
+        )
+        gate = GateConfig(min_accuracy=min_accuracy, max_regression=max_regression)
         contract = ReviewsContractConfig(
             min_rows=min_rows,
             max_rows=max_rows,
@@ -104,10 +160,62 @@ def retrain(
 
     outputs = _run(
         lambda: retrain_flow(
-            source=source, workspace=workspace, tokeniser=tokeniser, reviews_contract=contract
+            source=source,
+            workspace=workspace,
+            registry=registry,
+            tokeniser=tokeniser,
+            model=model,
+            training=training,
+            gate_config=gate,
+            reviews_contract=contract,
         )
     )
     typer.echo(outputs.model_dump_json(indent=2))
+
+
+@models_app.command("list")
+def models_list(
+    workspace: Annotated[Path | None, typer.Option(help=_WORKSPACE_HELP)] = None,
+    registry: Annotated[Path | None, typer.Option(help=_REGISTRY_HELP)] = None,
+) -> None:
+    """Every registered version with its test accuracy, status and reason."""
+    from lstm_model.registry import Registry
+
+    versions = Registry(_registry(workspace, registry)).list_versions()
+    if not versions:
+        typer.echo("no model versions registered yet")
+        return
+    typer.echo(f"{'version':>7}  {'accuracy':>8}  {'status':<9}  {'created':<25}  reason")
+    for v in versions:
+        accuracy = "-" if v.accuracy is None else f"{v.accuracy:.4f}"
+        marker = "*" if v.is_champion else " "
+        typer.echo(
+            f"{v.version:>6}{marker}  {accuracy:>8}  {v.status:<9}  {v.created_at[:25]:<25}  "
+            f"{v.reason}"
+        )
+
+
+@models_app.command("rollback")
+def models_rollback(
+    workspace: Annotated[Path | None, typer.Option(help=_WORKSPACE_HELP)] = None,
+    registry: Annotated[Path | None, typer.Option(help=_REGISTRY_HELP)] = None,
+) -> None:
+    """Make the previous champion the champion again."""
+    from lstm_model.release import rollback_champion
+
+    version = _run(lambda: rollback_champion(_registry(workspace, registry), ExportConfig()))
+    typer.echo(f"champion is now version {version}")
+
+
+def _registry(workspace: Path | None, registry: Path | None) -> Path:
+    from lstm_model.config import default_workspace
+
+    return registry or (workspace or default_workspace()) / "registry"
+
+
+def _given(**values: object) -> dict[str, object]:
+    """The options the user set (None means: keep the preset's value)."""
+    return {k: v for k, v in values.items() if v is not None}
 
 
 @app.command("show-source", epilog=_SOURCE_ORDER)

@@ -1,4 +1,5 @@
-"""The retraining flow, as far as it exists: ingest -> validate -> tokenise -> validate."""
+"""The retraining flow: ingest -> validate -> tokenise -> validate -> train -> evaluate ->
+register -> gate -> export (+ parity) -> promote."""
 
 from __future__ import annotations
 
@@ -7,12 +8,23 @@ from pathlib import Path
 from prefect import flow
 from pydantic import BaseModel
 
-from lstm_model.config import ReviewsContractConfig, TokeniserConfig, default_workspace
+from lstm_model.config import (
+    ExportConfig,
+    GateConfig,
+    ModelConfig,
+    ReviewsContractConfig,
+    TokeniserConfig,
+    TrainConfig,
+    default_workspace,
+)
+from lstm_model.evaluate import Metrics
+from lstm_model.training import run_folder
 from tasks.data import ingest, resolve_source, tokenise, validate_reviews, validate_tokenised
+from tasks.model import evaluate, export, gate, promote, register, train
 
 
 class RetrainOutputs(BaseModel):
-    """Paths and hashes the flow produced (what later steps and runs consume)."""
+    """Paths, hashes and outcomes the flow produced."""
 
     source: str
     source_sha256: str
@@ -23,13 +35,26 @@ class RetrainOutputs(BaseModel):
     tokeniser_dir: Path
     vocab_sha256: str
     data_docs: str | None
+    model_version: int
+    metrics: Metrics
+    gate: str
+    parity: str
+    champion: int
 
 
-@flow(name="retrain", description="Ingest, validate and tokenise the IMDB reviews.")
+@flow(
+    name="retrain",
+    description="Ingest, validate, tokenise, train, evaluate, gate, export and promote.",
+)
 def retrain(
     source: str | None = None,
     workspace: Path | None = None,
+    registry: Path | None = None,
     tokeniser: TokeniserConfig = TokeniserConfig(),  # noqa: B008 - frozen, safe default
+    model: ModelConfig = ModelConfig(),  # noqa: B008
+    training: TrainConfig = TrainConfig(),  # noqa: B008
+    gate_config: GateConfig = GateConfig(),  # noqa: B008
+    export_config: ExportConfig = ExportConfig(),  # noqa: B008
     reviews_contract: ReviewsContractConfig = ReviewsContractConfig(),  # noqa: B008
 ) -> RetrainOutputs:
     """Run the retraining DAG.
@@ -37,15 +62,28 @@ def retrain(
     Args:
         source: aclImdb archive, folder or http(s) URL; empty resolves it (see README).
         workspace: folder for all artifacts; empty means $LSTM_PIPELINE_HOME or ./artifacts.
+        registry: model registry folder; empty means <workspace>/registry.
         tokeniser: vocabulary size, sequence length, padding and truncation sides.
+        model: architecture, sizes and dropouts.
+        training: epochs, batch size, learning rate, clipping, validation share, seed.
+        gate_config: absolute accuracy bar and allowed regression against the champion.
+        export_config: served model name, TFLite batch size, parity tolerance.
         reviews_contract: bounds of the imdb_reviews data contract.
     """
     root = (workspace or default_workspace()).resolve()
+    models = (registry or root / "registry").resolve()
     resolved = resolve_source(source)
     reviews = ingest(resolved, root)
     contract = validate_reviews(reviews, root, reviews_contract)
     tokenised = tokenise(reviews, tokeniser, root, wait_for=[contract])
     validate_tokenised(tokenised, reviews, root)
+    run_dir = run_folder(root, tokenised, model, training)
+    trained = train(tokenised, model, training, run_dir)
+    evaluation = evaluate(trained, tokenised, run_dir / "evaluation")
+    version = register(models, trained, evaluation, tokenised, model, training)
+    decision = gate(models, version, gate_config)
+    parity = export(models, version, reviews, export_config)
+    champion = promote(models, version, export_config)
     return RetrainOutputs(
         source=str(resolved.path),
         source_sha256=reviews.source_sha256,
@@ -56,4 +94,9 @@ def retrain(
         tokeniser_dir=tokenised.tokeniser_dir,
         vocab_sha256=tokenised.vocab_sha256,
         data_docs=contract.data_docs,
+        model_version=version,
+        metrics=evaluation.metrics,
+        gate=decision.describe(),
+        parity=parity.describe(),
+        champion=champion,
     )

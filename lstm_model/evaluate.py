@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from lstm_model.dataset import TokenisedResult, load_split
 log = logging.getLogger(__name__)
 
 THRESHOLD = 0.5
+PROBABILITIES_FILE = "test_probabilities.npy"
 PLOTS = ("training_curves.png", "roc.png", "confusion_matrix.png")
 
 
@@ -78,6 +80,10 @@ def evaluate_model(
     probabilities = model.predict(x, batch_size=512, verbose=0).ravel()
     metrics = compute_metrics(y, probabilities)
     out_dir.mkdir(parents=True, exist_ok=True)
+    # Kept so the export's parity check compares against these very probabilities.
+    buffer = io.BytesIO()
+    np.save(buffer, probabilities.astype("float32"))
+    atomic_write_bytes(out_dir / PROBABILITIES_FILE, buffer.getvalue())
     atomic_write_json(out_dir / "metrics.json", metrics.model_dump())
     plots = _plots(y, probabilities, metrics, history, out_dir)
     report = out_dir / "report.md"
@@ -164,8 +170,6 @@ def _plots(
 
 
 def _save(fig: object, path: Path) -> None:
-    import io
-
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from lstm_model.artifacts import atomic_write_json, sha256_file
+from lstm_model.artifacts import atomic_write_json, sha256_file, sha256_text
 from lstm_model.config import ModelConfig, TrainConfig
 from lstm_model.dataset import TokenisedResult, load_split
 from lstm_model.model import build_model, compile_model, lstm_kernel
@@ -184,6 +184,14 @@ def train_model(
         result.samples_per_second,
     )
     return result
+
+
+def run_folder(
+    workspace: Path, tokenised: TokenisedResult, model: ModelConfig, train: TrainConfig
+) -> Path:
+    """Where a fit of this data and config runs; re-running it there resumes it."""
+    key = sha256_text("train", tokenised.sha256, model.fingerprint(), train.fingerprint())
+    return workspace / "runs" / key[:16]
 
 
 def load_history(run_dir: Path) -> dict[str, list[float]]:

@@ -1,0 +1,274 @@
+"""A file-system model registry: numbered versions, a manifest each, an atomic champion.
+
+Layout under the registry root::
+
+    versions/<N>/            one candidate: model.keras, tokenizer/, evaluation/,
+                             export/<model_name>/<N>/ (TF Serving), export/model.tflite,
+                             manifest.json (sha256 of every file), status.json
+    champion.json            {"version": N, "history": [older champions, newest last]}
+    serving/<model_name>     link to the champion's export/<model_name>: a TF Serving base path
+
+The manifest is written when a version is registered and again, sealed, once its exports
+exist; ``load_version`` refuses a version whose files do not match it. Promotion and
+rollback replace ``champion.json`` and the serving link by rename, so readers always see
+one whole champion.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from lstm_model.artifacts import atomic_write_json, sha256_file
+from lstm_model.errors import ArtifactError, PipelineError
+
+log = logging.getLogger(__name__)
+
+Status = Literal["candidate", "rejected", "accepted", "champion", "retired"]
+MANIFEST = "manifest.json"
+STATUS = "status.json"
+CHAMPION = "champion.json"
+
+
+class RegistryError(PipelineError):
+    """The registry cannot do what was asked (no such version, nothing to roll back to)."""
+
+
+class VersionInfo(BaseModel):
+    """One registered version, as listed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: int
+    status: Status
+    reason: str
+    accuracy: float | None
+    created_at: str
+    is_champion: bool
+
+
+class Registry:
+    """Numbered model versions under ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.versions_dir = root / "versions"
+
+    # -- registering ---------------------------------------------------------------------
+
+    def register(
+        self,
+        files: dict[str, Path],
+        *,
+        metadata: dict[str, Any],
+    ) -> int:
+        """Copy ``files`` (name in the version -> source file or folder) into a new version.
+
+        The version folder is filled under a temporary name and renamed to the next free
+        number, so concurrent registrations never share a number or see half a version.
+        """
+        self.versions_dir.mkdir(parents=True, exist_ok=True)
+        staging = self.versions_dir / f".staging-{os.getpid()}-{uuid.uuid4().hex}"
+        staging.mkdir()
+        try:
+            for name, source in files.items():
+                target = staging / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if source.is_dir():
+                    shutil.copytree(source, target)
+                else:
+                    shutil.copy2(source, target)
+            while True:
+                version = self._next_number()
+                try:
+                    staging.rename(self.versions_dir / str(version))
+                    break
+                except OSError:  # another process took that number first
+                    continue
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+        folder = self.versions_dir / str(version)
+        self._write_manifest(folder, {**metadata, "version": version})
+        self.set_status(version, "candidate", "registered")
+        log.info("registered model version %d at %s", version, folder)
+        return version
+
+    def seal(self, version: int, updates: dict[str, Any]) -> None:
+        """Re-hash every file of a version (after exports were added) into its manifest."""
+        folder = self.path(version)
+        manifest = json.loads((folder / MANIFEST).read_text())
+        manifest.update(updates)
+        self._write_manifest(folder, manifest)
+
+    def set_status(self, version: int, status: Status, reason: str) -> None:
+        atomic_write_json(
+            self.path(version) / STATUS,
+            {"status": status, "reason": reason, "at": datetime.now(UTC).isoformat()},
+        )
+
+    # -- reading -------------------------------------------------------------------------
+
+    def path(self, version: int) -> Path:
+        folder = self.versions_dir / str(version)
+        if not folder.is_dir():
+            raise RegistryError(f"no model version {version} in {self.versions_dir}")
+        return folder
+
+    def manifest(self, version: int) -> dict[str, Any]:
+        return json.loads((self.path(version) / MANIFEST).read_text())
+
+    def status(self, version: int) -> dict[str, Any]:
+        return json.loads((self.path(version) / STATUS).read_text())
+
+    def load_version(self, version: int) -> Path:
+        """The version's folder, after checking every file against its manifest."""
+        folder = self.path(version)
+        manifest = self.manifest(version)
+        present = _files(folder)
+        for name, expected in manifest["files"].items():
+            if name not in present:
+                raise ArtifactError(f"model version {version}: {name} is missing")
+            actual = sha256_file(folder / name)
+            if actual != expected:
+                raise ArtifactError(
+                    f"model version {version}: {name} has sha256 {actual[:12]}…, the manifest "
+                    f"says {expected[:12]}…; refusing a tampered model"
+                )
+        extra = sorted(set(present) - set(manifest["files"]))
+        if extra:
+            raise ArtifactError(f"model version {version}: files not in the manifest: {extra}")
+        return folder
+
+    def champion(self) -> int | None:
+        pointer = self.root / CHAMPION
+        if not pointer.is_file():
+            return None
+        return json.loads(pointer.read_text())["version"]
+
+    def champion_metrics(self) -> dict[str, Any] | None:
+        version = self.champion()
+        return None if version is None else self.manifest(version).get("metrics")
+
+    def list_versions(self) -> list[VersionInfo]:
+        champion = self.champion()
+        infos = []
+        if not self.versions_dir.is_dir():
+            return infos
+        numbers = sorted(int(p.name) for p in self.versions_dir.iterdir() if p.name.isdigit())
+        for number in numbers:
+            manifest = self.manifest(number)
+            status = self.status(number)
+            infos.append(
+                VersionInfo(
+                    version=number,
+                    status="champion" if number == champion else status["status"],
+                    reason=status["reason"],
+                    accuracy=(manifest.get("metrics") or {}).get("accuracy"),
+                    created_at=manifest["created_at"],
+                    is_champion=number == champion,
+                )
+            )
+        return infos
+
+    # -- promotion -----------------------------------------------------------------------
+
+    def promote(self, version: int, model_name: str) -> None:
+        """Make ``version`` the champion (it must be accepted and intact)."""
+        status = self.status(version)["status"]
+        if status not in {"accepted", "retired"}:
+            raise RegistryError(
+                f"model version {version} is {status}, not accepted: it cannot be promoted"
+            )
+        self.load_version(version)
+        pointer = self.root / CHAMPION
+        previous = json.loads(pointer.read_text()) if pointer.is_file() else None
+        history = [*previous["history"], previous["version"]] if previous else []
+        self._point(version, history, model_name)
+        if previous:
+            self.set_status(previous["version"], "retired", f"replaced by version {version}")
+        self.set_status(version, "accepted", "promoted to champion")
+        log.info("model version %d is the champion", version)
+
+    def rollback(self, model_name: str) -> int:
+        """Restore the previous champion; return its version."""
+        pointer = self.root / CHAMPION
+        if not pointer.is_file():
+            raise RegistryError("no champion yet: nothing to roll back")
+        current = json.loads(pointer.read_text())
+        if not current["history"]:
+            raise RegistryError(
+                f"version {current['version']} is the first champion: nothing to roll back to"
+            )
+        target = current["history"][-1]
+        self.load_version(target)
+        self._point(target, current["history"][:-1], model_name)
+        self.set_status(current["version"], "retired", f"rolled back to version {target}")
+        self.set_status(target, "accepted", f"restored by rollback from {current['version']}")
+        log.info("rolled back: version %d is the champion again", target)
+        return target
+
+    def _point(self, version: int, history: list[int], model_name: str) -> None:
+        # Serving link first, pointer last: the pointer is what names the champion.
+        serving = self.root / "serving"
+        serving.mkdir(parents=True, exist_ok=True)
+        export = self.path(version) / "export" / model_name
+        if export.is_dir():
+            link = serving / model_name
+            tmp = serving / f".{model_name}.{uuid.uuid4().hex}"
+            tmp.symlink_to(os.path.relpath(export, serving))
+            tmp.replace(link)
+        atomic_write_json(self.root / CHAMPION, {"version": version, "history": history})
+
+    def _next_number(self) -> int:
+        numbers = [int(p.name) for p in self.versions_dir.iterdir() if p.name.isdigit()]
+        return max(numbers, default=0) + 1
+
+    def _write_manifest(self, folder: Path, fields: dict[str, Any]) -> None:
+        files = {name: sha256_file(folder / name) for name in _files(folder)}
+        manifest = {
+            **fields,
+            "files": files,
+            "created_at": fields.get("created_at") or datetime.now(UTC).isoformat(),
+            "environment": fields.get("environment") or environment(),
+        }
+        atomic_write_json(folder / MANIFEST, manifest)
+
+
+def environment() -> dict[str, str]:
+    """Library versions and the git commit, for a manifest."""
+    import keras
+
+    versions = {"python": platform.python_version(), "keras_backend": keras.backend.backend()}
+    for name in ("keras", "tensorflow", "numpy", "pyarrow", "jax", "torch"):
+        try:
+            module = __import__(name)
+            versions[name] = module.__version__
+        except ImportError:
+            continue
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=5
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = "unknown"
+    versions["git_commit"] = commit
+    return versions
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(
+        p.relative_to(folder).as_posix()
+        for p in folder.rglob("*")
+        if p.is_file() and p.name not in {MANIFEST, STATUS}
+    )

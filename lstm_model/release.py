@@ -1,0 +1,135 @@
+"""From a trained candidate to the champion: register, gate, export with parity, promote.
+
+Each function is one step of the retraining flow and records its outcome in the
+registry, so a rejected candidate stays listed with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pyarrow.compute as pc
+
+from lstm_model.config import ExportConfig, GateConfig, ModelConfig, TrainConfig
+from lstm_model.dataset import TokenisedResult
+from lstm_model.errors import PipelineError
+from lstm_model.evaluate import PROBABILITIES_FILE, EvaluationResult
+from lstm_model.export import ParityResult, check_parity, export_model
+from lstm_model.gate import GateDecision, GateFailed, decide
+from lstm_model.ingest import IngestResult, load_reviews
+from lstm_model.registry import Registry
+from lstm_model.tokeniser import TOKENIZER_FILE, VOCAB_FILE
+from lstm_model.training import HISTORY_FILE, TrainResult
+
+log = logging.getLogger(__name__)
+
+
+class ParityFailed(PipelineError):
+    """An exported model disagrees with the Keras model beyond the tolerance."""
+
+
+def register_candidate(
+    registry_root: Path,
+    trained: TrainResult,
+    evaluation: EvaluationResult,
+    tokenised: TokenisedResult,
+    *,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+) -> int:
+    """Copy the model, its tokeniser and its evaluation into a new registry version."""
+    evaluation_dir = evaluation.report_path.parent
+    files = {
+        "model.keras": trained.model_path,
+        f"tokenizer/{TOKENIZER_FILE}": tokenised.tokeniser_dir / TOKENIZER_FILE,
+        f"tokenizer/{VOCAB_FILE}": tokenised.tokeniser_dir / VOCAB_FILE,
+        f"training/{HISTORY_FILE}": trained.run_dir / HISTORY_FILE,
+        "evaluation": evaluation_dir,
+    }
+    return Registry(registry_root).register(
+        files,
+        metadata={
+            "data": {
+                "reviews_sha256": tokenised.reviews_sha256,
+                "tokenised_sha256": tokenised.sha256,
+                "vocab_sha256": tokenised.vocab_sha256,
+            },
+            "config": {
+                "tokeniser": tokenised.config.model_dump(mode="json"),
+                "model": model_config.model_dump(mode="json"),
+                "train": train_config.model_dump(mode="json"),
+            },
+            "metrics": evaluation.metrics.model_dump(),
+            "training": trained.model_dump(mode="json", exclude={"history"}),
+        },
+    )
+
+
+def gate_candidate(registry_root: Path, version: int, config: GateConfig) -> GateDecision:
+    """Decide on a registered candidate; a failure marks it rejected and raises GateFailed."""
+    registry = Registry(registry_root)
+    accuracy = registry.manifest(version)["metrics"]["accuracy"]
+    champion = registry.champion()
+    decision = decide(
+        accuracy,
+        None
+        if champion is None
+        else (champion, registry.manifest(champion)["metrics"]["accuracy"]),
+        config,
+    )
+    log.info("model version %d: %s", version, decision.describe())
+    if not decision.passed:
+        registry.set_status(version, "rejected", decision.describe())
+        raise GateFailed(f"model version {version} rejected: {decision.describe()}")
+    registry.set_status(version, "candidate", decision.describe())
+    return decision
+
+
+def export_candidate(
+    registry_root: Path, version: int, reviews: IngestResult, config: ExportConfig
+) -> ParityResult:
+    """Export a gated candidate beside it and check parity on the whole test split.
+
+    Parity: raw test texts through the SavedModel, and through ``Tokeniser`` + TFLite,
+    against the Keras probabilities saved at evaluation. Failing it marks the version
+    rejected and raises ParityFailed; passing it seals the manifest and accepts it.
+    """
+    registry = Registry(registry_root)
+    folder = registry.load_version(version)
+    exported = export_model(
+        folder / "model.keras", folder / "tokenizer", folder / "export", version, config
+    )
+    table = load_reviews(reviews, columns=["split", "text"])
+    texts = table.filter(pc.equal(table["split"], "test"))["text"].to_pylist()
+    expected = np.load(folder / "evaluation" / PROBABILITIES_FILE)
+    if len(expected) != len(texts):
+        raise PipelineError(
+            f"model version {version} was evaluated on {len(expected)} test reviews but the "
+            f"reviews hold {len(texts)}: pass the reviews it was trained on"
+        )
+    parity = check_parity(exported, folder / "tokenizer", texts, expected, config.parity_tolerance)
+    registry.seal(
+        version,
+        {
+            "export": {**config.model_dump(mode="json"), "seconds": round(exported.seconds, 2)},
+            "parity": parity.model_dump(),
+        },
+    )
+    if not parity.passed:
+        registry.set_status(version, "rejected", parity.describe())
+        raise ParityFailed(f"model version {version} not promoted: {parity.describe()}")
+    registry.set_status(version, "accepted", parity.describe())
+    return parity
+
+
+def promote_candidate(registry_root: Path, version: int, config: ExportConfig) -> int:
+    """Make an accepted version the champion; return it."""
+    Registry(registry_root).promote(version, config.model_name)
+    return version
+
+
+def rollback_champion(registry_root: Path, config: ExportConfig) -> int:
+    """Restore the previous champion; return its version."""
+    return Registry(registry_root).rollback(config.model_name)

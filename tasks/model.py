@@ -1,0 +1,108 @@
+"""Prefect tasks of the model half of the retraining flow: one library call each."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    update_progress_artifact,
+)
+
+from lstm_model.config import ExportConfig, GateConfig, ModelConfig, TrainConfig
+from lstm_model.dataset import TokenisedResult
+from lstm_model.evaluate import EvaluationResult, evaluate_model
+from lstm_model.export import ParityResult
+from lstm_model.gate import GateDecision
+from lstm_model.ingest import IngestResult
+from lstm_model.release import (
+    export_candidate,
+    gate_candidate,
+    promote_candidate,
+    register_candidate,
+)
+from lstm_model.training import TrainResult, train_model
+from tasks._policies import retry_on_transient_io
+
+_IO_RETRIES: dict[str, Any] = {
+    "retries": 2,
+    "retry_delay_seconds": [2, 10],
+    "retry_condition_fn": retry_on_transient_io,
+}
+
+
+@task(name="train", timeout_seconds=4 * 3600)
+def train(
+    tokenised: TokenisedResult, model: ModelConfig, config: TrainConfig, run_dir: Path
+) -> TrainResult:
+    """Fit the model; progress shows as a Prefect progress artifact, epoch by epoch."""
+    logger = get_run_logger()
+    artifact = create_progress_artifact(
+        progress=0.0, key="training-progress", description="Training epochs done (%)"
+    )
+
+    def on_epoch_end(epoch: int, epochs: int, logs: Any) -> None:
+        update_progress_artifact(artifact_id=artifact, progress=100.0 * epoch / epochs)
+        logger.info(
+            "epoch %d/%d: %s", epoch, epochs, ", ".join(f"{k} {v:.4f}" for k, v in logs.items())
+        )
+
+    result = train_model(tokenised, model, config, run_dir, on_epoch_end=on_epoch_end)
+    update_progress_artifact(artifact_id=artifact, progress=100.0)
+    logger.info("LSTM kernel: %s", result.lstm_kernel)
+    return result
+
+
+@task(name="evaluate", timeout_seconds=3600, **_IO_RETRIES)
+def evaluate(trained: TrainResult, tokenised: TokenisedResult, out_dir: Path) -> EvaluationResult:
+    """Test-split metrics, plots and report; published as a Prefect markdown artifact."""
+    result = evaluate_model(trained.model_path, tokenised, trained.history, out_dir)
+    images = "\n\n".join(
+        f"![{path.stem}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})"
+        for path in result.plot_paths
+    )
+    create_markdown_artifact(
+        markdown=result.report_path.read_text() + "\n" + images,
+        key="model-evaluation",
+        description="Test-split evaluation of the candidate model",
+    )
+    return result
+
+
+@task(name="register", timeout_seconds=600, **_IO_RETRIES)
+def register(
+    registry: Path,
+    trained: TrainResult,
+    evaluation: EvaluationResult,
+    tokenised: TokenisedResult,
+    model: ModelConfig,
+    config: TrainConfig,
+) -> int:
+    """Add the candidate to the model registry; returns its version."""
+    return register_candidate(
+        registry, trained, evaluation, tokenised, model_config=model, train_config=config
+    )
+
+
+@task(name="gate", timeout_seconds=600)
+def gate(registry: Path, version: int, config: GateConfig) -> GateDecision:
+    """Absolute accuracy bar and no regression against the champion."""
+    return gate_candidate(registry, version, config)
+
+
+@task(name="export", timeout_seconds=3600)
+def export(
+    registry: Path, version: int, reviews: IngestResult, config: ExportConfig
+) -> ParityResult:
+    """SavedModel + TFLite export and the parity check on the whole test split."""
+    return export_candidate(registry, version, reviews, config)
+
+
+@task(name="promote", timeout_seconds=600, **_IO_RETRIES)
+def promote(registry: Path, version: int, config: ExportConfig) -> int:
+    """Move the champion pointer to this version."""
+    return promote_candidate(registry, version, config)
