@@ -16,6 +16,29 @@ FIXTURE_REVIEWS = 408  # 100 per split and polarity + 4 texts that are in both s
 # Bounds of the reviews contract that the few-hundred-review fixture satisfies.
 FIXTURE_CONTRACT = {"min_rows": 100}
 
+
+def tiny_flow_kwargs(**overrides: object) -> dict[str, object]:
+    """Flow parameters for a model that trains on the fixture in seconds."""
+    from lstm_model.config import (
+        ExportConfig,
+        GateConfig,
+        ModelConfig,
+        ReviewsContractConfig,
+        TokeniserConfig,
+        TrainConfig,
+    )
+
+    return {
+        "tokeniser": TokeniserConfig(vocab_size=2000, maxlen=40),
+        "model": ModelConfig(units=8, embedding_dim=8),
+        "training": TrainConfig(epochs=2, batch_size=32),
+        "gate_config": GateConfig(min_accuracy=0.0),
+        "export_config": ExportConfig(tflite_batch_size=16),
+        "reviews_contract": ReviewsContractConfig(**FIXTURE_CONTRACT),
+        **overrides,
+    }
+
+
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 

@@ -11,8 +11,9 @@ from prefect.testing.utilities import prefect_test_harness
 
 from flows.retrain import retrain
 from lstm_model.artifacts import sha256_file
-from lstm_model.config import ReviewsContractConfig, TokeniserConfig
-from tests.conftest import FIXTURE_CONTRACT
+from lstm_model.config import GateConfig, ReviewsContractConfig, TrainConfig
+from lstm_model.registry import Registry
+from tests.conftest import tiny_flow_kwargs
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -37,12 +38,7 @@ def _artifact(key: str) -> str:
 
 
 def test_flow_produces_hashed_artifacts_and_reports(fixture_archive: Path, tmp_path: Path) -> None:
-    outputs = retrain(
-        source=str(fixture_archive),
-        workspace=tmp_path,
-        tokeniser=TokeniserConfig(vocab_size=2000, maxlen=50),
-        reviews_contract=ReviewsContractConfig(**FIXTURE_CONTRACT),
-    )
+    outputs = retrain(source=str(fixture_archive), workspace=tmp_path, **tiny_flow_kwargs())
     assert sha256_file(outputs.reviews_path) == outputs.reviews_sha256
     assert sha256_file(outputs.tokenised_path) == outputs.tokenised_sha256
     assert sha256_file(outputs.tokeniser_dir / "vocab.txt") == outputs.vocab_sha256
@@ -53,19 +49,71 @@ def test_flow_produces_hashed_artifacts_and_reports(fixture_archive: Path, tmp_p
     report = _artifact("contract-imdb-reviews")
     assert "passed" in report and "4 review texts appear in both train and test" in report
     assert "passed" in _artifact("contract-imdb-tokenised")
+    # model half: registered, gated, exported with parity, promoted
+    assert outputs.model_version == outputs.champion == 1
+    assert "no champion yet" in outputs.gate and "passed" in outputs.parity
+    evaluation = _artifact("model-evaluation")
+    assert "| accuracy |" in evaluation and "data:image/png;base64," in evaluation
+    registry = tmp_path / "registry"
+    served = registry / "serving" / "imdb_sentiment" / "1" / "saved_model.pb"
+    assert served.is_file()
+    manifest = json.loads((registry / "versions" / "1" / "manifest.json").read_text())
+    assert manifest["data"]["vocab_sha256"] == outputs.vocab_sha256
+    assert manifest["parity"]["passed"] is True
+    assert manifest["files"]["export/model.tflite"] == sha256_file(
+        registry / "versions" / "1" / "export" / "model.tflite"
+    )
+    assert {"keras", "tensorflow", "git_commit"} <= set(manifest["environment"])
+
+
+def test_gate_rejection_keeps_the_champion_and_fails_the_flow(
+    fixture_archive: Path, tmp_path: Path
+) -> None:
+    first = retrain(source=str(fixture_archive), workspace=tmp_path, **tiny_flow_kwargs())
+    state = retrain(
+        source=str(fixture_archive),
+        workspace=tmp_path,
+        **tiny_flow_kwargs(gate_config=GateConfig(min_accuracy=0.99)),
+        return_state=True,
+    )
+    assert state.is_failed()
+    with pytest.raises(Exception, match=r"version 2 rejected: .*below the bar 0\.9900") as info:
+        state.result()
+    assert f"{first.metrics.accuracy:.4f}" in str(info.value)
+    registry = Registry(tmp_path / "registry")
+    assert registry.champion() == 1
+    assert registry.status(2)["status"] == "rejected"
+    assert not (tmp_path / "registry" / "versions" / "2" / "export").exists()
+
+
+def test_regression_against_the_champion_is_refused(fixture_archive: Path, tmp_path: Path) -> None:
+    first = retrain(source=str(fixture_archive), workspace=tmp_path, **tiny_flow_kwargs())
+    Registry(tmp_path / "registry").seal(
+        1, {"metrics": {**first.metrics.model_dump(), "accuracy": 0.99}}
+    )
+    state = retrain(
+        source=str(fixture_archive),
+        workspace=tmp_path,
+        **tiny_flow_kwargs(training=TrainConfig(epochs=1, batch_size=32, seed=7)),
+        return_state=True,
+    )
+    assert state.is_failed()
+    with pytest.raises(
+        Exception,
+        match=r"below champion version 1 \(0\.9900\), more than the allowed regression 0\.0050",
+    ):
+        state.result()
+    assert Registry(tmp_path / "registry").champion() == 1
 
 
 def test_second_run_hits_the_caches(fixture_archive: Path, tmp_path: Path) -> None:
-    kwargs = {
-        "source": str(fixture_archive),
-        "workspace": tmp_path,
-        "reviews_contract": ReviewsContractConfig(**FIXTURE_CONTRACT),
-    }
+    kwargs = {"source": str(fixture_archive), "workspace": tmp_path, **tiny_flow_kwargs()}
     first = retrain(**kwargs)
     stamp = first.tokenised_path.stat().st_mtime_ns
     states = retrain(**kwargs, return_state=True)
     second = states.result()
-    assert second == first
+    assert second.tokenised_sha256 == first.tokenised_sha256
+    assert second.model_version == first.model_version + 1
     assert first.tokenised_path.stat().st_mtime_ns == stamp
     assert len(list((tmp_path / "reviews").iterdir())) == 1
 
@@ -76,7 +124,7 @@ def test_failed_contract_fails_the_flow_and_stops_before_tokenising(
     state = retrain(
         source=str(fixture_archive),
         workspace=tmp_path,
-        reviews_contract=ReviewsContractConfig(min_rows=1000),
+        **tiny_flow_kwargs(reviews_contract=ReviewsContractConfig(min_rows=1000)),
         return_state=True,
     )
     assert state.is_failed()
@@ -124,7 +172,7 @@ def test_failed_download_is_retried(
         outputs = retrain(
             source=f"http://127.0.0.1:{server.server_address[1]}/aclImdb_v1.tar.gz",
             workspace=tmp_path / "ws",
-            reviews_contract=ReviewsContractConfig(**FIXTURE_CONTRACT),
+            **tiny_flow_kwargs(),
         )
     finally:
         server.shutdown()

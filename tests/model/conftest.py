@@ -1,0 +1,42 @@
+"""Tiny models trained on the fixture, shared by the model tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lstm_model.config import ModelConfig, TokeniserConfig, TrainConfig
+
+TINY_MODEL = ModelConfig(units=8, embedding_dim=8)
+TINY_TRAIN = TrainConfig(epochs=2, batch_size=32)
+
+
+@pytest.fixture(scope="session")
+def tokenised(ingested, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    from lstm_model.dataset import tokenise_reviews
+
+    return tokenise_reviews(
+        ingested, TokeniserConfig(vocab_size=2000, maxlen=40), tmp_path_factory.mktemp("tok")
+    )
+
+
+@pytest.fixture(scope="session")
+def trained(tokenised, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    from lstm_model.training import train_model
+
+    return train_model(tokenised, TINY_MODEL, TINY_TRAIN, tmp_path_factory.mktemp("run"), verbose=0)
+
+
+@pytest.fixture(scope="session")
+def evaluation(trained, tokenised, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    from lstm_model.evaluate import evaluate_model
+
+    return evaluate_model(
+        trained.model_path, tokenised, trained.history, tmp_path_factory.mktemp("ev")
+    )
+
+
+@pytest.fixture
+def registry_root(tmp_path: Path) -> Path:
+    return tmp_path / "registry"

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from lstm_model.config import BIDIRECTIONAL_MODEL, CLASSIC_MODEL, PRESETS, ModelConfig
+from lstm_model.model import build_model
+
+
+def _layers(model: keras.Model) -> dict[str, keras.layers.Layer]:
+    return {layer.name: layer for layer in model.layers}
+
+
+def test_classic_model_is_the_issue_s_architecture() -> None:
+    tokeniser, config = PRESETS["classic"]
+    model = build_model(config, vocab_size=tokeniser.vocab_size, maxlen=tokeniser.maxlen)
+    layers = _layers(model)
+    assert layers["embedding"].embeddings.shape == (10_000, 128)
+    lstm = layers["lstm"]
+    assert (lstm.units, lstm.dropout, lstm.recurrent_dropout) == (64, 0.2, 0.2)
+    assert not lstm.return_sequences
+    assert layers["probability"].activation.__name__ == "sigmoid"
+    assert model.output_shape == (None, 1)
+
+
+def test_bidirectional_variant_wraps_the_same_lstm() -> None:
+    model = build_model(BIDIRECTIONAL_MODEL, vocab_size=100, maxlen=20)
+    bilstm = _layers(model)["bilstm"]
+    assert isinstance(bilstm, keras.layers.Bidirectional)
+    assert bilstm.forward_layer.units == 64
+    assert bilstm.forward_layer.recurrent_dropout == CLASSIC_MODEL.recurrent_dropout
+
+
+@pytest.mark.parametrize(("pooling", "layer"), [("max", "max_pool"), ("mean", "mean_pool")])
+def test_pooling_over_time(pooling: str, layer: str) -> None:
+    model = build_model(ModelConfig(pooling=pooling), vocab_size=100, maxlen=20)
+    assert layer in _layers(model)
+    assert _layers(model)["bilstm"].forward_layer.return_sequences
+
+
+def test_sizes_and_dropouts_are_configuration() -> None:
+    config = ModelConfig(embedding_dim=16, units=12, embedding_dropout=0.1, head_dropout=0.5)
+    layers = _layers(build_model(config, vocab_size=300, maxlen=10))
+    assert layers["embedding"].embeddings.shape == (300, 16)
+    assert layers["bilstm"].forward_layer.units == 12
+    assert layers["embedding_dropout"].rate == 0.1 and layers["head_dropout"].rate == 0.5
+
+
+def test_l2_adds_penalties() -> None:
+    plain = build_model(ModelConfig(units=4, embedding_dim=4), vocab_size=50, maxlen=5)
+    penalised = build_model(ModelConfig(units=4, embedding_dim=4, l2=0.01), vocab_size=50, maxlen=5)
+    x = np.ones((2, 5), dtype="int32")
+    plain(x)
+    penalised(x)
+    assert len(plain.losses) == 0 and len(penalised.losses) > 0
+
+
+def test_outputs_are_probabilities() -> None:
+    model = build_model(ModelConfig(units=4, embedding_dim=4), vocab_size=50, maxlen=7)
+    p = keras.ops.convert_to_numpy(model(np.random.default_rng(0).integers(0, 50, (9, 7))))
+    assert p.shape == (9, 1) and ((p > 0) & (p < 1)).all()
