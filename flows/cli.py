@@ -246,6 +246,8 @@ def _fail(message: str) -> None:
 def _prepare_prefect() -> None:
     # This pipeline runs offline too: the local server must not try to phone home.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # A busy 2-core machine can take longer than Prefect's default to start the local server.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     # The library logs with `logging`; route it through Prefect's handlers so it shows
     # on the console, in the run logs and in the UI.
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "lstm_model,data_contracts")

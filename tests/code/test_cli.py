@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 
 from lstm_model.artifacts import sha256_file
-from lstm_model.config import ReviewsContractConfig, TokeniserConfig
+from lstm_model.config import GateConfig, ReviewsContractConfig, TokeniserConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _cli(*args: str, home: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "LSTM_PIPELINE"))}
+    (home / "prefect").mkdir(exist_ok=True)
     env.update(PREFECT_HOME=str(home / "prefect"), COLUMNS="200")
     return subprocess.run(
         [sys.executable, "-m", "flows.cli", *args],
@@ -38,9 +39,9 @@ def test_help_lists_the_commands(tmp_path: Path) -> None:
 def test_retrain_help_explains_every_option(tmp_path: Path) -> None:
     out = _cli("retrain", "--help", home=tmp_path)
     assert out.returncode == 0
-    options = ["--source", "--workspace"] + [
+    options = ["--source", "--workspace", "--registry", "--preset", "--units", "--l2"] + [
         "--" + name.replace("_", "-")
-        for model in (TokeniserConfig, ReviewsContractConfig)
+        for model in (TokeniserConfig, ReviewsContractConfig, GateConfig)
         for name in model.model_fields
         if name != "max_examples"
     ]
@@ -50,25 +51,27 @@ def test_retrain_help_explains_every_option(tmp_path: Path) -> None:
 
 
 def test_retrain_runs_the_flow_locally(fixture_archive: Path, tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    tiny = ["--min-rows", "100", "--vocab-size", "3000", "--maxlen", "40", "--units", "8",
+            "--embedding-dim", "8", "--epochs", "1", "--min-accuracy", "0"]  # fmt: skip
     out = _cli(
-        "retrain",
-        "--source",
-        str(fixture_archive),
-        "--workspace",
-        str(tmp_path / "ws"),
-        "--min-rows",
-        "100",
-        "--vocab-size",
-        "3000",
-        "--maxlen",
-        "80",
+        "retrain", "--source", str(fixture_archive), "--workspace", str(workspace), *tiny,
         home=tmp_path,
-    )
+    )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
-    outputs = json.loads(out.stdout)
+    outputs = json.loads(out.stdout[out.stdout.index("{") :])
     assert sha256_file(Path(outputs["tokenised_path"])) == outputs["tokenised_sha256"]
+    assert outputs["champion"] == outputs["model_version"] == 1
     assert "Finished in state Completed()" in out.stderr
     assert "tokenise: 408 reviews" in out.stderr  # library logs reach the run log
+    assert "LSTM kernel: generic LSTM kernel on CPU" in out.stderr
+
+    listed = _cli("models", "list", "--workspace", str(workspace), home=tmp_path)
+    assert listed.returncode == 0
+    assert "     1*" in listed.stdout and "champion" in listed.stdout
+    rollback = _cli("models", "rollback", "--workspace", str(workspace), home=tmp_path)
+    assert rollback.returncode == 1
+    assert "error: version 1 is the first champion: nothing to roll back to" in rollback.stderr
 
 
 def test_contract_failure_exits_1_with_the_reason(fixture_archive: Path, tmp_path: Path) -> None:

@@ -1,0 +1,200 @@
+"""Registry (versions, manifest checks, promotion, rollback) and export parity."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.compute as pc
+import pytest
+
+from lstm_model.config import ExportConfig, TokeniserConfig
+from lstm_model.errors import ArtifactError
+from lstm_model.export import _tf_encode, tflite_predict
+from lstm_model.ingest import load_reviews
+from lstm_model.registry import Registry, RegistryError
+from lstm_model.release import (
+    ParityFailed,
+    export_candidate,
+    register_candidate,
+    rollback_champion,
+)
+from lstm_model.tokeniser import Tokeniser
+from tests.model.conftest import TINY_MODEL, TINY_TRAIN
+
+EXPORT = ExportConfig(tflite_batch_size=16)
+
+
+def _register(root: Path, trained, evaluation, tokenised) -> int:  # type: ignore[no-untyped-def]
+    return register_candidate(
+        root, trained, evaluation, tokenised, model_config=TINY_MODEL, train_config=TINY_TRAIN
+    )
+
+
+@pytest.fixture
+def exported_version(registry_root, trained, evaluation, tokenised, ingested):  # type: ignore[no-untyped-def]
+    version = _register(registry_root, trained, evaluation, tokenised)
+    parity = export_candidate(registry_root, version, ingested, EXPORT)
+    return version, parity
+
+
+def test_versions_are_numbered_with_a_full_manifest(
+    registry_root, trained, evaluation, tokenised
+) -> None:  # type: ignore[no-untyped-def]
+    first = _register(registry_root, trained, evaluation, tokenised)
+    second = _register(registry_root, trained, evaluation, tokenised)
+    assert (first, second) == (1, 2)
+    manifest = Registry(registry_root).manifest(1)
+    assert manifest["data"] == {
+        "reviews_sha256": tokenised.reviews_sha256,
+        "tokenised_sha256": tokenised.sha256,
+        "vocab_sha256": tokenised.vocab_sha256,
+    }
+    assert manifest["metrics"]["accuracy"] == evaluation.metrics.accuracy
+    assert manifest["config"]["model"] == TINY_MODEL.model_dump()
+    assert {"model.keras", "tokenizer/vocab.txt", "evaluation/roc.png"} <= set(manifest["files"])
+    assert {"python", "keras", "git_commit"} <= set(manifest["environment"])
+    assert not list((registry_root / "versions").glob(".staging-*"))
+
+
+def test_tampered_model_file_is_refused(registry_root, trained, evaluation, tokenised) -> None:  # type: ignore[no-untyped-def]
+    version = _register(registry_root, trained, evaluation, tokenised)
+    model = registry_root / "versions" / str(version) / "model.keras"
+    model.write_bytes(model.read_bytes() + b"\0")
+    with pytest.raises(
+        ArtifactError, match=r"model\.keras has sha256 .* refusing a tampered model"
+    ):
+        Registry(registry_root).load_version(version)
+
+
+def test_file_slipped_into_a_version_is_refused(
+    registry_root, trained, evaluation, tokenised
+) -> None:  # type: ignore[no-untyped-def]
+    version = _register(registry_root, trained, evaluation, tokenised)
+    (registry_root / "versions" / str(version) / "evaluation" / "extra.txt").write_text("x")
+    with pytest.raises(ArtifactError, match="files not in the manifest"):
+        Registry(registry_root).load_version(version)
+
+
+def test_only_accepted_versions_are_promoted(registry_root, trained, evaluation, tokenised) -> None:  # type: ignore[no-untyped-def]
+    version = _register(registry_root, trained, evaluation, tokenised)
+    with pytest.raises(RegistryError, match="is candidate, not accepted"):
+        Registry(registry_root).promote(version, "imdb_sentiment")
+    assert Registry(registry_root).champion() is None
+
+
+def test_export_parity_promotion_and_rollback(
+    registry_root, trained, evaluation, tokenised, ingested
+) -> None:  # type: ignore[no-untyped-def]
+    registry = Registry(registry_root)
+    v1 = _register(registry_root, trained, evaluation, tokenised)
+    parity = export_candidate(registry_root, v1, ingested, EXPORT)
+    assert parity.passed and parity.n == 204
+    assert parity.saved_model_max_abs_diff <= 1e-4 and parity.tflite_max_abs_diff <= 1e-4
+    registry.promote(v1, "imdb_sentiment")
+    v2 = _register(registry_root, trained, evaluation, tokenised)
+    export_candidate(registry_root, v2, ingested, EXPORT)
+    registry.promote(v2, "imdb_sentiment")
+    serving = registry_root / "serving" / "imdb_sentiment"
+    assert registry.champion() == v2 and (serving / str(v2) / "saved_model.pb").is_file()
+    assert registry.status(v1)["status"] == "retired"
+
+    assert rollback_champion(registry_root, EXPORT) == v1
+    assert registry.champion() == v1
+    assert (serving / str(v1) / "saved_model.pb").is_file()
+    listed = {v.version: v for v in registry.list_versions()}
+    assert listed[v1].is_champion and listed[v1].status == "champion"
+    assert "rolled back" in listed[v2].reason
+    with pytest.raises(RegistryError, match="first champion: nothing to roll back"):
+        rollback_champion(registry_root, EXPORT)
+
+
+def test_parity_failure_rejects_the_version(
+    registry_root, trained, evaluation, tokenised, ingested
+) -> None:  # type: ignore[no-untyped-def]
+    registry = Registry(registry_root)
+    version = _register(registry_root, trained, evaluation, tokenised)
+    probabilities = (
+        registry_root / "versions" / str(version) / "evaluation" / "test_probabilities.npy"
+    )
+    np.save(probabilities, np.load(probabilities) + 0.01)  # the Keras side now disagrees
+    registry.seal(version, {})
+    with pytest.raises(ParityFailed, match=r"not promoted: parity on 204 texts: .* FAILED"):
+        export_candidate(registry_root, version, ingested, EXPORT)
+    assert registry.status(version)["status"] == "rejected"
+    with pytest.raises(RegistryError, match="is rejected, not accepted"):
+        registry.promote(version, "imdb_sentiment")
+
+
+def test_tflite_model_uses_builtin_ops_with_embedded_weights(
+    exported_version, registry_root
+) -> None:  # type: ignore[no-untyped-def]
+    from ai_edge_litert.interpreter import Interpreter
+
+    version, _ = exported_version
+    path = registry_root / "versions" / str(version) / "export" / "model.tflite"
+    interpreter = Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    ops = {op["op_name"] for op in interpreter._get_ops_details()}
+    assert "WHILE" in ops and not any(op.startswith("Flex") for op in ops)
+    assert "READ_VARIABLE" not in ops and "VAR_HANDLE" not in ops  # weights are constants
+    assert interpreter.get_input_details()[0]["shape"].tolist() == [16, 40]
+
+
+def test_saved_model_signature_takes_raw_text(exported_version, registry_root) -> None:  # type: ignore[no-untyped-def]
+    import tensorflow as tf
+
+    version, _ = exported_version
+    folder = registry_root / "versions" / str(version) / "export" / "imdb_sentiment" / str(version)
+    serve = tf.saved_model.load(str(folder)).signatures["serving_default"]
+    out = serve(text=tf.constant(["A wonderful film.<br /><br />Loved it!", ""]))
+    probabilities = out["probability"].numpy()
+    assert probabilities.shape == (2,) and ((probabilities > 0) & (probabilities < 1)).all()
+
+
+@pytest.mark.parametrize("padding", ["pre", "post"])
+@pytest.mark.parametrize("truncating", ["pre", "post"])
+def test_tensorflow_tokeniser_matches_the_python_one(
+    ingested, padding: str, truncating: str
+) -> None:
+    import tensorflow as tf
+
+    table = load_reviews(ingested)
+    texts = [
+        *table["text"].to_pylist(),
+        "",
+        "   ",
+        "?!",
+        "Don't <BR/>stop",
+        "Café DÉJÀ-vu ÉLAN",
+        "x" * 5,
+        "word " * 100,
+        "tab\there",
+        "Straße İstanbul ΣΊΣΥΦΟΣ",
+        "emoji 😀 fine",
+        "snake_case",
+    ]
+    words = table.filter(pc.equal(table["split"], "train"))["text"]
+    tokeniser = Tokeniser.fit(
+        words, TokeniserConfig(vocab_size=3000, maxlen=30, padding=padding, truncating=truncating)
+    )
+    lookup = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(
+            tf.constant(list(tokeniser.vocabulary[2:])),
+            tf.range(2, len(tokeniser.vocabulary), dtype=tf.int64),
+        ),
+        default_value=tf.constant(1, tf.int64),
+    )
+    graph_ids = _tf_encode(tf.constant(texts), lookup, 30, padding, truncating).numpy()
+    assert np.array_equal(graph_ids, tokeniser.encode(texts))
+
+
+def test_tflite_runs_with_litert_alone(exported_version, registry_root, tokenised) -> None:  # type: ignore[no-untyped-def]
+    version, _ = exported_version
+    folder = registry_root / "versions" / str(version)
+    ids = Tokeniser.load(folder / "tokenizer").encode(["great", "awful film", "x"] * 7)
+    out = tflite_predict(folder / "export" / "model.tflite", ids)
+    assert out.shape == (21,) and np.isfinite(out).all()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["parity"]["passed"] and "export/model.tflite" in manifest["files"]
