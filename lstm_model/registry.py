@@ -88,13 +88,17 @@ class Registry:
                     shutil.copytree(source, target)
                 else:
                     shutil.copy2(source, target)
-            while True:
+            for _ in range(1000):
                 version = self._next_number()
                 try:
                     staging.rename(self.versions_dir / str(version))
                     break
-                except OSError:  # another process took that number first
-                    continue
+                except OSError:
+                    if not (self.versions_dir / str(version)).exists():
+                        raise  # not a lost race: a real file-system error
+                    # another process took that number first: try the next one
+            else:
+                raise RegistryError(f"could not allocate a version number in {self.versions_dir}")
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)

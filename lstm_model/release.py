@@ -7,6 +7,7 @@ registry, so a rejected candidate stays listed with the reason.
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +98,9 @@ def export_candidate(
     rejected and raises ParityFailed; passing it seals the manifest and accepts it.
     """
     registry = Registry(registry_root)
+    folder = registry.path(version)
+    if (folder / "export").exists() and "parity" not in registry.manifest(version):
+        shutil.rmtree(folder / "export")  # left by an export that died: start it again
     folder = registry.load_version(version)
     exported = export_model(
         folder / "model.keras", folder / "tokenizer", folder / "export", version, config

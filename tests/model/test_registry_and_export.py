@@ -198,3 +198,15 @@ def test_tflite_runs_with_litert_alone(exported_version, registry_root, tokenise
     assert out.shape == (21,) and np.isfinite(out).all()
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["parity"]["passed"] and "export/model.tflite" in manifest["files"]
+
+
+def test_export_that_died_half_way_is_redone(
+    registry_root, trained, evaluation, tokenised, ingested
+) -> None:  # type: ignore[no-untyped-def]
+    version = _register(registry_root, trained, evaluation, tokenised)
+    leftover = registry_root / "versions" / str(version) / "export" / "imdb_sentiment" / "1"
+    leftover.mkdir(parents=True)
+    (leftover / "saved_model.pb").write_bytes(b"half")
+    parity = export_candidate(registry_root, version, ingested, EXPORT)
+    assert parity.passed
+    Registry(registry_root).load_version(version)  # the manifest now covers the new export
