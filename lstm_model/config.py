@@ -42,13 +42,13 @@ class TokeniserConfig(_Frozen):
     """How review text becomes a fixed-length row of token ids."""
 
     vocab_size: int = Field(
-        10_000,
+        20_000,
         ge=3,
         le=2_000_000,
         description="Size of the id space, reserved ids included (0 = padding, 1 = out of "
         "vocabulary); the top vocab_size - 2 training words get ids 2 and up.",
     )
-    maxlen: int = Field(200, ge=1, le=10_000, description="Tokens per row after pad/truncate.")
+    maxlen: int = Field(400, ge=1, le=10_000, description="Tokens per row after pad/truncate.")
     padding: Literal["pre", "post"] = Field(
         "pre", description="Side that receives padding for short reviews."
     )
@@ -106,15 +106,16 @@ class ModelConfig(_Frozen):
     architecture: Literal["lstm", "bilstm"] = Field(
         "bilstm", description="One LSTM reading forwards, or a bidirectional pair."
     )
-    pooling: Literal["last", "max", "mean"] = Field(
-        "max",
-        description="'last': the final LSTM state; 'max'/'mean': pool the states over time.",
+    pooling: Literal["last", "max", "mean", "max_mean"] = Field(
+        "max_mean",
+        description="'last': the final LSTM state; 'max'/'mean': pool the states over time; "
+        "'max_mean': both, concatenated.",
     )
-    embedding_dim: int = Field(128, ge=1, le=4096, description="Width of the word embedding.")
+    embedding_dim: int = Field(64, ge=1, le=4096, description="Width of the word embedding.")
     embedding_dropout: float = Field(
-        0.0, ge=0.0, lt=1.0, description="Spatial dropout on the embedded sequence (whole words)."
+        0.4, ge=0.0, lt=1.0, description="Spatial dropout on the embedded sequence (whole words)."
     )
-    units: int = Field(64, ge=1, le=4096, description="LSTM units (per direction).")
+    units: int = Field(32, ge=1, le=4096, description="LSTM units (per direction).")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout on the LSTM inputs.")
     recurrent_dropout: float = Field(
         0.0,
@@ -122,15 +123,15 @@ class ModelConfig(_Frozen):
         lt=1.0,
         description="Dropout on the recurrent state. Above 0 the LSTM cannot use cuDNN on GPU.",
     )
-    head_dropout: float = Field(0.3, ge=0.0, lt=1.0, description="Dropout before the output.")
+    head_dropout: float = Field(0.5, ge=0.0, lt=1.0, description="Dropout before the output.")
     l2: float = Field(0.0, ge=0.0, description="L2 penalty on embedding, LSTM and output weights.")
 
 
 class TrainConfig(_Frozen):
     """How the model is fit."""
 
-    epochs: int = Field(4, ge=1, le=1000, description="Most epochs; early stopping may end sooner.")
-    batch_size: int = Field(64, ge=1, le=65_536, description="Samples per gradient step.")
+    epochs: int = Field(6, ge=1, le=1000, description="Most epochs; early stopping may end sooner.")
+    batch_size: int = Field(128, ge=1, le=65_536, description="Samples per gradient step.")
     learning_rate: float = Field(1e-3, gt=0.0, description="Adam learning rate.")
     global_clipnorm: float | None = Field(
         1.0, gt=0.0, description="Clip gradients to this global norm; empty for no clipping."
@@ -174,7 +175,14 @@ class ExportConfig(_Frozen):
 
 CLASSIC_TOKENISER = TokeniserConfig(vocab_size=10_000, maxlen=200)
 CLASSIC_MODEL = ModelConfig(
-    architecture="lstm", pooling="last", dropout=0.2, recurrent_dropout=0.2, head_dropout=0.0
+    architecture="lstm",
+    pooling="last",
+    embedding_dim=128,
+    embedding_dropout=0.0,
+    units=64,
+    dropout=0.2,
+    recurrent_dropout=0.2,
+    head_dropout=0.0,
 )
 BIDIRECTIONAL_MODEL = CLASSIC_MODEL.model_copy(update={"architecture": "bilstm"})
 

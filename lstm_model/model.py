@@ -44,6 +44,13 @@ def build_model(config: ModelConfig, *, vocab_size: int, maxlen: int) -> keras.M
         x = layers.GlobalMaxPooling1D(name="max_pool")(x)
     elif config.pooling == "mean":
         x = layers.GlobalAveragePooling1D(name="mean_pool")(x)
+    elif config.pooling == "max_mean":
+        x = layers.Concatenate(name="max_mean_pool")(
+            [
+                layers.GlobalMaxPooling1D(name="max_pool")(x),
+                layers.GlobalAveragePooling1D(name="mean_pool")(x),
+            ]
+        )
     if config.head_dropout:
         x = layers.Dropout(config.head_dropout, name="head_dropout")(x)
     probability = layers.Dense(

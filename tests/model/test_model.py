@@ -39,6 +39,15 @@ def test_pooling_over_time(pooling: str, layer: str) -> None:
     assert _layers(model)["bilstm"].forward_layer.return_sequences
 
 
+def test_default_pools_max_and_mean_together() -> None:
+    tokeniser, config = PRESETS["default"]
+    model = build_model(config, vocab_size=tokeniser.vocab_size, maxlen=tokeniser.maxlen)
+    layers = _layers(model)
+    assert {"max_pool", "mean_pool", "max_mean_pool", "embedding_dropout"} <= set(layers)
+    assert layers["max_mean_pool"].output.shape == (None, 4 * config.units)  # 2 directions x 2 pools
+    assert layers["bilstm"].forward_layer.recurrent_dropout == 0  # cuDNN-eligible on GPU
+
+
 def test_sizes_and_dropouts_are_configuration() -> None:
     config = ModelConfig(embedding_dim=16, units=12, embedding_dropout=0.1, head_dropout=0.5)
     layers = _layers(build_model(config, vocab_size=300, maxlen=10))
