@@ -6,7 +6,8 @@
 Both fit the same architecture (Embedding 10000x128, LSTM 64, dropout and recurrent
 dropout 0.2) on the same 22,500 training rows with the same 2,500 validation rows and
 batch size; the figure is training samples per second over the whole fit (median of the
-per-epoch times). Target (issue 3): pipeline >= plain.
+per-epoch times; the fastest epochs are shown too, since this machine is noisy).
+Target (issue 3): pipeline >= plain.
 """
 
 from __future__ import annotations
@@ -89,10 +90,9 @@ def main() -> None:
         f"{', '.join(f'{s:.1f}s' for s in pipeline_epochs)})"
     )
     ratio = pipeline_rate / plain_rate
-    print(
-        f"ratio pipeline/plain {ratio:.3f}  target >= 1.0 (within noise): "
-        + ("ok" if ratio >= 0.97 else "BELOW")
-    )
+    best_ratio = min(timer.seconds) / min(pipeline_epochs)
+    print(f"ratio pipeline/plain, median epochs {ratio:.3f}, fastest epochs {best_ratio:.3f}")
+    print("target: pipeline >= plain (ratio >= 1.0): " + ("ok" if ratio >= 1.0 else "BELOW"))
 
 
 if __name__ == "__main__":
