@@ -44,7 +44,8 @@ def test_default_pools_max_and_mean_together() -> None:
     model = build_model(config, vocab_size=tokeniser.vocab_size, maxlen=tokeniser.maxlen)
     layers = _layers(model)
     assert {"max_pool", "mean_pool", "max_mean_pool", "embedding_dropout"} <= set(layers)
-    assert layers["max_mean_pool"].output.shape == (None, 4 * config.units)  # 2 directions x 2 pools
+    # 2 directions x 2 pools
+    assert layers["max_mean_pool"].output.shape == (None, 4 * config.units)
     assert layers["bilstm"].forward_layer.recurrent_dropout == 0  # cuDNN-eligible on GPU
 
 
