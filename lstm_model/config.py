@@ -142,8 +142,11 @@ class TrainConfig(_Frozen):
     validation_fraction: float = Field(
         0.1, gt=0.0, lt=0.5, description="Share of the train split held out for validation."
     )
+    early_stopping_monitor: Literal["val_loss", "val_accuracy"] = Field(
+        "val_loss", description="Validation metric that early stopping watches and restores."
+    )
     early_stopping_patience: int = Field(
-        1, ge=0, description="Epochs without val_loss improvement before stopping."
+        1, ge=0, description="Epochs without improvement of the monitored metric before stopping."
     )
     seed: int = Field(42, description="Seed of the split, the weights and the shuffling.")
 

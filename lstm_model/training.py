@@ -133,7 +133,7 @@ def train_model(
     callbacks = [
         GradientNormLogger(),  # first, so later callbacks see grad_norm in the logs
         keras.callbacks.EarlyStopping(
-            monitor="val_loss",
+            monitor=train_config.early_stopping_monitor,
             patience=train_config.early_stopping_patience,
             restore_best_weights=True,
         ),
@@ -154,8 +154,9 @@ def train_model(
     seconds = time.perf_counter() - started
     resumed = hook.first_epoch or 0
     epochs_run = len(history.history.get("loss", []))
-    losses = history.history.get("val_loss", [])
-    best = resumed + int(np.argmin(losses)) + 1 if losses else resumed
+    watched = history.history.get(train_config.early_stopping_monitor, [])
+    pick = np.argmax if train_config.early_stopping_monitor == "val_accuracy" else np.argmin
+    best = resumed + int(pick(watched)) + 1 if watched else resumed
 
     model_path = run_dir / MODEL_FILE
     tmp = run_dir / f".{MODEL_FILE}.tmp.keras"

@@ -129,3 +129,11 @@ print(json.dumps({{"backend": result.backend, "grad_norm": result.history["grad_
     first = json.loads(out.stdout.strip().splitlines()[-1])
     assert first["backend"] == "jax"
     assert first["grad_norm"][0] > 0
+
+
+def test_early_stopping_can_watch_validation_accuracy(tokenised, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    config = TrainConfig(epochs=3, batch_size=32, early_stopping_monitor="val_accuracy",
+                         early_stopping_patience=3)  # fmt: skip
+    result = train_model(tokenised, TINY_MODEL, config, tmp_path, verbose=0)
+    accuracies = result.history["val_accuracy"]
+    assert result.best_epoch == int(np.argmax(accuracies)) + 1
