@@ -25,6 +25,14 @@ def retry_on_transient_io(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
+IO_RETRIES: dict[str, Any] = {
+    "retries": 2,
+    "retry_delay_seconds": [2, 10],
+    "retry_condition_fn": retry_on_transient_io,
+}
+"""Task options for steps that read or write files: retry transient I/O errors twice."""
+
+
 def published_key(kind: str, folder: Path) -> str | None:
     """Cache key for a task whose output is the artifact at ``folder``.
 

@@ -16,16 +16,10 @@ from lstm_model.dataset import TokenisedResult, tokenise_reviews, tokenised_fold
 from lstm_model.ingest import IngestResult, ingest_folder, ingest_reviews
 from lstm_model.sources import ResolvedSource
 from lstm_model.sources import resolve_source as _resolve_source
-from tasks._policies import published_key, retry_on_transient_io
-
-_IO_RETRIES: dict[str, Any] = {
-    "retries": 2,
-    "retry_delay_seconds": [2, 10],
-    "retry_condition_fn": retry_on_transient_io,
-}
+from tasks._policies import IO_RETRIES, published_key
 
 
-@task(name="resolve-source", timeout_seconds=3600, **_IO_RETRIES)
+@task(name="resolve-source", timeout_seconds=3600, **IO_RETRIES)
 def resolve_source(source: str | None = None) -> ResolvedSource:
     """Find the aclImdb data (argument, environment, local copy, or download once)."""
     return _resolve_source(source)
@@ -35,13 +29,13 @@ def _ingest_key(context: Any, parameters: dict[str, Any]) -> str | None:
     return published_key("ingest", ingest_folder(parameters["source"], parameters["workspace"]))
 
 
-@task(name="ingest", timeout_seconds=1800, cache_key_fn=_ingest_key, **_IO_RETRIES)
+@task(name="ingest", timeout_seconds=1800, cache_key_fn=_ingest_key, **IO_RETRIES)
 def ingest(source: ResolvedSource, workspace: Path) -> IngestResult:
     """aclImdb to Parquet with a manifest; a cache hit when the source is unchanged."""
     return ingest_reviews(source, workspace)
 
 
-@task(name="validate-reviews", timeout_seconds=1800, **_IO_RETRIES)
+@task(name="validate-reviews", timeout_seconds=1800, **IO_RETRIES)
 def validate_reviews(
     reviews: IngestResult, workspace: Path, config: ReviewsContractConfig
 ) -> ContractResult:
@@ -57,13 +51,13 @@ def _tokenise_key(context: Any, parameters: dict[str, Any]) -> str | None:
     return published_key("tokenise", folder)
 
 
-@task(name="tokenise", timeout_seconds=1800, cache_key_fn=_tokenise_key, **_IO_RETRIES)
+@task(name="tokenise", timeout_seconds=1800, cache_key_fn=_tokenise_key, **IO_RETRIES)
 def tokenise(reviews: IngestResult, config: TokeniserConfig, workspace: Path) -> TokenisedResult:
     """Fit the tokeniser on train, encode all reviews; cached by input hash and config."""
     return tokenise_reviews(reviews, config, workspace)
 
 
-@task(name="validate-tokenised", timeout_seconds=1800, **_IO_RETRIES)
+@task(name="validate-tokenised", timeout_seconds=1800, **IO_RETRIES)
 def validate_tokenised(
     tokenised: TokenisedResult, reviews: IngestResult, workspace: Path
 ) -> ContractResult:

@@ -26,13 +26,7 @@ from lstm_model.release import (
     register_candidate,
 )
 from lstm_model.training import TrainResult, train_model
-from tasks._policies import retry_on_transient_io
-
-_IO_RETRIES: dict[str, Any] = {
-    "retries": 2,
-    "retry_delay_seconds": [2, 10],
-    "retry_condition_fn": retry_on_transient_io,
-}
+from tasks._policies import IO_RETRIES
 
 
 @task(name="train", timeout_seconds=4 * 3600)
@@ -57,7 +51,7 @@ def train(
     return result
 
 
-@task(name="evaluate", timeout_seconds=3600, **_IO_RETRIES)
+@task(name="evaluate", timeout_seconds=3600, **IO_RETRIES)
 def evaluate(trained: TrainResult, tokenised: TokenisedResult, out_dir: Path) -> EvaluationResult:
     """Test-split metrics, plots and report; published as a Prefect markdown artifact."""
     result = evaluate_model(trained.model_path, tokenised, trained.history, out_dir)
@@ -73,7 +67,7 @@ def evaluate(trained: TrainResult, tokenised: TokenisedResult, out_dir: Path) ->
     return result
 
 
-@task(name="register", timeout_seconds=600, **_IO_RETRIES)
+@task(name="register", timeout_seconds=600, **IO_RETRIES)
 def register(
     registry: Path,
     trained: TrainResult,
@@ -102,7 +96,7 @@ def export(
     return export_candidate(registry, version, reviews, config)
 
 
-@task(name="promote", timeout_seconds=600, **_IO_RETRIES)
+@task(name="promote", timeout_seconds=600, **IO_RETRIES)
 def promote(registry: Path, version: int, config: ExportConfig) -> int:
     """Move the champion pointer to this version."""
     return promote_candidate(registry, version, config)
