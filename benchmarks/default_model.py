@@ -16,10 +16,12 @@ from pathlib import Path
 
 from _common import parser, prepare
 
+PRESETS_NAMES = ("bidirectional", "bilstm_pool", "classic", "default")
+
 
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--preset", default="default", choices=["default", "classic", "bidirectional"])
+    p.add_argument("--preset", default="default", choices=PRESETS_NAMES)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
     args = p.parse_args()

@@ -58,9 +58,10 @@ def _default(model: type, field: str) -> object:
 _T, _C, _M, _R, _G = TokeniserConfig, ReviewsContractConfig, ModelConfig, TrainConfig, GateConfig
 _REGISTRY_HELP = "Model registry folder. Default: <workspace>/registry."
 _PRESET_HELP = (
-    "Tokeniser + model preset: 'default' (BiLSTM, max pooling over time), 'classic' "
-    "(Embedding 10000x128, LSTM 64, dropout and recurrent dropout 0.2) or 'bidirectional' "
-    "(the classic one, bidirectional). Options below override single values."
+    "Tokeniser + model preset: 'default' (BiLSTM with max+mean pooling over the last 400 "
+    "tokens, plus a word+bigram branch over all 1000), 'bilstm_pool' (that BiLSTM alone), "
+    "'classic' (Embedding 10000x128, LSTM 64, dropout and recurrent dropout 0.2) or "
+    "'bidirectional' (the classic one, bidirectional). Options below override single values."
 )
 models_app = typer.Typer(help="List the registered model versions, or roll back the champion.")
 app.add_typer(models_app, name="models")
@@ -72,7 +73,8 @@ def retrain(
     workspace: Annotated[Path | None, typer.Option(help=_WORKSPACE_HELP)] = None,
     registry: Annotated[Path | None, typer.Option(help=_REGISTRY_HELP)] = None,
     preset: Annotated[
-        Literal["default", "classic", "bidirectional"], typer.Option(help=_PRESET_HELP)
+        Literal["default", "bilstm_pool", "classic", "bidirectional"],
+        typer.Option(help=_PRESET_HELP),
     ] = "default",
     vocab_size: Annotated[int | None, typer.Option(help=_help(_T, "vocab_size"))] = None,
     maxlen: Annotated[int | None, typer.Option(help=_help(_T, "maxlen"))] = None,

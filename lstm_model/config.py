@@ -42,13 +42,18 @@ class TokeniserConfig(_Frozen):
     """How review text becomes a fixed-length row of token ids."""
 
     vocab_size: int = Field(
-        20_000,
+        50_000,
         ge=3,
         le=2_000_000,
         description="Size of the id space, reserved ids included (0 = padding, 1 = out of "
         "vocabulary); the top vocab_size - 2 training words get ids 2 and up.",
     )
-    maxlen: int = Field(400, ge=1, le=10_000, description="Tokens per row after pad/truncate.")
+    maxlen: int = Field(
+        1_000,
+        ge=1,
+        le=10_000,
+        description="Tokens per row after pad/truncate (1000 keeps 99.8% of IMDB reviews whole).",
+    )
     padding: Literal["pre", "post"] = Field(
         "pre", description="Side that receives padding for short reviews."
     )
@@ -101,7 +106,12 @@ def default_cache_dir() -> Path:
 
 
 class ModelConfig(_Frozen):
-    """Architecture of the classifier: Embedding -> (Bi)LSTM -> pooling -> sigmoid."""
+    """Architecture of the classifier.
+
+    The LSTM branch: Embedding -> (Bi)LSTM -> pooling -> logit. With ``ngram_order`` > 0 a
+    second branch (mean of embedded word n-grams, fastText-style) gives its own logit,
+    and a two-weight logistic combiner, fit on the validation split, joins the two.
+    """
 
     architecture: Literal["lstm", "bilstm"] = Field(
         "bilstm", description="One LSTM reading forwards, or a bidirectional pair."
@@ -125,6 +135,27 @@ class ModelConfig(_Frozen):
     )
     head_dropout: float = Field(0.5, ge=0.0, lt=1.0, description="Dropout before the output.")
     l2: float = Field(0.0, ge=0.0, description="L2 penalty on embedding, LSTM and output weights.")
+    lstm_maxlen: int | None = Field(
+        400,
+        ge=1,
+        le=10_000,
+        description="The LSTM reads only the last this-many tokens of each row (empty: all). "
+        "The n-gram branch always reads the whole row.",
+    )
+    ngram_order: int = Field(
+        2,
+        ge=0,
+        le=3,
+        description="0: LSTM only. 1, 2, 3: add an n-gram branch over words up to this "
+        "length (1 = words, 2 = + bigrams, 3 = + trigrams).",
+    )
+    ngram_buckets: int = Field(
+        2**20, ge=1, le=2**20, description="Hash buckets per n-gram order above 1."
+    )
+    ngram_dim: int = Field(8, ge=1, le=1024, description="Width of the n-gram embeddings.")
+    ngram_dropout: float = Field(
+        0.0, ge=0.0, lt=1.0, description="Dropout on the pooled n-gram vector."
+    )
 
 
 class TrainConfig(_Frozen):
@@ -149,6 +180,15 @@ class TrainConfig(_Frozen):
         1, ge=0, description="Epochs without improvement of the monitored metric before stopping."
     )
     seed: int = Field(42, description="Seed of the split, the weights and the shuffling.")
+    ngram_epochs: int = Field(
+        8, ge=1, le=1000, description="Most epochs of the n-gram branch's own fit."
+    )
+    ngram_learning_rate: float = Field(
+        5e-3,
+        gt=0.0,
+        description="Adam learning rate of the n-gram branch's fit (its mean-pooled "
+        "embeddings learn slowly at the LSTM's rate).",
+    )
 
 
 class GateConfig(_Frozen):
@@ -182,6 +222,8 @@ class ExportConfig(_Frozen):
 CLASSIC_TOKENISER = TokeniserConfig(vocab_size=10_000, maxlen=200)
 CLASSIC_MODEL = ModelConfig(
     architecture="lstm",
+    lstm_maxlen=None,
+    ngram_order=0,
     pooling="last",
     embedding_dim=128,
     embedding_dropout=0.0,
@@ -195,6 +237,11 @@ BIDIRECTIONAL_MODEL = CLASSIC_MODEL.model_copy(update={"architecture": "bilstm"}
 PRESETS: dict[str, tuple[TokeniserConfig, ModelConfig]] = {
     "classic": (CLASSIC_TOKENISER, CLASSIC_MODEL),
     "bidirectional": (CLASSIC_TOKENISER, BIDIRECTIONAL_MODEL),
+    "bilstm_pool": (
+        TokeniserConfig(vocab_size=20_000, maxlen=400),
+        ModelConfig(ngram_order=0, lstm_maxlen=None),
+    ),
     "default": (TokeniserConfig(), ModelConfig()),
 }
-"""Named (tokeniser, model) pairs: the issue's classic and bidirectional models, and ours."""
+"""Named (tokeniser, model) pairs: the issue's classic and bidirectional models, the pooled
+BiLSTM alone (the default's LSTM branch), and the default (BiLSTM + n-gram branch)."""

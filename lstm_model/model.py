@@ -1,8 +1,10 @@
 """Model builders (Keras 3 functional API, any backend).
 
-All variants share one shape: token ids -> Embedding -> LSTM or BiLSTM -> the last state,
-or the states max/mean-pooled over time -> dropout -> one sigmoid unit. Which variant,
-and every size and dropout, comes from ``ModelConfig``.
+The LSTM branch: token ids -> Embedding -> LSTM or BiLSTM -> the last state, or the states
+max/mean-pooled over time -> dropout -> one unit. Optionally a second branch pools the
+embeddings of the row's words and hashed word n-grams (fastText-style) into a second
+logit, and a sigmoid unit over both logits gives the probability. Which variant, and every
+size and dropout, comes from ``ModelConfig``.
 """
 
 from __future__ import annotations
@@ -15,19 +17,69 @@ import keras
 from keras import layers
 
 from lstm_model.config import ModelConfig, TrainConfig
+from lstm_model.layers import HashedNgrams, LastSteps, MaskedMean
 
 log = logging.getLogger(__name__)
 
 
+NGRAM_LOGIT = "ngram_logit"
+LSTM_LOGIT = "lstm_logit"
+
+
 def build_model(config: ModelConfig, *, vocab_size: int, maxlen: int) -> keras.Model:
     """An uncompiled classifier over rows of ``maxlen`` token ids below ``vocab_size``."""
-    regulariser = keras.regularizers.L2(config.l2) if config.l2 else None
-    pooled = config.pooling != "last"
-
     ids = keras.Input(shape=(maxlen,), dtype="int32", name="token_ids")
+    lstm_features = _lstm_branch(ids, config, vocab_size=vocab_size, maxlen=maxlen)
+    name = f"{config.architecture}_{config.pooling}"
+    if not config.ngram_order:
+        probability = layers.Dense(
+            1, activation="sigmoid", kernel_regularizer=_l2(config), name="probability"
+        )(lstm_features)
+        return keras.Model(ids, probability, name=name)
+
+    lstm_logit = layers.Dense(1, kernel_regularizer=_l2(config), name=LSTM_LOGIT)(lstm_features)
+    ngram_logit = layers.Dense(1, name=NGRAM_LOGIT)(_ngram_branch(ids, config, vocab_size))
+    # Starts as the plain sum of the two logits; training refits it on validation data.
+    probability = layers.Dense(
+        1, activation="sigmoid", kernel_initializer="ones", name="probability"
+    )(layers.Concatenate(name="branch_logits")([ngram_logit, lstm_logit]))
+    return keras.Model(ids, probability, name=f"{name}_ngram{config.ngram_order}")
+
+
+def branch_models(model: keras.Model) -> dict[str, keras.Model]:
+    """Each branch of a two-branch model as its own classifier sharing the same layers.
+
+    Empty for an LSTM-only model. Training fits these one at a time, then the combiner.
+    """
+    names = {layer.name for layer in model.layers}
+    if NGRAM_LOGIT not in names:
+        return {}
+    return {
+        branch: keras.Model(
+            model.inputs,
+            layers.Activation("sigmoid", name=f"{branch}_probability")(
+                model.get_layer(logit).output
+            ),
+            name=f"{model.name}_{branch}",
+        )
+        for branch, logit in (("ngram", NGRAM_LOGIT), ("lstm", LSTM_LOGIT))
+    }
+
+
+def _l2(config: ModelConfig) -> keras.regularizers.Regularizer | None:
+    return keras.regularizers.L2(config.l2) if config.l2 else None
+
+
+def _lstm_branch(ids: Any, config: ModelConfig, *, vocab_size: int, maxlen: int) -> Any:
+    """Embedding -> (Bi)LSTM -> last state or pooled states -> dropout."""
+    regulariser = _l2(config)
+    pooled = config.pooling != "last"
+    x = ids
+    if config.lstm_maxlen is not None and config.lstm_maxlen < maxlen:
+        x = LastSteps(config.lstm_maxlen, name="lstm_window")(x)
     x = layers.Embedding(
         vocab_size, config.embedding_dim, embeddings_regularizer=regulariser, name="embedding"
-    )(ids)
+    )(x)
     if config.embedding_dropout:
         x = layers.SpatialDropout1D(config.embedding_dropout, name="embedding_dropout")(x)
     lstm = layers.LSTM(
@@ -53,11 +105,25 @@ def build_model(config: ModelConfig, *, vocab_size: int, maxlen: int) -> keras.M
         )
     if config.head_dropout:
         x = layers.Dropout(config.head_dropout, name="head_dropout")(x)
-    probability = layers.Dense(
-        1, activation="sigmoid", kernel_regularizer=regulariser, name="probability"
-    )(x)
-    name = f"{config.architecture}_{config.pooling}"
-    return keras.Model(ids, probability, name=name)
+    return x
+
+
+def _ngram_branch(ids: Any, config: ModelConfig, vocab_size: int) -> Any:
+    """Mean of the embeddings of every word and hashed n-gram in the row."""
+    parts = [
+        layers.Embedding(vocab_size, config.ngram_dim, name="ngram1_embedding")(ids),
+        ids,
+    ]
+    for order in range(2, config.ngram_order + 1):
+        grams = HashedNgrams(order, config.ngram_buckets, name=f"ngram{order}_ids")(ids)
+        vectors = layers.Embedding(
+            config.ngram_buckets + 1, config.ngram_dim, name=f"ngram{order}_embedding"
+        )(grams)
+        parts += [vectors, grams]
+    x = MaskedMean(name="ngram_mean")(parts)
+    if config.ngram_dropout:
+        x = layers.Dropout(config.ngram_dropout, name="ngram_dropout")(x)
+    return x
 
 
 @keras.saving.register_keras_serializable(package="lstm_model")
@@ -82,11 +148,14 @@ class GradNormAdam(keras.optimizers.Adam):
         return super().apply(grads, trainable_variables)
 
 
-def compile_model(model: keras.Model, config: TrainConfig) -> keras.Model:
+def compile_model(
+    model: keras.Model, config: TrainConfig, *, learning_rate: float | None = None
+) -> keras.Model:
     """Adam (with optional global-norm clipping), binary cross-entropy, accuracy."""
     model.compile(
         optimizer=GradNormAdam(
-            learning_rate=config.learning_rate, global_clipnorm=config.global_clipnorm
+            learning_rate=learning_rate or config.learning_rate,
+            global_clipnorm=config.global_clipnorm,
         ),
         loss="binary_crossentropy",
         metrics=["accuracy"],
@@ -100,19 +169,45 @@ def load_model(path: Path) -> keras.Model:
 
 
 def lstm_kernel(config: ModelConfig) -> str:
-    """Which LSTM implementation this backend and device will run, for the logs."""
+    """Which LSTM implementation this backend and device will run, for the logs.
+
+    On a GPU this asks the backend's fused LSTM for one tiny step, which is exactly what
+    ``keras.layers.LSTM`` tries first; when that raises, Keras silently runs the generic
+    kernel, and so says this message.
+    """
     backend = keras.backend.backend()
-    gpu = _has_gpu(backend)
-    if not gpu:
+    if not _has_gpu(backend):
         return f"generic LSTM kernel on CPU ({backend})"
     if config.recurrent_dropout > 0:
         return (
             f"generic LSTM kernel on GPU ({backend}): recurrent_dropout="
             f"{config.recurrent_dropout} rules out cuDNN; set it to 0 for the cuDNN kernel"
         )
-    if backend == "jax":
-        return "generic LSTM kernel on GPU (jax has no cuDNN LSTM path in Keras)"
-    return f"cuDNN LSTM kernel on GPU ({backend})"
+    reason = _fused_lstm_failure()
+    if reason is None:
+        return f"cuDNN LSTM kernel on GPU ({backend})"
+    return f"generic LSTM kernel on GPU ({backend}): the fused cuDNN path is unavailable ({reason})"
+
+
+def _fused_lstm_failure() -> str | None:
+    """None when the backend's cuDNN LSTM runs here; else why not."""
+    # keras.src.backend.lstm is the hook keras.layers.LSTM calls; no public name exists.
+    from keras.src import backend as keras_backend
+
+    ops = keras.ops
+    x = ops.ones((1, 2, 2))
+    state = ops.zeros((1, 2))
+    try:
+        keras_backend.lstm(
+            x, state, state, None,
+            kernel=ops.ones((2, 8)), recurrent_kernel=ops.ones((2, 8)), bias=ops.zeros((8,)),
+            activation=keras.activations.tanh, recurrent_activation=keras.activations.sigmoid,
+        )  # fmt: skip
+    except NotImplementedError as error:
+        return str(error) or "the backend declined it"
+    except Exception as error:  # a broken cuDNN install must not stop training
+        return f"{type(error).__name__}: {error}"
+    return None
 
 
 def _has_gpu(backend: str) -> bool:

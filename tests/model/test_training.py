@@ -30,11 +30,17 @@ def test_stratified_split_keeps_class_shares_and_is_seeded() -> None:
 
 
 def test_training_logs_what_it_should(trained) -> None:  # type: ignore[no-untyped-def]
-    assert trained.epochs_run == 2 and trained.resumed_from_epoch == 0
-    assert set(trained.history) >= {"loss", "val_loss", "accuracy", "val_accuracy", "grad_norm"}
-    assert all(n > 0 for n in trained.history["grad_norm"])
+    # 2 epochs of the n-gram branch, 2 of the LSTM branch, then the combiner
+    assert trained.epochs_run == 4 and trained.resumed_from_epoch == 0
+    lstm_keys = {"loss", "val_loss", "accuracy", "val_accuracy", "grad_norm"}
+    assert set(trained.history) >= lstm_keys | {f"ngram_{k}" for k in lstm_keys} | {"combiner"}
+    assert all(n > 0 for n in trained.history["grad_norm"] + trained.history["ngram_grad_norm"])
+    assert len(trained.history["combiner"]) == 3  # two logit weights and a bias
+    kernel, bias = load_model(trained.model_path).get_layer("probability").get_weights()
+    assert np.allclose([*kernel.ravel(), *bias], trained.history["combiner"])
     assert sha256_file(trained.model_path) == trained.model_sha256
-    assert list((trained.run_dir / "tensorboard").rglob("events.out.tfevents*"))
+    for stage in ("ngram", "lstm"):
+        assert list((trained.run_dir / "tensorboard" / stage).rglob("events.out.tfevents*"))
     assert not (trained.run_dir / "backup").exists()  # removed once the fit completed
     assert "CPU" in trained.lstm_kernel
 
@@ -50,35 +56,40 @@ def test_same_seed_same_model(tokenised, trained, tmp_path: Path) -> None:  # ty
     assert again.history["loss"] == trained.history["loss"]
 
 
-def test_interrupted_fit_resumes_from_its_last_epoch(tokenised, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    config = TrainConfig(epochs=3, batch_size=32, early_stopping_patience=5)
+@pytest.mark.parametrize(
+    ("model", "crash_at", "resumed_from", "epochs_after"),
+    [
+        # one-stage LSTM model: epoch 2 of 3 done when killed
+        (TINY_MODEL.model_copy(update={"ngram_order": 0}), 2, 2, [3]),
+        # two-stage model: the n-gram stage (2 epochs) and LSTM epoch 1 done when killed
+        (TINY_MODEL, 3, 3, [4, 5]),
+    ],
+    ids=["lstm-only", "two-branch"],
+)
+def test_interrupted_fit_resumes_from_its_last_epoch(  # type: ignore[no-untyped-def]
+    tokenised, tmp_path: Path, model, crash_at: int, resumed_from: int, epochs_after: list[int]
+) -> None:
+    config = TrainConfig(epochs=3, ngram_epochs=2, batch_size=32, early_stopping_patience=5)
 
-    def crash_after_second_epoch(epoch: int, epochs: int, logs: object) -> None:
-        if epoch == 2:
+    def crash(epoch: int, epochs: int, logs: object) -> None:
+        if epoch == crash_at:
             raise KeyboardInterrupt("killed")
 
     with pytest.raises(KeyboardInterrupt):
-        train_model(
-            tokenised,
-            TINY_MODEL,
-            config,
-            tmp_path,
-            on_epoch_end=crash_after_second_epoch,
-            verbose=0,
-        )
-    assert (tmp_path / "backup").exists()
+        train_model(tokenised, model, config, tmp_path, on_epoch_end=crash, verbose=0)
+    assert list((tmp_path / "backup").iterdir())
     seen: list[int] = []
     resumed = train_model(
         tokenised,
-        TINY_MODEL,
+        model,
         config,
         tmp_path,
         on_epoch_end=lambda e, *_: seen.append(e),
         verbose=0,
     )
-    assert resumed.resumed_from_epoch == 2
-    assert seen == [3]  # only the epoch that had not finished
-    assert resumed.epochs_run == 3
+    assert resumed.resumed_from_epoch == resumed_from
+    assert seen == epochs_after  # only the epochs that had not finished
+    assert resumed.epochs_run == epochs_after[-1]
 
 
 def test_test_split_is_never_read_in_training(tokenised, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -96,11 +107,11 @@ def test_test_split_is_never_read_in_training(tokenised, tmp_path: Path) -> None
     result = train_model(
         tokenised.model_copy(update={"path": path, "sha256": sha256_file(path)}),
         TINY_MODEL,
-        TrainConfig(epochs=1, batch_size=32),
+        TrainConfig(epochs=1, ngram_epochs=1, batch_size=32),
         tmp_path / "run",
         verbose=0,
     )
-    assert result.epochs_run == 1
+    assert result.epochs_run == 2  # one epoch per branch
 
 
 def test_training_runs_on_the_jax_backend(fixture_archive: Path, tmp_path: Path) -> None:
@@ -116,8 +127,9 @@ from lstm_model.training import train_model
 ws = Path({str(tmp_path)!r})
 reviews = ingest_reviews(resolve_source({str(fixture_archive)!r}), ws)
 tok = tokenise_reviews(reviews, TokeniserConfig(vocab_size=500, maxlen=20), ws)
-result = train_model(tok, ModelConfig(units=4, embedding_dim=4), TrainConfig(epochs=1), ws / "run", verbose=0)
-print(json.dumps({{"backend": result.backend, "grad_norm": result.history["grad_norm"]}}))
+result = train_model(tok, ModelConfig(units=4, embedding_dim=4, ngram_buckets=1024), TrainConfig(epochs=1, ngram_epochs=1), ws / "run", verbose=0)
+h = result.history
+print(json.dumps({{"backend": result.backend, "grad_norm": h["grad_norm"], "ngram_grad_norm": h["ngram_grad_norm"]}}))
 """
     env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT)}
     out = subprocess.run(
@@ -128,7 +140,7 @@ print(json.dumps({{"backend": result.backend, "grad_norm": result.history["grad_
 
     first = json.loads(out.stdout.strip().splitlines()[-1])
     assert first["backend"] == "jax"
-    assert first["grad_norm"][0] > 0
+    assert first["grad_norm"][0] > 0 and first["ngram_grad_norm"][0] > 0
 
 
 def test_early_stopping_can_watch_validation_accuracy(tokenised, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,75 @@
+"""The default model's training on a GPU with a non-TensorFlow Keras backend.
+
+    KERAS_BACKEND=jax python benchmarks/gpu_training.py --tokenised FOLDER [--preset default]
+
+FOLDER is a published tokenised dataset (``tokenised.parquet`` + ``manifest.json``, as the
+tokenise step writes it). Prints which LSTM kernel ran, the training time, and the test
+accuracy, beside the CPU reference figures in docs/benchmarks.md. The GPU machines have
+no TensorFlow, so this needs only Keras, its JAX or PyTorch backend, and the data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--tokenised", type=Path, required=True)
+    p.add_argument("--preset", default="default")
+    p.add_argument("--seed", type=int, default=42)
+    args = p.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    import keras
+
+    from lstm_model.config import PRESETS, TokeniserConfig, TrainConfig
+    from lstm_model.dataset import TOKENISED_FILE, TokenisedResult, load_split
+    from lstm_model.evaluate import compute_metrics
+    from lstm_model.training import train_model
+
+    manifest = json.loads((args.tokenised / "manifest.json").read_text())
+    tokenised = TokenisedResult(
+        path=args.tokenised / TOKENISED_FILE,
+        sha256=manifest["content_sha256"],
+        tokeniser_dir=args.tokenised,
+        vocab_sha256=manifest["files"]["vocab.txt"],
+        reviews_sha256=manifest["inputs"]["reviews"],
+        rows=manifest["details"]["rows"],
+        config=TokeniserConfig(**manifest["config"]),
+        cached=True,
+    )
+    tokeniser, model_config = PRESETS[args.preset]
+    if tokeniser != tokenised.config:
+        raise SystemExit(f"{args.tokenised} was tokenised with {tokenised.config}, not {tokeniser}")
+    train = TrainConfig(seed=args.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        result = train_model(tokenised, model_config, train, Path(tmp) / "run", verbose=2)
+        seconds = time.perf_counter() - started
+        model = keras.saving.load_model(result.model_path, compile=False)
+        x, y = load_split(tokenised, "test")
+        accuracy = compute_metrics(y, model.predict(x, batch_size=1024, verbose=0).ravel()).accuracy
+    print(
+        json.dumps(
+            {
+                "backend": keras.backend.backend(),
+                "preset": args.preset,
+                "lstm_kernel": result.lstm_kernel,
+                "epochs": result.epochs_run,
+                "train_seconds": round(seconds, 1),
+                "samples_per_second": result.samples_per_second,
+                "test_accuracy": round(accuracy, 4),
+                "combiner": result.history.get("combiner"),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

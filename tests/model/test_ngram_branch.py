@@ -1,0 +1,96 @@
+"""The n-gram branch of the default model: hashing, pooling, wiring."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from lstm_model.config import PRESETS, ModelConfig
+from lstm_model.layers import MAX_BUCKETS, HashedNgrams, LastSteps, MaskedMean
+from lstm_model.model import branch_models, build_model
+
+
+def _bigram_id(a: int, b: int, buckets: int) -> int:
+    """The documented hash, in Python's unbounded ints (no overflow possible)."""
+    return ((a % buckets) * 2039 + b % buckets) % buckets + 1
+
+
+def _np(x: object) -> np.ndarray:
+    return keras.ops.convert_to_numpy(x)
+
+
+def test_bigram_ids_skip_padding_and_unknown_words() -> None:
+    ids = np.array([[0, 0, 5, 6, 1, 7, 8, 5, 6]], dtype="int32")
+    grams = _np(HashedNgrams(2, 1000)(ids))[0]
+    assert grams.shape == (8,)
+    # windows touching padding (0) or out-of-vocabulary (1) are "no n-gram"
+    assert grams[[0, 1, 3, 4]].tolist() == [0, 0, 0, 0]
+    assert grams[2] == grams[7] == _bigram_id(5, 6, 1000)  # same bigram, same id
+    assert grams[5] == _bigram_id(7, 8, 1000)
+    assert grams[2] != _bigram_id(6, 5, 1000)  # order matters
+
+
+def test_hash_stays_exact_at_the_largest_ids() -> None:
+    """int32 must not overflow for any id below the largest bucket count."""
+    top = MAX_BUCKETS - 1
+    ids = np.array([[top, top - 1, top, 50_000, 49_999]], dtype="int32")
+    grams = _np(HashedNgrams(2, MAX_BUCKETS)(ids))[0]
+    expected = [
+        _bigram_id(int(a), int(b), MAX_BUCKETS)
+        for a, b in zip(ids[0][:-1], ids[0][1:], strict=True)
+    ]
+    assert grams.tolist() == expected
+    assert (grams >= 1).all() and (grams <= MAX_BUCKETS).all()
+    trigrams = _np(HashedNgrams(3, MAX_BUCKETS)(ids))[0]
+    assert ((trigrams >= 1) & (trigrams <= MAX_BUCKETS)).all()
+
+
+@pytest.mark.parametrize(("order", "buckets"), [(1, 10), (4, 10), (2, 0), (2, MAX_BUCKETS + 1)])
+def test_bad_ngram_settings_are_refused(order: int, buckets: int) -> None:
+    with pytest.raises(ValueError, match=r"order|buckets"):
+        HashedNgrams(order, buckets)
+
+
+def test_masked_mean_ignores_empty_windows() -> None:
+    vectors = np.arange(12, dtype="float32").reshape(1, 4, 3)
+    ids = np.array([[0, 3, 0, 4]])
+    mean = _np(MaskedMean()([vectors, ids]))
+    assert np.allclose(mean, (vectors[0, 1] + vectors[0, 3]) / 2)
+    assert np.allclose(_np(MaskedMean()([vectors, np.zeros((1, 4))])), 0)  # no division by 0
+
+
+def test_last_steps_keeps_the_end_of_each_row() -> None:
+    rows = np.arange(10).reshape(2, 5)
+    assert _np(LastSteps(2)(rows)).tolist() == [[3, 4], [8, 9]]
+
+
+def test_default_model_has_both_branches() -> None:
+    tokeniser, config = PRESETS["default"]
+    model = build_model(config, vocab_size=tokeniser.vocab_size, maxlen=tokeniser.maxlen)
+    layers = {layer.name: layer for layer in model.layers}
+    assert layers["lstm_window"].steps == config.lstm_maxlen == 400
+    assert layers["embedding"].embeddings.shape == (tokeniser.vocab_size, config.embedding_dim)
+    assert layers["ngram1_embedding"].embeddings.shape == (tokeniser.vocab_size, config.ngram_dim)
+    assert layers["ngram2_embedding"].embeddings.shape == (config.ngram_buckets + 1, 8)
+    assert "ngram3_ids" not in layers
+    assert layers["probability"].get_weights()[0].ravel().tolist() == [1.0, 1.0]
+
+
+def test_branch_models_share_the_full_model_s_layers() -> None:
+    config = ModelConfig(units=4, embedding_dim=4, ngram_buckets=64, ngram_order=3)
+    model = build_model(config, vocab_size=50, maxlen=12)
+    branches = branch_models(model)
+    assert set(branches) == {"ngram", "lstm"}
+    ngram_layers = {layer.name for layer in branches["ngram"].layers}
+    assert {"ngram1_embedding", "ngram2_embedding", "ngram3_embedding"} <= ngram_layers
+    assert "bilstm" not in ngram_layers and "bilstm" in {x.name for x in branches["lstm"].layers}
+    assert branches["ngram"].get_layer("ngram_logit") is model.get_layer("ngram_logit")
+
+
+def test_lstm_only_models_have_no_branches() -> None:
+    for preset in ("classic", "bidirectional", "bilstm_pool"):
+        tokeniser, config = PRESETS[preset]
+        model = build_model(config, vocab_size=100, maxlen=tokeniser.maxlen)
+        assert branch_models(model) == {}
+        assert not any(layer.name.startswith("ngram") for layer in model.layers)
