@@ -16,6 +16,7 @@ from lstm_model.config import (
     PRESETS,
     SOURCE_ENV,
     WORKSPACE_ENV,
+    BaselineConfig,
     ExportConfig,
     GateConfig,
     ModelConfig,
@@ -98,6 +99,12 @@ def retrain(
     max_regression: Annotated[float, typer.Option(help=_help(_G, "max_regression"))] = _default(
         _G, "max_regression"
     ),
+    min_margin_over_baseline: Annotated[
+        float | None, typer.Option(help=_help(_G, "min_margin_over_baseline"))
+    ] = None,
+    baseline: Annotated[bool, typer.Option(help=_help(BaselineConfig, "enabled"))] = _default(
+        BaselineConfig, "enabled"
+    ),
     padding: Annotated[Literal["pre", "post"], typer.Option(help=_help(_T, "padding"))] = _default(
         _T, "padding"
     ),
@@ -146,7 +153,11 @@ def retrain(
             global_clipnorm=global_clipnorm,
             seed=seed,
         )
-        gate = GateConfig(min_accuracy=min_accuracy, max_regression=max_regression)
+        gate = GateConfig(
+            min_accuracy=min_accuracy,
+            max_regression=max_regression,
+            min_margin_over_baseline=min_margin_over_baseline,
+        )
         contract = ReviewsContractConfig(
             min_rows=min_rows,
             max_rows=max_rows,
@@ -170,6 +181,7 @@ def retrain(
             training=training,
             gate_config=gate,
             reviews_contract=contract,
+            baseline_config=BaselineConfig(enabled=baseline),
         )
     )
     typer.echo(outputs.model_dump_json(indent=2))

@@ -1,5 +1,5 @@
-"""The retraining flow: ingest -> validate -> tokenise -> validate -> train -> evaluate ->
-register -> gate -> export (+ parity) -> promote."""
+"""The retraining flow: ingest -> validate -> tokenise -> validate -> train -> evaluate
+(beside the linear baseline) -> register -> gate -> export (+ parity) -> promote."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from prefect import flow
 from pydantic import BaseModel
 
 from lstm_model.config import (
+    BaselineConfig,
     ExportConfig,
     GateConfig,
     ModelConfig,
@@ -20,7 +21,7 @@ from lstm_model.config import (
 from lstm_model.evaluate import Metrics
 from lstm_model.training import run_folder
 from tasks.data import ingest, resolve_source, tokenise, validate_reviews, validate_tokenised
-from tasks.model import evaluate, export, gate, promote, register, train
+from tasks.model import baseline, evaluate, export, gate, promote, register, train
 
 
 class RetrainOutputs(BaseModel):
@@ -37,6 +38,7 @@ class RetrainOutputs(BaseModel):
     data_docs: str | None
     model_version: int
     metrics: Metrics
+    baseline_metrics: Metrics | None
     gate: str
     parity: str
     champion: int
@@ -56,6 +58,7 @@ def retrain(
     gate_config: GateConfig = GateConfig(),  # noqa: B008
     export_config: ExportConfig = ExportConfig(),  # noqa: B008
     reviews_contract: ReviewsContractConfig = ReviewsContractConfig(),  # noqa: B008
+    baseline_config: BaselineConfig = BaselineConfig(),  # noqa: B008
 ) -> RetrainOutputs:
     """Run the retraining DAG.
 
@@ -69,6 +72,7 @@ def retrain(
         gate_config: absolute accuracy bar and allowed regression against the champion.
         export_config: served model name, TFLite batch size, parity tolerance.
         reviews_contract: bounds of the imdb_reviews data contract.
+        baseline_config: the linear baseline reported beside the model (and optionally gated on).
     """
     root = (workspace or default_workspace()).resolve()
     models = (registry or root / "registry").resolve()
@@ -78,9 +82,10 @@ def retrain(
     tokenised = tokenise(reviews, tokeniser, root, wait_for=[contract])
     validate_tokenised(tokenised, reviews, root)
     run_dir = run_folder(root, tokenised, model, training)
+    reference = baseline(reviews, baseline_config, training, root, wait_for=[contract])
     trained = train(tokenised, model, training, run_dir)
-    evaluation = evaluate(trained, tokenised, run_dir / "evaluation")
-    version = register(models, trained, evaluation, tokenised, model, training)
+    evaluation = evaluate(trained, tokenised, run_dir / "evaluation", reference)
+    version = register(models, trained, evaluation, tokenised, model, training, reference)
     decision = gate(models, version, gate_config)
     parity = export(models, version, reviews, export_config)
     champion = promote(models, version, export_config)
@@ -96,6 +101,7 @@ def retrain(
         data_docs=contract.data_docs,
         model_version=version,
         metrics=evaluation.metrics,
+        baseline_metrics=None if reference is None else reference.metrics,
         gate=decision.describe(),
         parity=parity.describe(),
         champion=champion,

@@ -191,6 +191,15 @@ class TrainConfig(_Frozen):
     )
 
 
+class BaselineConfig(_Frozen):
+    """The linear baseline fit beside every candidate: TF-IDF n-grams + logistic regression."""
+
+    enabled: bool = Field(True, description="Fit the baseline and report it beside the model.")
+    ngram_max: int = Field(2, ge=1, le=3, description="Longest word n-gram used as a feature.")
+    min_df: int = Field(2, ge=1, description="Fewest training reviews an n-gram must occur in.")
+    c: float = Field(4.0, gt=0.0, description="Inverse L2 strength of the logistic regression (C).")
+
+
 class GateConfig(_Frozen):
     """What a candidate must reach to be promoted."""
 
@@ -200,6 +209,13 @@ class GateConfig(_Frozen):
         ge=0.0,
         le=1.0,
         description="Largest accuracy drop allowed against the current champion.",
+    )
+    min_margin_over_baseline: float | None = Field(
+        None,
+        ge=-1.0,
+        le=1.0,
+        description="If set, the candidate's test accuracy must exceed the linear baseline's "
+        "by at least this much (off by default: the default model does not beat it yet).",
     )
 
 

@@ -71,6 +71,7 @@ def evaluate_model(
     out_dir: Path,
     *,
     title: str = "candidate",
+    baseline: Metrics | None = None,
 ) -> EvaluationResult:
     """Score the test split, write ``metrics.json``, PNG plots and ``report.md``."""
     from lstm_model.model import load_model
@@ -87,7 +88,7 @@ def evaluate_model(
     atomic_write_json(out_dir / "metrics.json", metrics.model_dump())
     plots = _plots(y, probabilities, metrics, history, out_dir)
     report = out_dir / "report.md"
-    atomic_write_bytes(report, render_report(title, metrics, history).encode())
+    atomic_write_bytes(report, render_report(title, metrics, history, baseline).encode())
     log.info(
         "test accuracy %.4f, ROC AUC %.4f on %d reviews",
         metrics.accuracy,
@@ -97,17 +98,29 @@ def evaluate_model(
     return EvaluationResult(metrics=metrics, report_path=report, plot_paths=plots)
 
 
-def render_report(title: str, metrics: Metrics, history: dict[str, list[float]]) -> str:
-    """Markdown summary: metrics table, confusion matrix, training curve figures."""
+def render_report(
+    title: str,
+    metrics: Metrics,
+    history: dict[str, list[float]],
+    baseline: Metrics | None = None,
+) -> str:
+    """Markdown summary: metrics table (beside the linear baseline's, when given), confusion
+    matrix, training curve figures."""
     (tn, fp), (fn, tp) = metrics.confusion_matrix
-    rows = "\n".join(
-        f"| {name} | {getattr(metrics, name):.4f} |"
-        for name in ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
-    )
+    names = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
+    if baseline is None:
+        header = "| metric | value |\n|---|---|"
+        rows = "\n".join(f"| {name} | {getattr(metrics, name):.4f} |" for name in names)
+    else:
+        header = "| metric | model | linear baseline (TF-IDF + LR) |\n|---|---|---|"
+        rows = "\n".join(
+            f"| {name} | {getattr(metrics, name):.4f} | {getattr(baseline, name):.4f} |"
+            for name in names
+        )
     epochs = len(history.get("loss", []))
     return (
         f"# Evaluation: {title}\n\nTest split, {metrics.n} reviews, threshold {THRESHOLD}.\n\n"
-        f"| metric | value |\n|---|---|\n{rows}\n\n"
+        f"{header}\n{rows}\n\n"
         f"| | predicted neg | predicted pos |\n|---|---|---|\n"
         f"| **actual neg** | {tn} | {fp} |\n| **actual pos** | {fn} | {tp} |\n\n"
         f"Trained {epochs} epochs; plots: {', '.join(PLOTS)}.\n"

@@ -22,6 +22,7 @@ class GateDecision(BaseModel):
     candidate_accuracy: float
     champion_version: int | None
     champion_accuracy: float | None
+    baseline_accuracy: float | None = None
 
     def describe(self) -> str:
         verdict = "passed" if self.passed else "FAILED"
@@ -32,8 +33,10 @@ def decide(
     accuracy: float,
     champion: tuple[int, float] | None,
     config: GateConfig,
+    baseline_accuracy: float | None = None,
 ) -> GateDecision:
-    """Apply the bar and, when there is a champion ``(version, accuracy)``, the regression rule."""
+    """Apply the bar, the regression rule when there is a champion ``(version, accuracy)``,
+    and, when ``config.min_margin_over_baseline`` is set, the margin over the baseline."""
     failures: list[str] = []
     notes: list[str] = []
     if accuracy < config.min_accuracy:
@@ -55,10 +58,28 @@ def decide(
                 f"no regression beyond {config.max_regression:.4f} against champion version "
                 f"{version} ({best:.4f})"
             )
+    margin = config.min_margin_over_baseline
+    if margin is not None:
+        if baseline_accuracy is None:
+            failures.append(
+                f"a margin of {margin:.4f} over the linear baseline is required, but no "
+                "baseline was measured (enable it)"
+            )
+        elif accuracy - baseline_accuracy < margin:
+            failures.append(
+                f"test accuracy {accuracy:.4f} beats the linear baseline ({baseline_accuracy:.4f}) "
+                f"by {accuracy - baseline_accuracy:+.4f}, less than the required {margin:+.4f}"
+            )
+        else:
+            notes.append(
+                f"beats the linear baseline ({baseline_accuracy:.4f}) by "
+                f"{accuracy - baseline_accuracy:+.4f} (required {margin:+.4f})"
+            )
     return GateDecision(
         passed=not failures,
         reasons=failures or notes,
         candidate_accuracy=accuracy,
         champion_version=None if champion is None else champion[0],
         champion_accuracy=None if champion is None else champion[1],
+        baseline_accuracy=baseline_accuracy,
     )

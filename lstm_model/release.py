@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.compute as pc
 
+from lstm_model.baseline import BaselineResult
 from lstm_model.config import ExportConfig, GateConfig, ModelConfig, TrainConfig
 from lstm_model.dataset import TokenisedResult
 from lstm_model.errors import PipelineError
@@ -39,6 +40,7 @@ def register_candidate(
     *,
     model_config: ModelConfig,
     train_config: TrainConfig,
+    baseline: BaselineResult | None = None,
 ) -> int:
     """Copy the model, its tokeniser and its evaluation into a new registry version."""
     evaluation_dir = evaluation.report_path.parent
@@ -63,6 +65,7 @@ def register_candidate(
                 "train": train_config.model_dump(mode="json"),
             },
             "metrics": evaluation.metrics.model_dump(),
+            "baseline": None if baseline is None else baseline.metrics.model_dump(),
             "training": trained.model_dump(mode="json", exclude={"history"}),
         },
     )
@@ -71,7 +74,9 @@ def register_candidate(
 def gate_candidate(registry_root: Path, version: int, config: GateConfig) -> GateDecision:
     """Decide on a registered candidate; a failure marks it rejected and raises GateFailed."""
     registry = Registry(registry_root)
-    accuracy = registry.manifest(version)["metrics"]["accuracy"]
+    manifest = registry.manifest(version)
+    accuracy = manifest["metrics"]["accuracy"]
+    baseline = (manifest.get("baseline") or {}).get("accuracy")
     champion = registry.champion()
     decision = decide(
         accuracy,
@@ -79,6 +84,7 @@ def gate_candidate(registry_root: Path, version: int, config: GateConfig) -> Gat
         if champion is None
         else (champion, registry.manifest(champion)["metrics"]["accuracy"]),
         config,
+        baseline,
     )
     log.info("model version %d: %s", version, decision.describe())
     if not decision.passed:

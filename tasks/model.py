@@ -13,7 +13,8 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
-from lstm_model.config import ExportConfig, GateConfig, ModelConfig, TrainConfig
+from lstm_model.baseline import BaselineResult, fit_baseline
+from lstm_model.config import BaselineConfig, ExportConfig, GateConfig, ModelConfig, TrainConfig
 from lstm_model.dataset import TokenisedResult
 from lstm_model.evaluate import EvaluationResult, evaluate_model
 from lstm_model.export import ParityResult
@@ -51,10 +52,33 @@ def train(
     return result
 
 
+@task(name="baseline", timeout_seconds=3600, **IO_RETRIES)
+def baseline(
+    reviews: IngestResult, config: BaselineConfig, split: TrainConfig, workspace: Path
+) -> BaselineResult | None:
+    """The TF-IDF + logistic regression baseline on the model's training rows (or None)."""
+    if not config.enabled:
+        get_run_logger().info("baseline disabled")
+        return None
+    return fit_baseline(reviews, config, split, workspace)
+
+
 @task(name="evaluate", timeout_seconds=3600, **IO_RETRIES)
-def evaluate(trained: TrainResult, tokenised: TokenisedResult, out_dir: Path) -> EvaluationResult:
-    """Test-split metrics, plots and report; published as a Prefect markdown artifact."""
-    result = evaluate_model(trained.model_path, tokenised, trained.history, out_dir)
+def evaluate(
+    trained: TrainResult,
+    tokenised: TokenisedResult,
+    out_dir: Path,
+    reference: BaselineResult | None = None,
+) -> EvaluationResult:
+    """Test-split metrics, plots and report (beside the baseline's metrics, when measured);
+    published as a Prefect markdown artifact."""
+    result = evaluate_model(
+        trained.model_path,
+        tokenised,
+        trained.history,
+        out_dir,
+        baseline=None if reference is None else reference.metrics,
+    )
     images = "\n\n".join(
         f"![{path.stem}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})"
         for path in result.plot_paths
@@ -75,16 +99,23 @@ def register(
     tokenised: TokenisedResult,
     model: ModelConfig,
     config: TrainConfig,
+    reference: BaselineResult | None = None,
 ) -> int:
     """Add the candidate to the model registry; returns its version."""
     return register_candidate(
-        registry, trained, evaluation, tokenised, model_config=model, train_config=config
+        registry,
+        trained,
+        evaluation,
+        tokenised,
+        model_config=model,
+        train_config=config,
+        baseline=reference,
     )
 
 
 @task(name="gate", timeout_seconds=600)
 def gate(registry: Path, version: int, config: GateConfig) -> GateDecision:
-    """Absolute accuracy bar and no regression against the champion."""
+    """Absolute accuracy bar, no regression against the champion, optional baseline margin."""
     return gate_candidate(registry, version, config)
 
 

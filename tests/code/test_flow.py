@@ -54,11 +54,16 @@ def test_flow_produces_hashed_artifacts_and_reports(fixture_archive: Path, tmp_p
     assert "no champion yet" in outputs.gate and "passed" in outputs.parity
     evaluation = _artifact("model-evaluation")
     assert "| accuracy |" in evaluation and "data:image/png;base64," in evaluation
+    # the linear baseline, reported beside the model
+    assert outputs.baseline_metrics is not None and outputs.baseline_metrics.n == 204
+    assert "linear baseline (TF-IDF + LR)" in evaluation
+    assert f"| {outputs.baseline_metrics.accuracy:.4f} |" in evaluation
     registry = tmp_path / "registry"
     served = registry / "serving" / "imdb_sentiment" / "1" / "saved_model.pb"
     assert served.is_file()
     manifest = json.loads((registry / "versions" / "1" / "manifest.json").read_text())
     assert manifest["data"]["vocab_sha256"] == outputs.vocab_sha256
+    assert manifest["baseline"] == outputs.baseline_metrics.model_dump()
     assert manifest["parity"]["passed"] is True
     assert manifest["files"]["export/model.tflite"] == sha256_file(
         registry / "versions" / "1" / "export" / "model.tflite"
@@ -79,9 +84,10 @@ def test_gate_rejection_keeps_the_champion_and_fails_the_flow(
     assert state.is_failed()
     with pytest.raises(Exception, match=r"version 2 rejected: .*below the bar 0\.9900") as info:
         state.result()
-    assert f"{first.metrics.accuracy:.4f}" in str(info.value)
     registry = Registry(tmp_path / "registry")
-    assert registry.champion() == 1
+    # the message carries the rejected candidate's own accuracy
+    assert f"test accuracy {registry.manifest(2)['metrics']['accuracy']:.4f}" in str(info.value)
+    assert first.model_version == registry.champion() == 1
     assert registry.status(2)["status"] == "rejected"
     assert not (tmp_path / "registry" / "versions" / "2" / "export").exists()
 

@@ -53,3 +53,53 @@ def test_gate_refuses_a_regression_beyond_the_tolerance() -> None:
 def test_gate_reports_both_failures() -> None:
     failed = decide(0.5, (1, 0.9), GateConfig())
     assert len(failed.reasons) == 2
+
+
+def test_gate_can_require_a_margin_over_the_linear_baseline() -> None:
+    config = GateConfig(min_accuracy=0.8, min_margin_over_baseline=0.005)
+    passed = decide(0.912, None, config, baseline_accuracy=0.906)
+    assert passed.passed and "beats the linear baseline (0.9060) by +0.0060" in passed.describe()
+    failed = decide(0.900, None, config, baseline_accuracy=0.906)
+    assert not failed.passed
+    assert failed.reasons == [
+        "test accuracy 0.9000 beats the linear baseline (0.9060) by -0.0060, "
+        "less than the required +0.0050"
+    ]
+    unmeasured = decide(0.95, None, config, baseline_accuracy=None)
+    assert not unmeasured.passed and "no baseline was measured" in unmeasured.describe()
+
+
+def test_baseline_margin_is_off_by_default() -> None:
+    assert GateConfig().min_margin_over_baseline is None
+    assert decide(0.90, None, GateConfig(), baseline_accuracy=0.95).passed
+
+
+def test_baseline_fits_on_the_model_s_training_rows_and_is_cached(  # type: ignore[no-untyped-def]
+    ingested, tmp_path
+) -> None:
+    import json
+
+    from lstm_model.baseline import fit_baseline
+    from lstm_model.config import BaselineConfig, TrainConfig
+
+    split = TrainConfig(validation_fraction=0.1, seed=42)
+    first = fit_baseline(ingested, BaselineConfig(min_df=1), split, tmp_path)
+    assert not first.cached and first.metrics.n == 204  # the fixture's test split
+    assert first.metrics.accuracy > 0.6  # 180 training reviews are enough to beat chance
+    manifest = json.loads((first.path.parent / "manifest.json").read_text())
+    assert manifest["details"]["train_rows"] == 204 - 2 * 10  # train minus 10% of each class
+    assert manifest["inputs"]["reviews"] == ingested.sha256
+    again = fit_baseline(ingested, BaselineConfig(min_df=1), split, tmp_path)
+    assert again.cached and again.metrics == first.metrics
+    other = fit_baseline(ingested, BaselineConfig(min_df=1), TrainConfig(seed=1), tmp_path)
+    assert other.path != first.path  # another split is another artifact
+
+
+def test_report_puts_the_baseline_beside_the_model() -> None:
+    from lstm_model.evaluate import render_report
+
+    model = compute_metrics(np.array([0, 1, 1, 0]), np.array([0.2, 0.9, 0.4, 0.1]))
+    baseline = compute_metrics(np.array([0, 1, 1, 0]), np.array([0.6, 0.9, 0.8, 0.1]))
+    report = render_report("candidate", model, {}, baseline)
+    assert "| metric | model | linear baseline (TF-IDF + LR) |" in report
+    assert "| accuracy | 0.7500 | 0.7500 |" in report
