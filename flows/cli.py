@@ -21,6 +21,7 @@ from lstm_model.config import (
     GateConfig,
     ModelConfig,
     ReviewsContractConfig,
+    ScoringConfig,
     TokeniserConfig,
     TrainConfig,
 )
@@ -185,6 +186,52 @@ def retrain(
         )
     )
     typer.echo(outputs.model_dump_json(indent=2))
+
+
+@app.command()
+def score(
+    scoring_root: Annotated[
+        Path | None,
+        typer.Option(help="Folder with inbox/, results/, ... Default: <workspace>/scoring."),
+    ] = None,
+    workspace: Annotated[Path | None, typer.Option(help=_WORKSPACE_HELP)] = None,
+    registry: Annotated[Path | None, typer.Option(help=_REGISTRY_HELP)] = None,
+    settle_seconds: Annotated[
+        float, typer.Option(help=_help(ScoringConfig, "settle_seconds"))
+    ] = _default(ScoringConfig, "settle_seconds"),
+    text_column: Annotated[str, typer.Option(help=_help(ScoringConfig, "text_column"))] = _default(
+        ScoringConfig, "text_column"
+    ),
+    id_column: Annotated[str, typer.Option(help=_help(ScoringConfig, "id_column"))] = _default(
+        ScoringConfig, "id_column"
+    ),
+    max_text_chars: Annotated[
+        int, typer.Option(help=_help(ScoringConfig, "max_text_chars"))
+    ] = _default(ScoringConfig, "max_text_chars"),
+    rescore: Annotated[bool, typer.Option(help=_help(ScoringConfig, "rescore"))] = False,
+) -> None:
+    """Score every settled file in the inbox with the champion model, exactly once."""
+    from pydantic import ValidationError
+
+    try:
+        config = ScoringConfig(
+            settle_seconds=settle_seconds,
+            text_column=text_column,
+            id_column=id_column,
+            max_text_chars=max_text_chars,
+            rescore=rescore,
+        )
+    except ValidationError as exc:
+        _fail(f"invalid option: {exc}")
+    _prepare_prefect()
+    from flows.score import score_inbox
+
+    summary = _run(
+        lambda: score_inbox(
+            scoring_root=scoring_root, workspace=workspace, registry=registry, config=config
+        )
+    )
+    typer.echo(summary.model_dump_json(indent=2))
 
 
 @models_app.command("list")

@@ -71,6 +71,30 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def atomic_write_parquet(path: Path, table: Any) -> None:
+    """Write an Arrow table as Parquet through a temporary file and a rename."""
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}{_TMP_MARK}{uuid.uuid4().hex}")
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        with tmp.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def remove_temporary_files(folder: Path) -> list[Path]:
+    """Delete the temporary files that killed atomic writes left in ``folder``."""
+    removed = [p for p in folder.glob(f".*{_TMP_MARK}*") if p.is_file()]
+    for stale in removed:
+        log.info("removing leftover temporary %s", stale)
+        stale.unlink(missing_ok=True)
+    return removed
+
+
 def atomic_write_json(path: Path, payload: Any) -> None:
     """Write ``payload`` as indented, key-sorted JSON, atomically."""
     text = json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n"

@@ -235,6 +235,38 @@ class ExportConfig(_Frozen):
     )
 
 
+class ScoringConfig(_Frozen):
+    """Batch scoring of files dropped into an inbox."""
+
+    settle_seconds: float = Field(
+        10.0,
+        ge=0.0,
+        description="A file is picked up once unmodified for this long (still being "
+        "written otherwise). Names starting with '.' or ending .part/.tmp are never taken.",
+    )
+    text_column: str = Field("text", min_length=1, description="Text column of CSV/JSONL/Parquet.")
+    id_column: str = Field("id", min_length=1, description="Optional id column.")
+    max_text_chars: int = Field(
+        20_000, ge=1, description="Longer texts are rejected (row by row), not scored."
+    )
+    batch_size: int = Field(512, ge=1, le=65_536, description="Texts per prediction batch.")
+    chunk_rows: int = Field(
+        20_000, ge=1, description="Rows tokenised and scored at a time (bounds memory)."
+    )
+    rescore: bool = Field(
+        False,
+        description="Also score archived files again with the current champion if it has "
+        "not scored them yet (after a promotion). Off: a new champion only sees new files.",
+    )
+    max_score_shift: float = Field(
+        0.15,
+        ge=0.0,
+        le=1.0,
+        description="Warn when the run's positive rate differs from the champion's on its "
+        "test split by more than this.",
+    )
+
+
 CLASSIC_TOKENISER = TokeniserConfig(vocab_size=10_000, maxlen=200)
 CLASSIC_MODEL = ModelConfig(
     architecture="lstm",

@@ -41,3 +41,20 @@ def evaluation(trained, tokenised, tmp_path_factory: pytest.TempPathFactory):  #
 @pytest.fixture
 def registry_root(tmp_path: Path) -> Path:
     return tmp_path / "registry"
+
+
+@pytest.fixture(scope="session")
+def registry_with_champion(trained, evaluation, tokenised, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    """A tiny champion trained on the fixture (promoted without export: scoring reads
+    only the Keras model and the tokeniser)."""
+    from lstm_model.registry import Registry
+    from lstm_model.release import register_candidate
+
+    root = tmp_path_factory.mktemp("registry")
+    version = register_candidate(
+        root, trained, evaluation, tokenised, model_config=TINY_MODEL, train_config=TINY_TRAIN
+    )
+    registry = Registry(root)
+    registry.set_status(version, "accepted", "test champion")
+    registry.promote(version, "imdb_sentiment")
+    return root

@@ -1,0 +1,73 @@
+"""Prefect tasks of the scoring flow: one library call each."""
+
+from __future__ import annotations
+
+import base64
+from functools import partial
+from pathlib import Path
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+
+from data_contracts.scoring import validate_scoring_input, validate_scoring_output
+from lstm_model.config import ScoringConfig
+from lstm_model.scoring import (
+    Champion,
+    FileOutcome,
+    RunSummary,
+    ScoringFolders,
+    files_to_score,
+    load_champion,
+    score_file,
+    summarise_run,
+)
+from tasks._policies import IO_RETRIES
+
+
+@task(name="load-champion", timeout_seconds=600, **IO_RETRIES)
+def champion(registry: Path) -> Champion:
+    """The champion model, its files checked against the registry manifest."""
+    return load_champion(registry)
+
+
+@task(name="discover-files", timeout_seconds=600, **IO_RETRIES)
+def discover(folders: ScoringFolders, config: ScoringConfig, version: int) -> list[Path]:
+    """Files ready to score (settled), oldest first."""
+    found = files_to_score(folders, config, version)
+    get_run_logger().info("%d file(s) ready in %s", len(found), folders.inbox)
+    return found
+
+
+@task(name="score-file", timeout_seconds=3600, **IO_RETRIES)
+def score(
+    path: Path, folders: ScoringFolders, best: Champion, config: ScoringConfig, workspace: Path
+) -> FileOutcome:
+    """Score one file exactly once, with the scoring_input/scoring_output contracts."""
+    return score_file(
+        path,
+        folders,
+        best,
+        config,
+        check_input=partial(
+            validate_scoring_input, workspace=workspace, max_text_chars=config.max_text_chars
+        ),
+        check_output=lambda frame: validate_scoring_output(
+            frame, workspace=workspace, rows=len(frame)
+        ),
+    )
+
+
+@task(name="scoring-report", timeout_seconds=600, **IO_RETRIES)
+def report(
+    outcomes: list[FileOutcome], best: Champion, config: ScoringConfig, out_dir: Path
+) -> RunSummary:
+    """Reconciled counts, score histogram and drift, as a Prefect markdown artifact."""
+    summary = summarise_run(outcomes, best, config, out_dir)
+    markdown = summary.report_path.read_text()
+    if summary.histogram_path is not None:
+        image = base64.b64encode(summary.histogram_path.read_bytes()).decode()
+        markdown += f"\n![score histogram](data:image/png;base64,{image})\n"
+    create_markdown_artifact(
+        markdown=markdown, key="scoring-report", description="Batch scoring run"
+    )
+    return summary

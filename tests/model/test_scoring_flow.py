@@ -1,0 +1,70 @@
+"""The scoring flow under Prefect's test harness, with the GX scoring contracts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from prefect.testing.utilities import prefect_test_harness
+
+from data_contracts import ContractViolation
+from data_contracts.scoring import validate_scoring_input, validate_scoring_output
+from flows.score import score_inbox
+from lstm_model.config import ScoringConfig
+
+
+@pytest.fixture(scope="module", autouse=True)
+def harness() -> Iterator[None]:
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def test_flow_scores_a_mixed_inbox_and_publishes_its_report(  # type: ignore[no-untyped-def]
+    registry_with_champion, tmp_path: Path
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    inbox = tmp_path / "scoring" / "inbox"
+    inbox.mkdir(parents=True)
+    (inbox / "good.txt").write_text("Loved it.\nHated it.\n\n")
+    (inbox / "bad.txt").write_bytes(b"\x00\x01binary")
+    kwargs = {
+        "workspace": tmp_path,
+        "registry": registry_with_champion,
+        "config": ScoringConfig(settle_seconds=0),
+    }
+    summary = score_inbox(**kwargs)
+    assert summary.files == {"scored": 1, "skipped": 0, "quarantined": 1}
+    assert (summary.rows_total, summary.rows_scored, summary.rows_rejected) == (3, 2, 1)
+    assert len(list((tmp_path / "scoring" / "results").glob("good.*.v1.parquet"))) == 1
+    with get_client(sync_client=True) as client:
+        (artifact,) = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["scoring-report"])),
+            limit=1,
+        )
+    assert "| 3 | 2 | 1 |" in str(artifact.data) and "data:image/png;base64," in str(artifact.data)
+    # the same content dropped again is skipped by the next run
+    (inbox / "copy.txt").write_text("Loved it.\nHated it.\n\n")
+    again = score_inbox(**kwargs)
+    assert again.files == {"scored": 0, "skipped": 1, "quarantined": 0}
+    docs = tmp_path / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    assert "scoring_input" in docs.read_text() and "scoring_output" in docs.read_text()
+
+
+def test_scoring_contracts_name_what_is_wrong(tmp_path: Path) -> None:
+    rows = pd.DataFrame({"id": ["a", "a"], "text": ["fine", "  "], "row_number": [1, 2]})
+    with pytest.raises(ContractViolation) as info:
+        validate_scoring_input(rows, workspace=tmp_path, max_text_chars=100)
+    message = str(info.value)
+    assert "expect_column_values_to_be_unique" in message
+    assert "expect_column_values_to_not_match_regex" in message
+    out = pd.DataFrame({"id": ["a", "b"], "probability": [0.2, 1.3], "label": [1, 1]})
+    with pytest.raises(ContractViolation) as info:
+        validate_scoring_output(out, workspace=tmp_path, rows=3)
+    message = str(info.value)
+    assert "expect_table_row_count_to_equal" in message
+    assert "expect_column_values_to_be_between" in message
+    assert "expect_column_pair_values_to_be_equal" in message
