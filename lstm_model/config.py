@@ -265,6 +265,18 @@ class ScoringConfig(_Frozen):
         description="Warn when the run's positive rate differs from the champion's on its "
         "test split by more than this.",
     )
+    max_oov_shift: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="Warn when the out-of-vocabulary rate exceeds the training data's by more.",
+    )
+    max_length_ratio: float = Field(
+        2.0,
+        ge=1.0,
+        description="Warn when the mean text length is this many times longer or shorter "
+        "than the training data's.",
+    )
 
 
 CLASSIC_TOKENISER = TokeniserConfig(vocab_size=10_000, maxlen=200)

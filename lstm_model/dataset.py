@@ -104,6 +104,9 @@ def tokenise_reviews(
                 "vocab_sha256": vocab_sha,
                 "oov_rate": round(oov, 6),
                 "truncated_rows": int((lengths > config.maxlen).sum()),
+                # reference figures for drift checks at scoring time
+                "mean_chars": round(float(pc.mean(pc.utf8_length(table["text"])).as_py() or 0), 1),
+                "mean_tokens": round(float(lengths.mean()) if len(lengths) else 0.0, 1),
             },
         )
     log.info(

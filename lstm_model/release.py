@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.compute as pc
 
+from lstm_model.artifacts import read_manifest
 from lstm_model.baseline import BaselineResult
 from lstm_model.config import ExportConfig, GateConfig, ModelConfig, TrainConfig
 from lstm_model.dataset import TokenisedResult
@@ -65,10 +66,17 @@ def register_candidate(
                 "train": train_config.model_dump(mode="json"),
             },
             "metrics": evaluation.metrics.model_dump(),
+            "reference": _reference_figures(tokenised),
             "baseline": None if baseline is None else baseline.metrics.model_dump(),
             "training": trained.model_dump(mode="json", exclude={"history"}),
         },
     )
+
+
+def _reference_figures(tokenised: TokenisedResult) -> dict[str, float | None]:
+    """The training data's figures that scoring compares new texts with (drift)."""
+    details = read_manifest(tokenised.tokeniser_dir).details
+    return {key: details.get(key) for key in ("oov_rate", "mean_chars", "mean_tokens")}
 
 
 def gate_candidate(registry_root: Path, version: int, config: GateConfig) -> GateDecision:

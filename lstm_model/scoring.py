@@ -116,6 +116,8 @@ class Champion(BaseModel):
     version: int
     folder: Path
     test_positive_rate: float
+    reference: dict[str, float | None] = {}
+    """Training data's oov_rate, mean_chars and mean_tokens (empty for older models)."""
 
 
 def load_champion(registry_root: Path) -> Champion:
@@ -130,6 +132,7 @@ def load_champion(registry_root: Path) -> Champion:
         version=version,
         folder=folder,
         test_positive_rate=float(np.mean(reference >= THRESHOLD)),
+        reference=registry.manifest(version).get("reference") or {},
     )
 
 
@@ -401,6 +404,9 @@ def summarise_run(
                 f"split ({champion.test_positive_rate:.3f}) by {shift:.3f}, more than "
                 f"{config.max_score_shift:.3f}"
             )
+    oov_rate = sum(o.oov_tokens for o in scored) / tokens if tokens else None
+    mean_chars = sum(o.text_chars for o in scored) / rows_scored if rows_scored else None
+    warnings += _drift(oov_rate, mean_chars, champion.reference, config)
     for warning in warnings:
         log.warning("scoring drift: %s", warning)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -411,8 +417,8 @@ def summarise_run(
         rows_scored=rows_scored,
         rows_rejected=rows_rejected,
         positive_rate=positive_rate,
-        oov_rate=sum(o.oov_tokens for o in scored) / tokens if tokens else None,
-        mean_chars=sum(o.text_chars for o in scored) / rows_scored if rows_scored else None,
+        oov_rate=oov_rate,
+        mean_chars=mean_chars,
         warnings=warnings,
         report_path=out_dir / "report.md",
         histogram_path=histogram_path,
@@ -420,6 +426,34 @@ def summarise_run(
     atomic_write_json(out_dir / "summary.json", summary.model_dump(mode="json"))
     (out_dir / "report.md").write_text(_render(summary, outcomes, champion))
     return summary
+
+
+def _drift(
+    oov_rate: float | None,
+    mean_chars: float | None,
+    reference: dict[str, float | None],
+    config: ScoringConfig,
+) -> list[str]:
+    """Warnings where this run's texts differ from the training data past the bounds."""
+    warnings = []
+    train_oov, train_chars = reference.get("oov_rate"), reference.get("mean_chars")
+    if (
+        oov_rate is not None
+        and train_oov is not None
+        and oov_rate - train_oov > config.max_oov_shift
+    ):
+        warnings.append(
+            f"out-of-vocabulary rate {oov_rate:.3f} exceeds the training data's "
+            f"({train_oov:.3f}) by more than {config.max_oov_shift:.3f}"
+        )
+    if mean_chars and train_chars:
+        ratio = max(mean_chars / train_chars, train_chars / mean_chars)
+        if ratio > config.max_length_ratio:
+            warnings.append(
+                f"mean text length {mean_chars:.0f} characters against the training data's "
+                f"{train_chars:.0f}: {ratio:.1f}x apart, more than {config.max_length_ratio:.1f}x"
+            )
+    return warnings
 
 
 def _histogram(scored: list[FileOutcome], out_dir: Path) -> Path:
@@ -446,6 +480,9 @@ def _render(summary: RunSummary, outcomes: list[FileOutcome], champion: Champion
     def pct(value: float | None) -> str:
         return "-" if value is None else f"{100 * value:.1f}%"
 
+    def num(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0f}"
+
     lines = [
         f"# Scoring run (champion model version {champion.version})",
         "",
@@ -454,13 +491,18 @@ def _render(summary: RunSummary, outcomes: list[FileOutcome], champion: Champion
         f"| {summary.files['scored']} | {summary.files['skipped']} | "
         f"{summary.files['quarantined']} |",
         "",
-        "| rows read | scored | rejected | positive rate | champion's test positive rate |"
-        " OOV rate | mean characters |",
-        "|---|---|---|---|---|---|---|",
-        f"| {summary.rows_total} | {summary.rows_scored} | {summary.rows_rejected} | "
-        f"{pct(summary.positive_rate)} | {pct(champion.test_positive_rate)} | "
-        f"{pct(summary.oov_rate)} | "
-        f"{'-' if summary.mean_chars is None else f'{summary.mean_chars:.0f}'} |",
+        "| rows read | scored | rejected |",
+        "|---|---|---|",
+        f"| {summary.rows_total} | {summary.rows_scored} | {summary.rows_rejected} |",
+        "",
+        "| drift | this run | reference |",
+        "|---|---|---|",
+        f"| positive rate | {pct(summary.positive_rate)} | "
+        f"{pct(champion.test_positive_rate)} (champion on its test split) |",
+        f"| out-of-vocabulary rate | {pct(summary.oov_rate)} | "
+        f"{pct(champion.reference.get('oov_rate'))} (training data) |",
+        f"| mean characters per text | {num(summary.mean_chars)} | "
+        f"{num(champion.reference.get('mean_chars'))} (training data) |",
         "",
     ]
     lines += [f"**Warning:** {w}" for w in summary.warnings]

@@ -272,3 +272,18 @@ def test_killed_run_and_rerun_score_every_row_exactly_once(folders, registry_wit
     assert not results.duplicated(["source_file", "row_number"]).any()
     leftovers = [p for p in folders.root.rglob("*") if ".tmp-" in p.name]
     assert leftovers == [] and not list(folders.inbox.iterdir())
+
+
+def test_report_warns_when_texts_drift_from_the_training_data(
+    folders, registry_with_champion
+) -> None:  # type: ignore[no-untyped-def]
+    champion = load_champion(registry_with_champion)
+    assert champion.reference["oov_rate"] is not None and champion.reference["mean_chars"] > 500
+    (folders.inbox / "odd.txt").write_text("\n".join(f"qzxv{i} wqpz{i} zzkr" for i in range(50)))
+    outcomes = _run(folders, registry_with_champion)
+    summary = summarise_run(outcomes, champion, NOW, folders.root / "report")
+    assert summary.oov_rate == 1.0
+    text = " ".join(summary.warnings)
+    assert "out-of-vocabulary rate 1.000 exceeds the training data's" in text
+    assert "mean text length" in text and "more than 2.0x" in text
+    assert "**Warning:** out-of-vocabulary" in summary.report_path.read_text()
