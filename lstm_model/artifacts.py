@@ -86,6 +86,24 @@ def atomic_write_parquet(path: Path, table: Any) -> None:
         tmp.unlink(missing_ok=True)
 
 
+@contextmanager
+def atomic_parquet_writer(path: Path, schema: Any) -> Iterator[Any]:
+    """A ``pyarrow.parquet.ParquetWriter`` whose file appears at ``path`` only when the
+    block completes; on an exception (or a kill) no partial file is ever visible there."""
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}{_TMP_MARK}{uuid.uuid4().hex}")
+    try:
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            yield writer
+        with tmp.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def remove_temporary_files(folder: Path) -> list[Path]:
     """Delete the temporary files that killed atomic writes left in ``folder``."""
     removed = [p for p in folder.glob(f".*{_TMP_MARK}*") if p.is_file()]

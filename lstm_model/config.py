@@ -251,7 +251,9 @@ class ScoringConfig(_Frozen):
     )
     batch_size: int = Field(512, ge=1, le=65_536, description="Texts per prediction batch.")
     chunk_rows: int = Field(
-        20_000, ge=1, description="Rows tokenised and scored at a time (bounds memory)."
+        50_000,
+        ge=1,
+        description="Rows read, checked, tokenised and scored at a time (bounds memory).",
     )
     rescore: bool = Field(
         False,

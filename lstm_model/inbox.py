@@ -14,12 +14,13 @@ with a reason each.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -77,95 +78,131 @@ def safe_name(name: str, limit: int = 100) -> str:
     return cleaned[:limit]
 
 
-def read_rows(
+def iter_rows(
     path: Path,
     *,
     text_column: str = "text",
     id_column: str = "id",
     max_text_chars: int = 20_000,
-) -> Rows:
-    """Read one dropped file into rows to score and rows rejected (with reasons)."""
+    chunk_rows: int = 50_000,
+) -> Iterator[Rows]:
+    """Stream one dropped file as chunks of at most ``chunk_rows`` rows (memory stays flat
+    however long the file). Raises ``BadFile`` as soon as the file proves unreadable;
+    the caller must then discard what it made of the earlier chunks."""
     if path.is_symlink() or not path.is_file():
         raise BadFile("not a regular file (symbolic links are not followed)")
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
         raise BadFile(f"unsupported format {suffix or '(no extension)'}; use one of {FORMATS}")
     if suffix == ".parquet":
-        records = _parquet_records(path, text_column, id_column)
+        records = _parquet_records(path, text_column, id_column, chunk_rows)
+    elif suffix == ".txt":
+        records = ((None, line) for line in _lines(path))
+    elif suffix == ".csv":
+        records = _csv_records(path, text_column, id_column)
     else:
-        text = _utf8(path.read_bytes())
-        if suffix == ".txt":
-            records = [(None, line) for line in _lines(text)]
-        elif suffix == ".csv":
-            records = _csv_records(text, text_column, id_column)
-        else:
-            records = _jsonl_records(text, text_column, id_column)
-    if not records:
-        raise BadFile("the file holds no rows")
-    return _check_rows(records, path.name, max_text_chars)
+        records = _jsonl_records(path, text_column, id_column)
+    checker = _RowChecker(path.name, max_text_chars)
+    chunk: list[Record] = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) == chunk_rows:
+            yield checker.check(chunk)
+            chunk = []
+    if chunk or not checker.rows_seen:
+        if not chunk:
+            raise BadFile("the file holds no rows")
+        yield checker.check(chunk)
 
 
-def _utf8(data: bytes) -> str:
-    if b"\x00" in data:
-        raise BadFile("binary content (NUL bytes): not a text file")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise BadFile(
-            f"not valid UTF-8 at byte {exc.start}: {data[exc.start : exc.start + 8]!r}"
-        ) from exc
+def read_rows(path: Path, **options: Any) -> Rows:
+    """The whole file as one ``Rows`` (small files; scoring streams with ``iter_rows``)."""
+    parts = list(iter_rows(path, **options))
+    return Rows(
+        [n for p in parts for n in p.row_number],
+        [i for p in parts for i in p.ids],
+        [t for p in parts for t in p.texts],
+        [r for p in parts for r in p.rejected],
+    )
 
 
-def _lines(text: str) -> list[str]:
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    return lines[:-1] if lines and lines[-1] == "" else lines
+def _text_lines(path: Path) -> Iterator[str]:
+    """Decoded lines (BOM dropped, line ends kept), checked for UTF-8 and binary content."""
+    offset = 0
+    with path.open("rb") as handle:
+        if b"\x00" in handle.read(8192):  # how file(1) tells binary from text
+            raise BadFile("binary content (NUL bytes): not a text file")
+        handle.seek(0)
+        first = True
+        for raw in handle:
+            if first and raw.startswith(b"\xef\xbb\xbf"):
+                raw, offset = raw[3:], 3
+            first = False
+            if b"\x00" in raw:
+                raise BadFile("binary content (NUL bytes): not a text file")
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                at = offset + exc.start
+                raise BadFile(
+                    f"not valid UTF-8 at byte {at}: {raw[exc.start : exc.start + 8]!r}"
+                ) from exc
+            offset += len(raw)
+
+
+def _lines(path: Path) -> Iterator[str]:
+    for line in _text_lines(path):
+        yield line.rstrip("\r\n") if line.endswith("\n") else line.rstrip("\r")
 
 
 Record = tuple[object, object]  # (id or None, text or a non-string to reject)
 
 
-def _csv_records(text: str, text_column: str, id_column: str) -> list[Record]:
+def _csv_records(path: Path, text_column: str, id_column: str) -> Iterator[Record]:
     try:
-        reader = csv.DictReader(io.StringIO(text.replace("\r\n", "\n"), newline=""))
+        reader = csv.DictReader(_text_lines(path))
         fields = reader.fieldnames or []
         if text_column not in fields:
             raise BadFile(f"no {text_column!r} column (columns: {fields})")
-        return [(row.get(id_column) if id_column in fields else None, row[text_column])
-                for row in reader]  # fmt: skip
+        for row in reader:
+            given = row.get(id_column) if id_column in fields else None
+            yield (given, row[text_column] if row[text_column] is not None else _Invalid(
+                "row has fewer fields than the header", ""))  # fmt: skip
     except csv.Error as exc:
         raise BadFile(f"CSV parse error: {exc}") from exc
 
 
-def _jsonl_records(text: str, text_column: str, id_column: str) -> list[Record]:
-    records: list[Record] = []
-    for line in _lines(text):
+def _jsonl_records(path: Path, text_column: str, id_column: str) -> Iterator[Record]:
+    for line in _lines(path):
         if not line.strip():
-            records.append((None, line))  # rejected as blank below
+            yield (None, line)  # rejected as blank below
             continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            records.append((None, _Invalid(f"invalid JSON: {exc.msg}", line)))
+            yield (None, _Invalid(f"invalid JSON: {exc.msg}", line))
             continue
         if not isinstance(obj, dict) or text_column not in obj:
-            records.append((None, _Invalid(f"no {text_column!r} field", line)))
+            yield (None, _Invalid(f"no {text_column!r} field", line))
             continue
-        records.append((obj.get(id_column), obj[text_column]))
-    return records
+        yield (obj.get(id_column), obj[text_column])
 
 
-def _parquet_records(path: Path, text_column: str, id_column: str) -> list[Record]:
+def _parquet_records(
+    path: Path, text_column: str, id_column: str, batch_rows: int
+) -> Iterator[Record]:
     try:
-        schema = pq.read_schema(path)
-        if text_column not in schema.names:
-            raise BadFile(f"no {text_column!r} column (columns: {schema.names})")
-        columns = [text_column] + ([id_column] if id_column in schema.names else [])
-        table = pq.read_table(path, columns=columns)
+        handle = pq.ParquetFile(path)
+        names = handle.schema_arrow.names
+        if text_column not in names:
+            raise BadFile(f"no {text_column!r} column (columns: {names})")
+        columns = [text_column] + ([id_column] if id_column in names else [])
+        for batch in handle.iter_batches(batch_size=batch_rows, columns=columns):
+            texts = batch.column(text_column).to_pylist()
+            ids = batch.column(id_column).to_pylist() if id_column in names else [None] * len(texts)
+            yield from zip(ids, texts, strict=True)
     except (pa.ArrowException, OSError) as exc:
         raise BadFile(f"unreadable Parquet: {exc}") from exc
-    texts = table[text_column].to_pylist()
-    ids = table[id_column].to_pylist() if id_column in table.column_names else [None] * len(texts)
-    return list(zip(ids, texts, strict=True))
 
 
 @dataclass(frozen=True)
@@ -174,30 +211,41 @@ class _Invalid:
     raw: str
 
 
-def _check_rows(records: list[Record], file_name: str, max_text_chars: int) -> Rows:
-    numbers: list[int] = []
-    ids: list[str] = []
-    texts: list[str] = []
-    rejected: list[dict[str, object]] = []
-    seen: set[str] = set()
-    for number, (given, text) in enumerate(records, start=1):
-        row_id = str(given) if given not in (None, "") else f"{file_name}:{number}"
-        reason = None
-        if isinstance(text, _Invalid):
-            reason, text = text.reason, text.raw
-        elif not isinstance(text, str):
-            reason, text = f"text is {type(text).__name__}, not a string", repr(text)
-        elif not text.strip():
-            reason = "empty or blank text"
-        elif len(text) > max_text_chars:
-            reason = f"text has {len(text)} characters, more than {max_text_chars}"
-        elif row_id in seen:
-            reason = f"duplicate id {row_id!r}"
-        if reason is not None:
-            rejected.append({"row_number": number, "id": row_id, "reason": reason, "text": text})
-            continue
-        seen.add(row_id)
-        numbers.append(number)
-        ids.append(row_id)
-        texts.append(text)
-    return Rows(numbers, ids, texts, rejected)
+class _RowChecker:
+    """Row rules across the chunks of one file (duplicate ids span chunks)."""
+
+    def __init__(self, file_name: str, max_text_chars: int) -> None:
+        self.file_name, self.max_text_chars = file_name, max_text_chars
+        self.seen: set[str] = set()
+        self.rows_seen = 0
+
+    def check(self, records: list[Record]) -> Rows:
+        numbers: list[int] = []
+        ids: list[str] = []
+        texts: list[str] = []
+        rejected: list[dict[str, object]] = []
+        for offset, (given, text) in enumerate(records, start=1):
+            number = self.rows_seen + offset
+            row_id = str(given) if given not in (None, "") else f"{self.file_name}:{number}"
+            reason = None
+            if isinstance(text, _Invalid):
+                reason, text = text.reason, text.raw
+            elif not isinstance(text, str):
+                reason, text = f"text is {type(text).__name__}, not a string", repr(text)
+            elif not text.strip():
+                reason = "empty or blank text"
+            elif len(text) > self.max_text_chars:
+                reason = f"text has {len(text)} characters, more than {self.max_text_chars}"
+            elif row_id in self.seen:
+                reason = f"duplicate id {row_id!r}"
+            if reason is not None:
+                rejected.append(
+                    {"row_number": number, "id": row_id, "reason": reason, "text": text}
+                )
+                continue
+            self.seen.add(row_id)
+            numbers.append(number)
+            ids.append(row_id)
+            texts.append(text)
+        self.rows_seen += len(records)
+        return Rows(numbers, ids, texts, rejected)

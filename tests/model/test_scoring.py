@@ -287,3 +287,37 @@ def test_report_warns_when_texts_drift_from_the_training_data(
     assert "out-of-vocabulary rate 1.000 exceeds the training data's" in text
     assert "mean text length" in text and "more than 2.0x" in text
     assert "**Warning:** out-of-vocabulary" in summary.report_path.read_text()
+
+
+def test_large_files_stream_in_chunks_with_the_same_outcome(
+    folders, registry_with_champion
+) -> None:  # type: ignore[no-untyped-def]
+    lines = [f"{TEXTS[i % 3]} #{i}" for i in range(40)]
+    csv_text = "id,text\n" + "".join(f"{i % 35},{t}\n" for i, t in enumerate(lines))  # 5 dups
+    (folders.inbox / "whole.csv").write_text(csv_text)
+    (whole,) = _run(folders, registry_with_champion)
+    streamed_folders = ScoringFolders(root=folders.root.parent / "streamed")
+    streamed_folders.create()
+    (streamed_folders.inbox / "whole.csv").write_text(csv_text)
+    (streamed,) = _run(streamed_folders, registry_with_champion,
+                       ScoringConfig(settle_seconds=0, chunk_rows=7))  # fmt: skip
+    assert (streamed.rows_scored, streamed.rows_rejected) == (whole.rows_scored, 5) == (35, 5)
+    a, b = (pq.read_table(o.result_path).to_pandas() for o in (whole, streamed))
+    assert a["id"].tolist() == b["id"].tolist()
+    assert np.allclose(a["probability"], b["probability"], atol=1e-6)
+    dups = pq.read_table(streamed.rejects_path)["row_number"].to_pylist()
+    assert dups == [36, 37, 38, 39, 40]  # duplicates of ids first seen chunks earlier
+
+
+def test_a_file_that_turns_bad_late_leaves_no_partial_result(
+    folders, registry_with_champion
+) -> None:  # type: ignore[no-untyped-def]
+    good = "".join(f"{TEXTS[0]} {i}\n" for i in range(30)).encode()
+    (folders.inbox / "late.txt").write_bytes(good + b"caf\xe9\n")
+    (outcome,) = _run(
+        folders, registry_with_champion, ScoringConfig(settle_seconds=0, chunk_rows=8)
+    )
+    assert outcome.status == "quarantined"
+    assert f"not valid UTF-8 at byte {len(good) + 3}" in outcome.reason
+    assert list(folders.results.iterdir()) == []  # the chunks already scored were discarded
+    assert Ledger(folders.ledger).entries() == []
