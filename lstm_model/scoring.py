@@ -42,7 +42,7 @@ from lstm_model.errors import PipelineError
 from lstm_model.evaluate import PROBABILITIES_FILE, THRESHOLD
 from lstm_model.inbox import BadFile, Rows, iter_rows, ready_files, safe_name
 from lstm_model.registry import Registry
-from lstm_model.tokeniser import OOV_ID, PAD_ID, Tokeniser
+from lstm_model.tokeniser import OOV_ID, Tokeniser
 
 log = logging.getLogger(__name__)
 
@@ -343,15 +343,18 @@ def _score_chunk(
     n = len(rows.texts)
     probabilities = np.zeros(n, dtype="float32")
     tokens = oov = 0
-    if n:
-        ids = tokeniser.encode(rows.texts)
-        tokens = int((ids != PAD_ID).sum())
-        oov = int((ids == OOV_ID).sum())
+    # Tokenise a few batches at a time: the id matrix of a whole chunk (rows x maxlen
+    # int32) would be the largest buffer of the run.
+    step = config.batch_size * 8
+    for begin in range(0, n, step):
+        ids = tokeniser.encode(rows.texts[begin : begin + step])
+        tokens += int(np.count_nonzero(ids))  # every id but padding (0)
+        oov += int(np.count_nonzero(ids == OOV_ID))
         # predict_on_batch reuses one traced function and skips model.predict's data
         # pipeline: measured 1.65x the texts/s of model.predict here, same memory.
-        for at in range(0, n, config.batch_size):
-            out = model.predict_on_batch(ids[at : at + config.batch_size])
-            probabilities[at : at + len(out)] = np.asarray(out).ravel()
+        for at in range(0, len(ids), config.batch_size):
+            out = np.asarray(model.predict_on_batch(ids[at : at + config.batch_size])).ravel()
+            probabilities[begin + at : begin + at + len(out)] = out
     now = datetime.now(UTC)
     table = pa.table(
         {
