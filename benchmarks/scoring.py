@@ -25,7 +25,7 @@ from pathlib import Path
 from _common import parser, prepare
 
 _MEMORY_PROBE = """
-import json, resource, sys, time
+import json, sys, time
 from pathlib import Path
 from lstm_model.config import ScoringConfig
 from lstm_model.scoring import ScoringFolders, files_to_score, load_champion, score_file
@@ -35,8 +35,10 @@ config = ScoringConfig(settle_seconds=0)
 started = time.perf_counter()
 (path,) = files_to_score(folders, config, champion.version)
 outcome = score_file(path, folders, champion, config)
+# VmHWM, not ru_maxrss: after fork+exec ru_maxrss still counts the parent's pages
+hwm = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:"))
 print(json.dumps({"rows": outcome.rows_scored, "seconds": time.perf_counter() - started,
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_mb": int(hwm.split()[1]) / 1024}))
 """
 
 
