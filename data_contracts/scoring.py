@@ -48,20 +48,18 @@ def output_expectations(*, rows: int) -> list[Any]:
 
 def validate_scoring_input(frame: pd.DataFrame, *, workspace: Path, max_text_chars: int) -> None:
     """Raise ContractViolation unless the rows are scoreable."""
-    result = run_suite(
-        INPUT, frame, input_expectations(max_text_chars=max_text_chars),
-        project_root=workspace, id_columns=("id",), max_examples=5,
-    )  # fmt: skip
-    if not result.success:
-        raise ContractViolation(result)
+    _enforce(INPUT, frame, input_expectations(max_text_chars=max_text_chars), workspace)
 
 
 def validate_scoring_output(frame: pd.DataFrame, *, workspace: Path, rows: int) -> None:
     """Raise ContractViolation unless the result rows are complete and consistent."""
     checked = frame.assign(threshold_label=(frame["probability"] >= THRESHOLD).astype("int8"))
+    _enforce(OUTPUT, checked, output_expectations(rows=rows), workspace)
+
+
+def _enforce(contract: str, frame: pd.DataFrame, suite: list[Any], workspace: Path) -> None:
     result = run_suite(
-        OUTPUT, checked, output_expectations(rows=rows),
-        project_root=workspace, id_columns=("id",), max_examples=5,
-    )  # fmt: skip
+        contract, frame, suite, project_root=workspace, id_columns=("id",), max_examples=5
+    )
     if not result.success:
         raise ContractViolation(result)
