@@ -4,7 +4,7 @@
 
 FOLDER is a published tokenised dataset (``tokenised.parquet`` + ``manifest.json``, as the
 tokenise step writes it). Prints which LSTM kernel ran, the training time, and the test
-accuracy, beside the CPU reference figures in docs/benchmarks.md. The GPU machines have
+accuracy (compare with the CPU figures in the README, "Figures"). The GPU machines have
 no TensorFlow, so this needs only Keras, its JAX or PyTorch backend, and the data.
 """
 
