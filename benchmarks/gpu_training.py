@@ -23,6 +23,7 @@ def main() -> None:
     p.add_argument("--tokenised", type=Path, required=True)
     p.add_argument("--preset", default="default")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--no-cudnn", action="store_true", help="force the generic LSTM kernel")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
@@ -45,6 +46,8 @@ def main() -> None:
         cached=True,
     )
     tokeniser, model_config = PRESETS[args.preset]
+    if args.no_cudnn:
+        model_config = model_config.model_copy(update={"use_cudnn": False})
     if tokeniser != tokenised.config:
         raise SystemExit(f"{args.tokenised} was tokenised with {tokenised.config}, not {tokeniser}")
     train = TrainConfig(seed=args.seed)

@@ -134,6 +134,11 @@ class ModelConfig(_Frozen):
         description="Dropout on the recurrent state. Above 0 the LSTM cannot use cuDNN on GPU.",
     )
     head_dropout: float = Field(0.5, ge=0.0, lt=1.0, description="Dropout before the output.")
+    use_cudnn: bool = Field(
+        True,
+        description="Let Keras use the fused cuDNN LSTM on a GPU when eligible; off forces "
+        "the generic kernel (a fallback where a backend's fused path misbehaves).",
+    )
     l2: float = Field(0.0, ge=0.0, description="L2 penalty on embedding, LSTM and output weights.")
     lstm_maxlen: int | None = Field(
         400,

@@ -87,6 +87,7 @@ def _lstm_branch(ids: Any, config: ModelConfig, *, vocab_size: int, maxlen: int)
         dropout=config.dropout,
         recurrent_dropout=config.recurrent_dropout,
         return_sequences=pooled,
+        use_cudnn="auto" if _fused_lstm_allowed(config) else False,
         kernel_regularizer=regulariser,
         recurrent_regularizer=regulariser,
         name="lstm",
@@ -178,6 +179,10 @@ def lstm_kernel(config: ModelConfig) -> str:
     backend = keras.backend.backend()
     if not _has_gpu(backend):
         return f"generic LSTM kernel on CPU ({backend})"
+    if not config.use_cudnn:
+        return f"generic LSTM kernel on GPU ({backend}): use_cudnn is off"
+    if backend == "jax":
+        return f"generic LSTM kernel on GPU (jax): {_JAX_FUSED_LSTM}"
     if config.recurrent_dropout > 0:
         return (
             f"generic LSTM kernel on GPU ({backend}): recurrent_dropout="
@@ -187,6 +192,18 @@ def lstm_kernel(config: ModelConfig) -> str:
     if reason is None:
         return f"cuDNN LSTM kernel on GPU ({backend})"
     return f"generic LSTM kernel on GPU ({backend}): the fused cuDNN path is unavailable ({reason})"
+
+
+_JAX_FUSED_LSTM = (
+    "the fused cuDNN path of Keras 3.15's JAX backend is off: on an H200 its LSTM reached "
+    "0.85 training accuracy at 0.50 validation accuracy (seeds 7 and 42), while the "
+    "generic kernel learnt (0.89)"
+)
+
+
+def _fused_lstm_allowed(config: ModelConfig) -> bool:
+    """Whether Keras may pick the fused cuDNN LSTM (see ``_JAX_FUSED_LSTM`` for JAX)."""
+    return config.use_cudnn and keras.backend.backend() != "jax"
 
 
 def _fused_lstm_failure() -> str | None:

@@ -70,3 +70,30 @@ def test_outputs_are_probabilities() -> None:
     model = build_model(ModelConfig(units=4, embedding_dim=4), vocab_size=50, maxlen=7)
     p = keras.ops.convert_to_numpy(model(np.random.default_rng(0).integers(0, 50, (9, 7))))
     assert p.shape == (9, 1) and ((p > 0) & (p < 1)).all()
+
+
+@pytest.mark.parametrize(("backend", "expected"), [("jax", "False"), ("tensorflow", "auto")])
+def test_fused_lstm_is_off_on_jax_only(backend: str, expected: str) -> None:
+    """Keras 3.15's fused JAX LSTM does not generalise (measured on a GPU): JAX models ask
+    for the generic kernel; other backends keep cuDNN eligible."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "from lstm_model.config import ModelConfig; from lstm_model.model import build_model; "
+        "m = build_model(ModelConfig(ngram_buckets=64), vocab_size=50, maxlen=10); "
+        "print(m.get_layer('bilstm').forward_layer.use_cudnn)"
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(root)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=300)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == expected
+
+
+def test_use_cudnn_off_forces_the_generic_kernel() -> None:
+    model = build_model(ModelConfig(use_cudnn=False, ngram_buckets=64), vocab_size=50, maxlen=10)
+    assert model.get_layer("bilstm").forward_layer.use_cudnn is False
