@@ -20,7 +20,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -113,17 +112,6 @@ def iter_rows(
         if not chunk:
             raise BadFile("the file holds no rows")
         yield checker.check(chunk)
-
-
-def read_rows(path: Path, **options: Any) -> Rows:
-    """The whole file as one ``Rows`` (small files; scoring streams with ``iter_rows``)."""
-    parts = list(iter_rows(path, **options))
-    return Rows(
-        [n for p in parts for n in p.row_number],
-        [i for p in parts for i in p.ids],
-        [t for p in parts for t in p.texts],
-        [r for p in parts for r in p.rejected],
-    )
 
 
 def _text_lines(path: Path) -> Iterator[str]:
