@@ -73,17 +73,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_parquet(path: Path, table: Any) -> None:
     """Write an Arrow table as Parquet through a temporary file and a rename."""
-    import pyarrow.parquet as pq
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}{_TMP_MARK}{uuid.uuid4().hex}")
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        with tmp.open("rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_parquet_writer(path, table.schema) as writer:
+        writer.write_table(table)
 
 
 @contextmanager

@@ -36,6 +36,7 @@ from lstm_model.artifacts import (
     atomic_write_parquet,
     remove_temporary_files,
     sha256_file,
+    sha256_text,
 )
 from lstm_model.config import ScoringConfig
 from lstm_model.errors import PipelineError
@@ -116,6 +117,7 @@ class Champion(BaseModel):
 
     version: int
     folder: Path
+    model_sha256: str
     test_positive_rate: float
     reference: dict[str, float | None] = {}
     """Training data's oov_rate, mean_chars and mean_tokens (empty for older models)."""
@@ -128,12 +130,14 @@ def load_champion(registry_root: Path) -> Champion:
     if version is None:
         raise PipelineError(f"no champion model in {registry_root}: run the retraining flow first")
     folder = registry.load_version(version)
+    manifest = registry.manifest(version)
     reference = np.load(folder / "evaluation" / PROBABILITIES_FILE)
     return Champion(
         version=version,
         folder=folder,
+        model_sha256=manifest["files"]["model.keras"],
         test_positive_rate=float(np.mean(reference >= THRESHOLD)),
-        reference=registry.manifest(version).get("reference") or {},
+        reference=manifest.get("reference") or {},
     )
 
 
@@ -336,10 +340,7 @@ def _model_and_tokeniser(folder: Path, model_sha256: str) -> tuple[Any, Tokenise
 def _score_chunk(
     rows: Rows, champion: Champion, config: ScoringConfig, name: str, sha: str
 ) -> tuple[pa.Table, dict[str, Any]]:
-    model_sha = Registry(champion.folder.parent.parent).manifest(champion.version)["files"][
-        "model.keras"
-    ]
-    model, tokeniser = _model_and_tokeniser(champion.folder, model_sha)
+    model, tokeniser = _model_and_tokeniser(champion.folder, champion.model_sha256)
     n = len(rows.texts)
     probabilities = np.zeros(n, dtype="float32")
     tokens = oov = 0
@@ -378,9 +379,7 @@ def _input_frame(rows: Rows) -> pd.DataFrame:
 
 def _content_sha256(path: Path) -> str:
     if path.is_symlink():  # never followed: the link's own text identifies it
-        import hashlib
-
-        return hashlib.sha256(os.readlink(path).encode()).hexdigest()
+        return sha256_text(os.readlink(path))
     return sha256_file(path)
 
 
