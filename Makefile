@@ -1,6 +1,7 @@
 # Two entry points on a fresh machine (Python 3.11 + pip, nothing else installed):
 #   make retrain   - run the retraining flow on the default data source
 #   make test      - lint and run the default test suite
+#   make stack-up / make stack-down - the local Prefect server, workers and deployments
 # Both bootstrap a pinned uv into .tools/ and the locked environment into .venv/.
 
 UV_VERSION := 0.13.8
@@ -8,7 +9,7 @@ PYTHON ?= python3
 UV := .tools/bin/uv
 ARGS ?=
 
-.PHONY: retrain test bench lint clean
+.PHONY: retrain test bench lint clean stack-up stack-down
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -27,6 +28,12 @@ lint: .venv/.synced
 
 test: lint
 	$(UV) run --frozen pytest
+
+stack-up: .venv/.synced
+	$(UV) run --frozen python -m deployments.stack up $(ARGS)
+
+stack-down: .venv/.synced
+	$(UV) run --frozen python -m deployments.stack down $(ARGS)
 
 bench: .venv/.synced
 	$(UV) run --frozen python benchmarks/data_pipeline.py $(ARGS)

@@ -7,6 +7,7 @@ the Data Docs site lists every run.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +15,9 @@ from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
+
+from lstm_model.artifacts import exclusive_lock
+from lstm_model.errors import DataContractError
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +67,7 @@ class ContractResult(BaseModel):
         return "\n".join(lines)
 
 
-class ContractViolation(Exception):
+class ContractViolation(DataContractError):
     """Raised when data breaks its contract; the message lists every failure."""
 
     def __init__(self, result: ContractResult) -> None:
@@ -82,10 +86,45 @@ def run_suite(
 ) -> ContractResult:
     """Validate ``frame`` against ``expectations`` with a GX checkpoint; update Data Docs."""
     import great_expectations as gx  # heavy import (seconds), so only when validating
+
+    project_root.mkdir(parents=True, exist_ok=True)
+    # The File Data Context rewrites its YAML/JSON stores and the Data Docs on every run:
+    # parallel workers (the Dask scoring path) take turns, or they corrupt each other's files.
+    with exclusive_lock(project_root / ".gx-project.lock"):
+        _repair_stores(project_root / "gx")
+        return _run_checkpoint(
+            gx, contract, frame, expectations, project_root, id_columns, max_examples
+        )
+
+
+def _repair_stores(gx_root: Path) -> None:
+    """Delete stored suites, validation definitions and checkpoints that are not valid JSON.
+
+    GX writes its file stores in place, so a process killed mid-write leaves an empty or
+    cut file, and every later run fails on it. Each of these objects is rebuilt from code on
+    every run (``add_or_update`` below), so a damaged copy is safe to drop.
+    """
+    for folder in ("expectations", "validation_definitions", "checkpoints"):
+        for path in (gx_root / folder).glob("*.json"):
+            try:
+                json.loads(path.read_text())
+            except (ValueError, UnicodeDecodeError):
+                log.warning("GX store file %s is damaged (a killed run?); rebuilding it", path)
+                path.unlink()
+
+
+def _run_checkpoint(
+    gx: Any,
+    contract: str,
+    frame: pd.DataFrame,
+    expectations: Sequence[Any],
+    project_root: Path,
+    id_columns: Sequence[str],
+    max_examples: int,
+) -> ContractResult:
     from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    project_root.mkdir(parents=True, exist_ok=True)
     context = gx.get_context(mode="file", project_root_dir=project_root)
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
 

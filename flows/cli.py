@@ -21,6 +21,7 @@ from lstm_model.config import (
     GateConfig,
     ModelConfig,
     ReviewsContractConfig,
+    ScaleOutConfig,
     ScoringConfig,
     TokeniserConfig,
     TrainConfig,
@@ -209,6 +210,12 @@ def score(
         int, typer.Option(help=_help(ScoringConfig, "max_text_chars"))
     ] = _default(ScoringConfig, "max_text_chars"),
     rescore: Annotated[bool, typer.Option(help=_help(ScoringConfig, "rescore"))] = False,
+    dask_workers: Annotated[
+        int, typer.Option(help=_help(ScaleOutConfig, "dask_workers"))
+    ] = _default(ScaleOutConfig, "dask_workers"),
+    dask_address: Annotated[
+        str | None, typer.Option(help=_help(ScaleOutConfig, "dask_address"))
+    ] = None,
 ) -> None:
     """Score every settled file in the inbox with the champion model, exactly once."""
     from pydantic import ValidationError
@@ -221,6 +228,7 @@ def score(
             max_text_chars=max_text_chars,
             rescore=rescore,
         )
+        scale_out = ScaleOutConfig(dask_workers=dask_workers, dask_address=dask_address)
     except ValidationError as exc:
         _fail(f"invalid option: {exc}")
     _prepare_prefect()
@@ -228,7 +236,11 @@ def score(
 
     summary = _run(
         lambda: score_inbox(
-            scoring_root=scoring_root, workspace=workspace, registry=registry, config=config
+            scoring_root=scoring_root,
+            workspace=workspace,
+            registry=registry,
+            config=config,
+            scale_out=scale_out,
         )
     )
     typer.echo(summary.model_dump_json(indent=2))

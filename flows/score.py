@@ -1,16 +1,27 @@
 """The nightly scoring flow: discover settled files -> score each exactly once with the
-champion (contracts in and out) -> archive -> report."""
+champion (contracts in and out) -> archive -> report.
+
+By default files are scored one after another in the flow's process. With
+``ScaleOutConfig.dask_workers`` (or a scheduler address) a subflow on a Dask task runner
+stages every file, scores the parts of all files in parallel, and commits each file
+under its lock: the same exactly-once rules, see ``lstm_model.scoring_parts``.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prefect import flow
+from prefect.futures import PrefectFuture
 
-from lstm_model.config import ScoringConfig, default_workspace
-from lstm_model.scoring import RunSummary, ScoringFolders
-from tasks.scoring import champion, discover, report, score
+from lstm_model.config import ScaleOutConfig, ScoringConfig, default_workspace
+from lstm_model.scoring import Champion, FileOutcome, RunSummary, ScoringFolders
+from tasks.scoring import champion, commit, discover, report, score, score_one_part, stage
+
+if TYPE_CHECKING:
+    from prefect_dask import DaskTaskRunner
 
 
 @flow(
@@ -22,6 +33,7 @@ def score_inbox(
     workspace: Path | None = None,
     registry: Path | None = None,
     config: ScoringConfig = ScoringConfig(),  # noqa: B008 - frozen, safe default
+    scale_out: ScaleOutConfig = ScaleOutConfig(),  # noqa: B008 - frozen, safe default
 ) -> RunSummary:
     """Run one scoring pass.
 
@@ -32,11 +44,55 @@ def score_inbox(
             or ./artifacts.
         registry: model registry whose champion scores; empty means <workspace>/registry.
         config: settle time, column names, row limits, batch sizes, rescore, drift bound.
+        scale_out: score in this process (default) or in parallel on Dask workers.
     """
     root = (workspace or default_workspace()).resolve()
     folders = ScoringFolders(root=(scoring_root or root / "scoring").resolve())
     best = champion((registry or root / "registry").resolve())
     paths = discover(folders, config, best.version)
-    outcomes = [score(path, folders, best, config, root) for path in paths]
+    if scale_out.parallel and paths:
+        outcomes = score_in_parallel.with_options(task_runner=_dask_runner(scale_out))(
+            paths, folders, best, config, root
+        )
+    else:
+        outcomes = [score(path, folders, best, config, root) for path in paths]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     return report(outcomes, best, config, folders.root / "reports" / stamp)
+
+
+@flow(name="score-files-in-parallel", description="Stage, score parts, commit; on Dask.")
+def score_in_parallel(
+    paths: list[Path],
+    folders: ScoringFolders,
+    best: Champion,
+    config: ScoringConfig,
+    workspace: Path,
+) -> list[FileOutcome]:
+    """Score ``paths`` on the flow's task runner: every file's parts in parallel."""
+    staged = [stage.submit(path, folders, best, config, workspace) for path in paths]
+    committed: dict[str, PrefectFuture[FileOutcome]] = {}
+    commits = []
+    for future in staged:
+        source = future.result()
+        first = committed.get(source.sha256)
+        if first is not None:
+            # A second copy of content staged in this run: it waits for the first copy's
+            # commit, then finds it in the ledger and is skipped; its parts are not scored.
+            commits.append(commit.submit(source, [], folders, best, wait_for=[first]))
+            continue
+        parts = [
+            score_one_part.submit(part, source, best, config, workspace) for part in source.parts
+        ]
+        committed[source.sha256] = commit.submit(source, parts, folders, best)
+        commits.append(committed[source.sha256])
+    return [c.result() for c in commits]
+
+
+def _dask_runner(scale_out: ScaleOutConfig) -> DaskTaskRunner:
+    from prefect_dask import DaskTaskRunner  # imports dask.distributed: only when asked for
+
+    if scale_out.dask_address is not None:
+        return DaskTaskRunner(address=scale_out.dask_address)
+    return DaskTaskRunner(
+        cluster_kwargs={"n_workers": scale_out.dask_workers, "threads_per_worker": 1}
+    )

@@ -104,6 +104,24 @@ def remove_temporary_files(folder: Path) -> list[Path]:
     return removed
 
 
+@contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``path`` (created if missing) for the block.
+
+    The operating system drops the lock when its process dies, so a killed run never
+    leaves a stale lock behind (a lock file may stay; it is free).
+    """
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def atomic_write_json(path: Path, payload: Any) -> None:
     """Write ``payload`` as indented, key-sorted JSON, atomically."""
     text = json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n"

@@ -286,6 +286,29 @@ class ScoringConfig(_Frozen):
     )
 
 
+class ScaleOutConfig(_Frozen):
+    """Where scoring runs: in the flow's process (default), or spread over Dask workers."""
+
+    dask_workers: int = Field(
+        0,
+        ge=0,
+        le=256,
+        description="0: score file by file in the flow's process (no Dask). N > 0: start a "
+        "local Dask cluster of N worker processes and score files, and the chunks of large "
+        "files, in parallel.",
+    )
+    dask_address: str | None = Field(
+        None,
+        pattern=r"^[a-z]+://\S+$",
+        description="Address of a running Dask scheduler (e.g. tcp://10.0.0.5:8786) to use "
+        "instead of a local cluster. Its workers need this package and the scoring folders.",
+    )
+
+    @property
+    def parallel(self) -> bool:
+        return self.dask_workers > 0 or self.dask_address is not None
+
+
 CLASSIC_TOKENISER = TokeniserConfig(vocab_size=10_000, maxlen=200)
 CLASSIC_MODEL = ModelConfig(
     architecture="lstm",

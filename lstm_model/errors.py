@@ -19,3 +19,7 @@ class IngestError(PipelineError):
 
 class ArtifactError(PipelineError):
     """An artifact on disk is missing, incomplete or does not match its manifest."""
+
+
+class DataContractError(PipelineError):
+    """Data breaks its contract (a data check's verdict, not a failure of the check)."""

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -34,12 +36,13 @@ from lstm_model.artifacts import (
     atomic_parquet_writer,
     atomic_write_json,
     atomic_write_parquet,
+    exclusive_lock,
     remove_temporary_files,
     sha256_file,
     sha256_text,
 )
 from lstm_model.config import ScoringConfig
-from lstm_model.errors import PipelineError
+from lstm_model.errors import DataContractError, PipelineError
 from lstm_model.evaluate import PROBABILITIES_FILE, THRESHOLD
 from lstm_model.inbox import BadFile, Rows, iter_rows, ready_files, safe_name
 from lstm_model.registry import Registry
@@ -50,7 +53,8 @@ log = logging.getLogger(__name__)
 FOLDERS = ("inbox", "results", "rejects", "quarantine", "archive")
 HISTOGRAM_BINS = 20
 FrameCheck = Callable[[pd.DataFrame], None]
-"""A contract over a frame; raises (with the reason) when the frame breaks it."""
+"""A contract over a frame; raises DataContractError (with the reason) when the frame
+breaks it."""
 
 
 class ScoringFolders(BaseModel):
@@ -84,9 +88,39 @@ class ScoringFolders(BaseModel):
     def ledger(self) -> Path:
         return self.root / "ledger.sqlite"
 
+    @property
+    def staging(self) -> Path:
+        """Input and scored parts of files being scored in parallel (see scoring_parts)."""
+        return self.root / "staging"
+
+    @property
+    def locks(self) -> Path:
+        return self.root / "locks"
+
     def create(self) -> None:
-        for name in FOLDERS:
+        for name in (*FOLDERS, "staging", "locks"):
             (self.root / name).mkdir(parents=True, exist_ok=True)
+
+
+class ScoreTally(BaseModel):
+    """Running figures of the rows scored so far: counts, score histogram and drift inputs."""
+
+    rows_scored: int = 0
+    positives: int = 0
+    histogram: list[int] = [0] * HISTOGRAM_BINS
+    tokens: int = 0
+    oov_tokens: int = 0
+    text_chars: int = 0
+
+    def __add__(self, other: ScoreTally) -> ScoreTally:
+        return ScoreTally(
+            rows_scored=self.rows_scored + other.rows_scored,
+            positives=self.positives + other.positives,
+            histogram=[a + b for a, b in zip(self.histogram, other.histogram, strict=True)],
+            tokens=self.tokens + other.tokens,
+            oov_tokens=self.oov_tokens + other.oov_tokens,
+            text_chars=self.text_chars + other.text_chars,
+        )
 
 
 class FileOutcome(BaseModel):
@@ -108,6 +142,35 @@ class FileOutcome(BaseModel):
     tokens: int = 0
     oov_tokens: int = 0
     text_chars: int = 0
+
+
+def scored_outcome(
+    name: str,
+    sha: str,
+    version: int,
+    rows_total: int,
+    tally: ScoreTally,
+    result_path: Path,
+    rejects_path: Path | None,
+    rows_rejected: int,
+) -> FileOutcome:
+    """The outcome of a scored file whose rows reconcile; raises PipelineError otherwise."""
+    if tally.rows_scored + rows_rejected != rows_total:
+        raise PipelineError(
+            f"{name}: row counts do not reconcile: {rows_total} read, "
+            f"{tally.rows_scored} scored, {rows_rejected} rejected"
+        )
+    return FileOutcome(
+        source_file=name,
+        sha256=sha,
+        status="scored",
+        model_version=version,
+        rows_total=rows_total,
+        rows_rejected=rows_rejected,
+        result_path=result_path,
+        rejects_path=rejects_path,
+        **tally.model_dump(),
+    )
 
 
 class Champion(BaseModel):
@@ -193,6 +256,10 @@ def files_to_score(folders: ScoringFolders, config: ScoringConfig, version: int)
     folders.create()
     for folder in (folders.results, folders.rejects, folders.quarantine, folders.archive):
         remove_temporary_files(folder)
+    for staged in folders.staging.iterdir():  # parts of killed attempts at published files
+        stem = staged.name.rsplit(".", 1)[0]
+        if (folders.results / f"{stem}.parquet").exists():
+            discard_staging(folders, stem)
     todo = ready_files(folders.inbox, config.settle_seconds)
     if config.rescore:
         ledger = Ledger(folders.ledger)
@@ -216,10 +283,6 @@ RESULT_SCHEMA = pa.schema(
 )
 
 
-class _ContractBreach(Exception):
-    pass
-
-
 def score_file(
     path: Path,
     folders: ScoringFolders,
@@ -239,95 +302,150 @@ def score_file(
     breaks its contract raises and nothing is published.
     """
     folders.create()
-    name = path.name
-    sha = _content_sha256(path)
-    archived = path.parent.resolve() == folders.archive.resolve()
-    ledger = Ledger(folders.ledger)
-    done = ledger.lookup(sha, champion.version)
-    if done is not None:
-        log.info("%s: already scored by model %d as %s; skipped", name, champion.version,
-                 done["result_file"])  # fmt: skip
-        if not archived:
-            _archive(path, sha, folders)
-        return FileOutcome(
-            source_file=name, sha256=sha, status="skipped", model_version=champion.version,
-            reason=f"same content already scored as {done['result_file']}",
-        )  # fmt: skip
+    try:
+        sha = content_sha256(path)
+    except FileNotFoundError:
+        return gone(path)
+    with claim(folders, sha, champion.version):
+        done = already_scored(path, sha, folders, champion)
+        if done is not None:
+            return done
+        started = time.perf_counter()
+        result_path, rejects_path = result_paths(path.name, sha, champion.version, folders)
+        tally, rows_total, rejected = ScoreTally(), 0, []
+        try:
+            with atomic_parquet_writer(result_path, RESULT_SCHEMA) as writer:
+                for rows in read_chunks(path, config):
+                    check_rows(rows, check_input)
+                    table, chunk = score_rows(rows, champion, config, path.name, sha)
+                    if check_output is not None and table.num_rows:
+                        check_output(table.to_pandas())
+                    writer.write_table(table)
+                    tally, rows_total = tally + chunk, rows_total + rows.total
+                    rejected += rows.rejected
+                # inside the writer block, so that counts that do not add up publish nothing
+                outcome = scored_outcome(
+                    path.name, sha, champion.version, rows_total, tally, result_path,
+                    rejects_path if rejected else None, len(rejected),
+                )  # fmt: skip
+        except BadFile as exc:
+            return quarantine(path, sha, str(exc), folders)
+        except ContractBreach as exc:
+            return quarantine(path, sha, f"breaks the scoring_input contract: {exc}", folders)
+        if rejected:
+            write_rejects(rejects_path, pd.DataFrame(rejected), path.name, sha)
+        publish(path, outcome, folders)
+    log.info(
+        "%s: %d rows scored, %d rejected by model %d in %.1f s -> %s",
+        path.name, outcome.rows_scored, outcome.rows_rejected, champion.version,
+        time.perf_counter() - started, result_path.name,
+    )  # fmt: skip
+    return outcome
 
-    started = time.perf_counter()
-    stem = f"{safe_name(Path(name).stem)}.{sha[:12]}.v{champion.version}"
-    result_path = folders.results / f"{stem}.parquet"
-    totals = {"total": 0, "scored": 0, "positives": 0, "tokens": 0, "oov": 0, "chars": 0}
-    histogram = np.zeros(HISTOGRAM_BINS, dtype=np.int64)
-    rejected: list[dict[str, object]] = []
-    chunks = iter_rows(
+
+@contextmanager
+def claim(folders: ScoringFolders, sha: str, version: int) -> Iterator[None]:
+    """Hold the lock of one (content, model version): one process at a time decides
+    whether it is scored and publishes it, so overlapping runs never score it twice."""
+    with exclusive_lock(_lock_path(folders, sha, version)):
+        yield
+
+
+def _lock_path(folders: ScoringFolders, sha: str, version: int) -> Path:
+    return folders.locks / f"{sha}.v{version}.lock"
+
+
+def already_scored(
+    path: Path, sha: str, folders: ScoringFolders, champion: Champion
+) -> FileOutcome | None:
+    """A "skipped" outcome if this content is in the ledger for this model version (the
+    input is archived) or was moved away by another run; None if it is to be scored.
+    Call it under ``claim``."""
+    done = Ledger(folders.ledger).lookup(sha, champion.version)
+    if done is None and path.exists():
+        return None
+    if done is None:
+        return gone(path, sha)
+    reason = f"same content already scored as {done['result_file']}"
+    if path.exists() and not _is_archived(path, folders):
+        _archive(path, sha, folders)
+    _lock_path(folders, sha, champion.version).unlink(missing_ok=True)
+    log.info("%s: skipped: %s", path.name, reason)
+    return FileOutcome(
+        source_file=path.name, sha256=sha, status="skipped", model_version=champion.version,
+        reason=reason,
+    )  # fmt: skip
+
+
+def gone(path: Path, sha: str = "") -> FileOutcome:
+    """The outcome of a file that another run moved away (archived or quarantined)
+    between this run's listing and its turn: that run accounts for its rows."""
+    reason = "moved out of the inbox by another run before this one could read it"
+    log.info("%s: skipped: %s", path.name, reason)
+    return FileOutcome(source_file=path.name, sha256=sha, status="skipped", reason=reason)
+
+
+def result_paths(name: str, sha: str, version: int, folders: ScoringFolders) -> tuple[Path, Path]:
+    """Where a file's result and rejects go: names fixed by its content and the model."""
+    stem = f"{safe_name(Path(name).stem)}.{sha[:12]}.v{version}"
+    return folders.results / f"{stem}.parquet", folders.rejects / f"{stem}.rejects.parquet"
+
+
+def read_chunks(path: Path, config: ScoringConfig) -> Iterator[Rows]:
+    """The file's rows in chunks of ``config.chunk_rows``, checked by the row rules."""
+    return iter_rows(
         path,
         text_column=config.text_column,
         id_column=config.id_column,
         max_text_chars=config.max_text_chars,
         chunk_rows=config.chunk_rows,
     )
-    try:
-        with atomic_parquet_writer(result_path, RESULT_SCHEMA) as writer:
-            for rows in chunks:
-                if check_input is not None and rows.ids:
-                    try:
-                        check_input(_input_frame(rows))
-                    except Exception as exc:  # whatever the contract raises, the file is wrong
-                        raise _ContractBreach(str(exc)) from exc
-                table, scored = _score_chunk(rows, champion, config, name, sha)
-                if check_output is not None and table.num_rows:
-                    check_output(table.to_pandas())
-                writer.write_table(table)
-                rejected += rows.rejected
-                probabilities = scored["probability"]
-                totals["total"] += rows.total
-                totals["scored"] += table.num_rows
-                totals["positives"] += int((probabilities >= THRESHOLD).sum())
-                totals["tokens"] += scored["tokens"]
-                totals["oov"] += scored["oov_tokens"]
-                totals["chars"] += sum(len(t) for t in rows.texts)
-                histogram += np.histogram(probabilities, bins=HISTOGRAM_BINS, range=(0, 1))[0]
-            if totals["scored"] + len(rejected) != totals["total"]:
-                raise PipelineError(
-                    f"{name}: row counts do not reconcile: {totals['total']} read, "
-                    f"{totals['scored']} scored, {len(rejected)} rejected"
-                )
-    except BadFile as exc:
-        return _quarantine(path, sha, str(exc), folders)
-    except _ContractBreach as exc:
-        return _quarantine(path, sha, f"breaks the scoring_input contract: {exc}", folders)
 
-    rejects_path = None
-    if rejected:
-        rejects_path = folders.rejects / f"{stem}.rejects.parquet"
-        rejects = pd.DataFrame(rejected).assign(source_file=name, source_sha256=sha)
-        atomic_write_parquet(rejects_path, pa.Table.from_pandas(rejects, preserve_index=False))
-    outcome = FileOutcome(
-        source_file=name,
-        sha256=sha,
-        status="scored",
-        model_version=champion.version,
-        rows_total=totals["total"],
-        rows_scored=totals["scored"],
-        rows_rejected=len(rejected),
-        positives=totals["positives"],
-        result_path=result_path,
-        rejects_path=rejects_path,
-        histogram=histogram.tolist(),
-        tokens=totals["tokens"],
-        oov_tokens=totals["oov"],
-        text_chars=totals["chars"],
-    )
-    ledger.record(outcome)
-    if not archived:
-        _archive(path, sha, folders)
-    log.info(
-        "%s: %d rows scored, %d rejected by model %d in %.1f s -> %s",
-        name, outcome.rows_scored, outcome.rows_rejected, champion.version,
-        time.perf_counter() - started, result_path.name,
-    )  # fmt: skip
-    return outcome
+
+class ContractBreach(Exception):
+    """Rows of a file break the scoring_input contract (the file is quarantined)."""
+
+
+def check_rows(rows: Rows, check_input: FrameCheck | None) -> None:
+    """Apply the input contract to the accepted rows; ContractBreach if they break it.
+
+    Only a verdict (DataContractError) condemns the file; a check that fails for another
+    reason raises as it is, and the file stays in the inbox for the next run.
+    """
+    if check_input is None or not rows.ids:
+        return
+    try:
+        check_input(_input_frame(rows))
+    except DataContractError as exc:
+        raise ContractBreach(str(exc)) from exc
+
+
+def write_rejects(path: Path, rejected: pd.DataFrame, name: str, sha: str) -> None:
+    """Publish a file's rejected rows with their reasons, atomically."""
+    table = rejected.assign(source_file=name, source_sha256=sha)
+    atomic_write_parquet(path, pa.Table.from_pandas(table, preserve_index=False))
+
+
+def publish(path: Path, outcome: FileOutcome, folders: ScoringFolders) -> None:
+    """Record a scored file in the ledger, then archive its input. Call it under ``claim``
+    once the result and rejects are in place."""
+    Ledger(folders.ledger).record(outcome)
+    if not _is_archived(path, folders):
+        _archive(path, outcome.sha256, folders)
+    if outcome.result_path is not None:
+        discard_staging(folders, outcome.result_path.stem)
+    # Safe only now the ledger has the row: whoever takes a fresh lock skips this content.
+    _lock_path(folders, outcome.sha256, outcome.model_version or 0).unlink(missing_ok=True)
+
+
+def discard_staging(folders: ScoringFolders, result_stem: str) -> None:
+    """Remove the staging folders of every attempt at one result (``<stem>.<token>``)."""
+    for folder in folders.staging.glob(f"{result_stem}.*"):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _is_archived(path: Path, folders: ScoringFolders) -> bool:
+    return path.parent.resolve() == folders.archive.resolve()
 
 
 @lru_cache(maxsize=2)
@@ -337,9 +455,10 @@ def _model_and_tokeniser(folder: Path, model_sha256: str) -> tuple[Any, Tokenise
     return load_model(folder / "model.keras"), Tokeniser.load(folder / "tokenizer")
 
 
-def _score_chunk(
+def score_rows(
     rows: Rows, champion: Champion, config: ScoringConfig, name: str, sha: str
-) -> tuple[pa.Table, dict[str, Any]]:
+) -> tuple[pa.Table, ScoreTally]:
+    """Score accepted rows with the champion: the result table and its tally."""
     model, tokeniser = _model_and_tokeniser(champion.folder, champion.model_sha256)
     n = len(rows.texts)
     probabilities = np.zeros(n, dtype="float32")
@@ -357,12 +476,13 @@ def _score_chunk(
             out = np.asarray(model.predict_on_batch(ids[at : at + config.batch_size])).ravel()
             probabilities[begin + at : begin + at + len(out)] = out
     now = datetime.now(UTC)
+    labels = (probabilities >= THRESHOLD).astype("int8")
     table = pa.table(
         {
             "id": pa.array(rows.ids, pa.string()),
             "row_number": pa.array(rows.row_number, pa.int64()),
             "probability": pa.array(probabilities, pa.float32()),
-            "label": pa.array((probabilities >= THRESHOLD).astype("int8"), pa.int8()),
+            "label": pa.array(labels, pa.int8()),
             "model_version": pa.array([champion.version] * n, pa.int32()),
             "scored_at": pa.array([now] * n, pa.timestamp("us", "UTC")),
             "source_file": pa.array([name] * n, pa.string()),
@@ -370,14 +490,23 @@ def _score_chunk(
         },
         schema=RESULT_SCHEMA,
     )
-    return table, {"probability": probabilities, "tokens": tokens, "oov_tokens": oov}
+    tally = ScoreTally(
+        rows_scored=n,
+        positives=int(labels.sum()),
+        histogram=np.histogram(probabilities, bins=HISTOGRAM_BINS, range=(0, 1))[0].tolist(),
+        tokens=tokens,
+        oov_tokens=oov,
+        text_chars=sum(len(t) for t in rows.texts),
+    )
+    return table, tally
 
 
 def _input_frame(rows: Rows) -> pd.DataFrame:
     return pd.DataFrame({"id": rows.ids, "text": rows.texts, "row_number": rows.row_number})
 
 
-def _content_sha256(path: Path) -> str:
+def content_sha256(path: Path) -> str:
+    """The sha256 of a dropped file's bytes (of a symbolic link's target text)."""
     if path.is_symlink():  # never followed: the link's own text identifies it
         return sha256_text(os.readlink(path))
     return sha256_file(path)
@@ -389,7 +518,8 @@ def _archive(path: Path, sha: str, folders: ScoringFolders) -> Path:
     return target
 
 
-def _quarantine(path: Path, sha: str, reason: str, folders: ScoringFolders) -> FileOutcome:
+def quarantine(path: Path, sha: str, reason: str, folders: ScoringFolders) -> FileOutcome:
+    """Move a bad file to quarantine/ with a JSON sidecar that says what is wrong."""
     target = folders.quarantine / f"{sha[:12]}-{safe_name(path.name)}"
     atomic_write_json(
         target.with_name(target.name + ".json"),

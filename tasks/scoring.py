@@ -14,12 +14,20 @@ from lstm_model.config import ScoringConfig
 from lstm_model.scoring import (
     Champion,
     FileOutcome,
+    FrameCheck,
     RunSummary,
     ScoringFolders,
     files_to_score,
     load_champion,
     score_file,
     summarise_run,
+)
+from lstm_model.scoring_parts import (
+    ScoredPart,
+    StagedFile,
+    commit_file,
+    score_part,
+    stage_file,
 )
 from tasks._policies import IO_RETRIES
 
@@ -38,6 +46,16 @@ def discover(folders: ScoringFolders, config: ScoringConfig, version: int) -> li
     return found
 
 
+def _input_contract(workspace: Path, config: ScoringConfig) -> FrameCheck:
+    return partial(
+        validate_scoring_input, workspace=workspace, max_text_chars=config.max_text_chars
+    )
+
+
+def _output_contract(workspace: Path) -> FrameCheck:
+    return lambda frame: validate_scoring_output(frame, workspace=workspace, rows=len(frame))
+
+
 @task(name="score-file", timeout_seconds=3600, **IO_RETRIES)
 def score(
     path: Path, folders: ScoringFolders, best: Champion, config: ScoringConfig, workspace: Path
@@ -48,13 +66,33 @@ def score(
         folders,
         best,
         config,
-        check_input=partial(
-            validate_scoring_input, workspace=workspace, max_text_chars=config.max_text_chars
-        ),
-        check_output=lambda frame: validate_scoring_output(
-            frame, workspace=workspace, rows=len(frame)
-        ),
+        check_input=_input_contract(workspace, config),
+        check_output=_output_contract(workspace),
     )
+
+
+@task(name="stage-file", timeout_seconds=3600, **IO_RETRIES)
+def stage(
+    path: Path, folders: ScoringFolders, best: Champion, config: ScoringConfig, workspace: Path
+) -> StagedFile:
+    """Read and check one file (scoring_input contract), cut into parts to score."""
+    return stage_file(path, folders, best, config, check_input=_input_contract(workspace, config))
+
+
+@task(name="score-part", timeout_seconds=3600, **IO_RETRIES)
+def score_one_part(
+    part: Path, source: StagedFile, best: Champion, config: ScoringConfig, workspace: Path
+) -> ScoredPart:
+    """Score one part of a staged file (scoring_output contract)."""
+    return score_part(part, source, best, config, check_output=_output_contract(workspace))
+
+
+@task(name="commit-file", timeout_seconds=3600, **IO_RETRIES)
+def commit(
+    source: StagedFile, scored: list[ScoredPart], folders: ScoringFolders, best: Champion
+) -> FileOutcome:
+    """Publish a staged file's scored parts as its result, exactly once."""
+    return commit_file(source, scored, folders, best)
 
 
 @task(name="scoring-report", timeout_seconds=600, **IO_RETRIES)

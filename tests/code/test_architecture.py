@@ -15,6 +15,7 @@ FORBIDDEN = {
     "data_contracts": {"prefect", "tasks", "flows", "deployments"},
     "tasks": {"flows", "deployments"},
     "flows": {"deployments"},
+    "deployments": {"flows", "tasks"},  # deployments name flows by entrypoint only
 }
 
 

@@ -87,12 +87,14 @@ def test_contract_failure_exits_1_with_the_reason(fixture_archive: Path, tmp_pat
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--vocab-size", "2"], "vocab_size"),
-        (["--min-rows", "10", "--max-rows", "5"], "min_rows 10 > max_rows 5"),
+        (["retrain", "--vocab-size", "2"], "vocab_size"),
+        (["retrain", "--min-rows", "10", "--max-rows", "5"], "min_rows 10 > max_rows 5"),
+        (["score", "--dask-workers", "-1"], "dask_workers"),
+        (["score", "--dask-address", "10.0.0.5:8786"], "dask_address"),
     ],
 )
 def test_invalid_options_are_refused(tmp_path: Path, args: list[str], message: str) -> None:
-    out = _cli("retrain", *args, home=tmp_path)
+    out = _cli(*args, home=tmp_path)
     assert out.returncode == 1
     assert "invalid option" in out.stderr and message in out.stderr
 

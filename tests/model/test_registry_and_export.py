@@ -21,7 +21,7 @@ from lstm_model.release import (
     rollback_champion,
 )
 from lstm_model.tokeniser import Tokeniser
-from tests.model.conftest import TINY_MODEL, TINY_TRAIN
+from tests.conftest import TINY_MODEL, TINY_TRAIN
 
 EXPORT = ExportConfig(tflite_batch_size=16)
 

@@ -321,3 +321,24 @@ def test_a_file_that_turns_bad_late_leaves_no_partial_result(
     assert f"not valid UTF-8 at byte {len(good) + 3}" in outcome.reason
     assert list(folders.results.iterdir()) == []  # the chunks already scored were discarded
     assert Ledger(folders.ledger).entries() == []
+
+
+def test_only_a_contract_verdict_quarantines_a_file(folders, registry_with_champion) -> None:  # type: ignore[no-untyped-def]
+    from lstm_model.errors import DataContractError
+
+    champion = load_champion(registry_with_champion)
+    (folders.inbox / "a.txt").write_text("\n".join(TEXTS) + "\n")
+
+    def broken_check(frame: pd.DataFrame) -> None:
+        raise AttributeError("'NoneType' object has no attribute 'id'")  # the checker's bug
+
+    with pytest.raises(AttributeError):
+        score_file(folders.inbox / "a.txt", folders, champion, NOW, check_input=broken_check)
+    assert (folders.inbox / "a.txt").exists() and list(folders.quarantine.iterdir()) == []
+
+    def verdict(frame: pd.DataFrame) -> None:
+        raise DataContractError("3 ids are not unique")
+
+    outcome = score_file(folders.inbox / "a.txt", folders, champion, NOW, check_input=verdict)
+    assert outcome.status == "quarantined"
+    assert outcome.reason == "breaks the scoring_input contract: 3 ids are not unique"

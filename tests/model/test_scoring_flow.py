@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,3 +69,12 @@ def test_scoring_contracts_name_what_is_wrong(tmp_path: Path) -> None:
     assert "expect_table_row_count_to_equal" in message
     assert "expect_column_values_to_be_between" in message
     assert "expect_column_pair_values_to_be_equal" in message
+
+
+def test_a_gx_store_file_cut_by_a_kill_is_rebuilt(tmp_path: Path) -> None:
+    rows = pd.DataFrame({"id": ["a"], "text": ["fine"], "row_number": [1]})
+    validate_scoring_input(rows, workspace=tmp_path, max_text_chars=100)
+    stored = tmp_path / "gx" / "validation_definitions" / "scoring_input.json"
+    stored.write_text("")  # what a process killed while GX wrote it leaves
+    validate_scoring_input(rows, workspace=tmp_path, max_text_chars=100)
+    assert json.loads(stored.read_text())["name"] == "scoring_input"

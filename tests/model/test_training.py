@@ -14,7 +14,7 @@ from lstm_model.artifacts import sha256_file
 from lstm_model.config import TrainConfig
 from lstm_model.model import load_model
 from lstm_model.training import stratified_split, train_model
-from tests.model.conftest import TINY_MODEL, TINY_TRAIN
+from tests.conftest import TINY_MODEL, TINY_TRAIN
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,0 +1,224 @@
+"""The local stack, one command up and one down.
+
+    python -m deployments.stack up   [--home artifacts/stack] [--port 4200] [--database-url URL]
+    python -m deployments.stack down [--home artifacts/stack]
+    python -m deployments.stack status [--home artifacts/stack]
+
+``up`` starts a Prefect server bound to 127.0.0.1 (SQLite under ``<home>/prefect`` unless
+``--database-url`` names PostgreSQL), waits for it to answer, creates the work pools,
+starts one process worker per pool, applies the deployments and prints the UI address.
+Every process it starts is recorded in ``<home>/<name>.pid`` with its command line;
+``down`` stops exactly those (and nothing whose command line differs, should the pid have
+been reused). Running ``up`` twice starts nothing new: live processes are kept, pools and
+deployments are upserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from deployments.specs import HEARTBEAT_SECONDS, WORK_POOLS
+
+log = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_HOME = Path("artifacts/stack")
+DEFAULT_PORT = 4200
+HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Where the stack keeps its state and which address its server has."""
+
+    home: Path
+    port: int = DEFAULT_PORT
+    database_url: str | None = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{HOST}:{self.port}/api"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        """Environment of every process of the stack (and of clients that talk to it)."""
+        env = {
+            **os.environ,
+            "PREFECT_HOME": str(self.home / "prefect"),
+            "PREFECT_API_URL": self.api_url,
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_UI_API_URL": self.api_url,
+            "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_SECONDS),
+        }
+        if self.database_url:
+            env["PREFECT_API_DATABASE_CONNECTION_URL"] = self.database_url
+        return env
+
+
+def up(stack: Stack, timeout: float = 90) -> dict[str, int]:
+    """Bring the stack up (idempotent); returns the pid of each of its processes."""
+    stack.home.mkdir(parents=True, exist_ok=True)
+    (stack.home / "stack.json").write_text(
+        json.dumps({"port": stack.port, "database_url": stack.database_url}) + "\n"
+    )
+    prefect = [sys.executable, "-m", "prefect"]
+    server = [*prefect, "server", "start", "--host", HOST, "--port", str(stack.port)]
+    pids = {"server": _ensure(stack, "server", server)}
+    _wait_healthy(stack, timeout)
+    _run_apply(stack)
+    for pool in WORK_POOLS:
+        name = f"worker-{pool.name}"
+        command = [*prefect, "worker", "start", "--pool", pool.name, "--type", "process",
+                   "--name", f"{pool.name}-{os.uname().nodename}"]  # fmt: skip
+        pids[name] = _ensure(stack, name, command)
+    log.info("Prefect UI: %s", stack.ui_url)
+    return pids
+
+
+def down(home: Path, timeout: float = 30) -> list[str]:
+    """Stop every process that ``up`` started (workers first); returns their names."""
+    stopped = []
+    for pid_file in sorted(home.glob("*.pid"), key=lambda p: p.stem == "server"):
+        record = json.loads(pid_file.read_text())
+        if _alive(record):
+            _stop(record["pid"], timeout)
+            stopped.append(pid_file.stem)
+        pid_file.unlink()
+    return stopped
+
+
+def status(home: Path) -> dict[str, bool]:
+    """Each recorded process and whether it is still running."""
+    return {p.stem: _alive(json.loads(p.read_text())) for p in sorted(home.glob("*.pid"))}
+
+
+def _ensure(stack: Stack, name: str, command: list[str]) -> int:
+    """Start ``command`` in its own session unless the recorded one is still running."""
+    pid_file = stack.home / f"{name}.pid"
+    if pid_file.exists():
+        record = json.loads(pid_file.read_text())
+        if _alive(record):
+            log.info("%s already running (pid %d)", name, record["pid"])
+            return int(record["pid"])
+    log_path = stack.home / f"{name}.log"
+    with log_path.open("ab") as out:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=stack.env(), stdout=out, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+    pid_file.write_text(json.dumps({"pid": process.pid, "cmdline": command}) + "\n")
+    log.info("%s started (pid %d), log %s", name, process.pid, log_path)
+    return process.pid
+
+
+def _wait_healthy(stack: Stack, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{stack.api_url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"Prefect server at {stack.api_url} did not answer within {timeout:.0f} s; "
+                f"see {stack.home / 'server.log'}"
+            )
+        time.sleep(0.5)
+
+
+def _run_apply(stack: Stack) -> None:
+    """Apply pools and deployments in a child process that talks to this stack's server
+    (the Prefect settings of this process may point elsewhere)."""
+    subprocess.run(
+        [sys.executable, "-m", "deployments.apply", "--root", str(ROOT)],
+        cwd=ROOT, env=stack.env(), check=True,
+    )  # fmt: skip
+
+
+def _alive(record: dict[str, object]) -> bool:
+    """Whether the recorded process runs, with the recorded command line."""
+    _reap(int(record["pid"]))  # type: ignore[call-overload]
+    try:
+        raw = Path(f"/proc/{record['pid']}/cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return raw.split(b"\0")[:-1] == [a.encode() for a in record["cmdline"]]  # type: ignore[union-attr]
+
+
+def _stop(pid: int, timeout: float) -> None:
+    """SIGTERM the process group, then SIGKILL what is left after ``timeout``."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _reap(pid)
+        if not _group_running(pid):
+            return
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    _reap(pid)
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status of a process this one started (else it stays a zombie)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def _group_running(pgid: int) -> bool:
+    """Whether any process of the group still runs (zombies do not count)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _ppid, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, ValueError):
+            continue
+        if int(group) == pgid and state != "Z":
+            return True
+    return False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="The local Prefect stack: up, down, status.")
+    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("--home", type=Path, default=DEFAULT_HOME, help="state folder")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("PREFECT_API_DATABASE_CONNECTION_URL"),
+        help="e.g. postgresql+asyncpg://user:password@host:5432/prefect (default: SQLite)",
+    )
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    home = args.home.resolve()
+    if args.command == "up":
+        started = time.perf_counter()
+        up(Stack(home=home, port=args.port, database_url=args.database_url))
+        log.info("stack up in %.1f s; open %s", time.perf_counter() - started,
+                 Stack(home=home, port=args.port).ui_url)  # fmt: skip
+    elif args.command == "down":
+        log.info("stopped: %s", ", ".join(down(home)) or "nothing was running")
+    else:
+        for name, alive in status(home).items():
+            log.info("%-12s %s", name, "running" if alive else "stopped")
+
+
+if __name__ == "__main__":
+    main()

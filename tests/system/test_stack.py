@@ -1,0 +1,243 @@
+"""The local stack for real: a `prefect server` process, process workers, deployments.
+
+Runs are created through the REST API exactly as the UI's "Run" button does, picked up by
+the workers, and looked at in headless Chromium. Nothing here uses Prefect's test harness.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import httpx
+import pandas as pd
+import psutil
+import pyarrow.parquet as pq
+import pytest
+
+from deployments.specs import DEPLOYMENTS, ZOMBIE_ENV
+from deployments.stack import Stack, down, status, up
+
+TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+CRASH_AFTER = 45  # seconds without a heartbeat (heartbeats every 30 s)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    home = tmp_path_factory.mktemp("stack")
+    stack = Stack(home=home, port=free_port())
+    with mock.patch.dict(os.environ, {ZOMBIE_ENV: str(CRASH_AFTER)}):
+        started = time.perf_counter()
+        up(stack)
+        stack.home.joinpath("up_seconds").write_text(f"{time.perf_counter() - started:.1f}")
+        try:
+            yield stack
+        finally:
+            down(home)
+
+
+def api(stack: Stack, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    return httpx.request(method, f"{stack.api_url}{path}", timeout=30, **kwargs)
+
+
+def deployment(stack: Stack, name: str) -> dict[str, Any]:
+    flow = {"retrain": "retrain", "nightly-scoring": "score-inbox"}[name]
+    response = api(stack, "GET", f"/deployments/name/{flow}/{name}")
+    response.raise_for_status()
+    return response.json()
+
+
+def run_from_ui(stack: Stack, name: str, parameters: dict[str, Any]) -> httpx.Response:
+    """What the UI's "Run" (custom parameters) button sends."""
+    return api(
+        stack, "POST", f"/deployments/{deployment(stack, name)['id']}/create_flow_run",
+        json={"parameters": parameters, "state": {"type": "SCHEDULED"}},
+    )  # fmt: skip
+
+
+def wait_for(stack: Stack, run_id: str, states: set[str], timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        run = api(stack, "GET", f"/flow_runs/{run_id}").json()
+        if run["state"]["type"] in states:
+            return run
+        assert time.monotonic() < deadline, f"run still {run['state']['type']} after {timeout} s"
+        time.sleep(1)
+
+
+def inbox_with(root: Path, files: dict[str, list[str]]) -> None:
+    inbox = root / "scoring" / "inbox"
+    inbox.mkdir(parents=True, exist_ok=True)
+    for name, lines in files.items():
+        (inbox / name).write_text("\n".join(lines) + "\n")
+
+
+def test_up_starts_everything_once_and_applies_the_deployments(stack: Stack) -> None:
+    assert float(stack.home.joinpath("up_seconds").read_text()) < 120  # benchmarked: <= 60
+    first = status(stack.home)
+    assert first == {"server": True, "worker-cpu": True, "worker-gpu": True}
+    pids = {p.stem: p.read_text() for p in stack.home.glob("*.pid")}
+    up(stack)  # again: nothing new is started
+    assert {p.stem: p.read_text() for p in stack.home.glob("*.pid")} == pids
+    pools = {p["name"]: p for p in api(stack, "POST", "/work_pools/filter", json={}).json()}
+    assert {"gpu", "cpu"} <= set(pools)
+    assert pools["gpu"]["concurrency_limit"] == 1 and pools["gpu"]["type"] == "process"
+    found = api(stack, "POST", "/deployments/filter", json={}).json()
+    assert sorted(d["name"] for d in found) == sorted(s.name for s in DEPLOYMENTS)
+    for spec in DEPLOYMENTS:
+        d = deployment(stack, spec.name)
+        assert d["work_pool_name"] == spec.work_pool and d["enforce_parameter_schema"]
+        assert d["description"] == spec.description and set(d["tags"]) == set(spec.tags)
+        (schedule,) = d["schedules"]
+        assert schedule["schedule"]["cron"] == spec.cron
+        assert schedule["schedule"]["timezone"] == "UTC"
+        assert d["parameter_openapi_schema"]["properties"]  # the UI's form
+    scoring = deployment(stack, "nightly-scoring")["parameter_openapi_schema"]
+    assert "config" in scoring["properties"] and "ScoringConfig" in scoring["definitions"]
+    automations = api(stack, "POST", "/automations/filter", json={}).json()
+    assert [a["name"] for a in automations] == ["crash-flow-runs-without-heartbeat"]
+
+
+def test_a_ui_run_with_custom_parameters_completes_with_its_report(  # type: ignore[no-untyped-def]
+    stack: Stack, registry_with_champion, tmp_path: Path
+) -> None:
+    inbox_with(tmp_path, {"reviews.txt": ["Loved it.", "Hated it.", ""]})
+    count = api(stack, "POST", "/flow_runs/count", json={}).json()
+    refused = run_from_ui(stack, "nightly-scoring", {"config": {"settle_seconds": -3}})
+    assert refused.status_code == 409
+    assert "settle_seconds" in refused.text and "minimum" in refused.text
+    assert api(stack, "POST", "/flow_runs/count", json={}).json() == count  # no run created
+
+    response = run_from_ui(stack, "nightly-scoring", {
+        "workspace": str(tmp_path), "registry": str(registry_with_champion),
+        "config": {"settle_seconds": 0, "max_text_chars": 5000},
+    })  # fmt: skip
+    assert response.status_code == 201, response.text
+    run = wait_for(stack, response.json()["id"], TERMINAL, timeout=240)
+    assert run["state"]["type"] == "COMPLETED", run["state"]
+    assert run["parameters"]["config"]["max_text_chars"] == 5000
+    assert run["work_pool_name"] == "cpu"
+    artifacts = api(stack, "POST", "/artifacts/filter", json={
+        "artifacts": {"flow_run_id": {"any_": [run["id"]]}}
+    }).json()  # fmt: skip
+    (report,) = [a for a in artifacts if a["key"] == "scoring-report"]
+    assert "| 3 | 2 | 1 |" in report["data"]
+    (result,) = (tmp_path / "scoring" / "results").glob("reviews.*.parquet")
+    assert len(pq.read_table(result)) == 2
+    stack.home.joinpath("finished_run").write_text(f"{run['id']} {run['name']} {report['id']}")
+
+
+def chromium(url: str, screenshot: Path) -> str:
+    """The page as a person sees it: a screenshot, and the DOM after the scripts ran."""
+    binary = shutil.which("chromium")
+    assert binary, "Debian's chromium package is needed (.ci/run installs it)"
+    flags = [
+        binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+        "--no-first-run", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", f"--user-data-dir={screenshot.parent / 'chromium-profile'}",
+        "--window-size=1400,1000", "--virtual-time-budget=15000",
+    ]  # fmt: skip
+    subprocess.run([*flags, f"--screenshot={screenshot}", url], capture_output=True, timeout=120)
+    dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom.stdout))
+
+
+def test_the_browser_shows_the_finished_run_and_its_report(stack: Stack, tmp_path: Path) -> None:
+    finished = stack.home / "finished_run"
+    if not finished.exists():
+        pytest.fail(
+            "needs the run of test_a_ui_run_with_custom_parameters_completes_with_its_report"
+        )
+    run_id, run_name, artifact_id = finished.read_text().split()
+    shots = Path(os.environ.get("LSTM_PIPELINE_SCREENSHOTS") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    page = chromium(f"{stack.ui_url}/runs/flow-run/{run_id}", shots / "flow-run.png")
+    assert run_name in page and "Completed" in page
+    assert "nightly-scoring" in page and "score-file" in page  # deployment and task runs
+    report = chromium(f"{stack.ui_url}/artifacts/artifact/{artifact_id}", shots / "artifact.png")
+    assert "Scoring run" in report and "files scored" in report
+    for shot in ("flow-run.png", "artifact.png"):
+        assert (shots / shot).stat().st_size > 20_000  # a rendered page, not a blank one
+
+
+def test_a_killed_worker_crashes_its_run_and_the_retry_scores_each_row_once(  # type: ignore[no-untyped-def]
+    stack: Stack, registry_with_champion, tmp_path: Path
+) -> None:
+    files = {f"f{i}.txt": [f"Film {i}, review {j}: good fun." for j in range(4_000)]
+             for i in range(4)}  # fmt: skip
+    inbox_with(tmp_path, files)
+    response = run_from_ui(stack, "nightly-scoring", {
+        "workspace": str(tmp_path), "registry": str(registry_with_champion),
+        "config": {"settle_seconds": 0, "chunk_rows": 1000},
+    })  # fmt: skip
+    run_id = response.json()["id"]
+    wait_for(stack, run_id, {"RUNNING"}, timeout=120)
+    ledger = tmp_path / "scoring" / "ledger.sqlite"
+    deadline = time.monotonic() + 180
+    while not list((tmp_path / "scoring" / "results").glob("*.parquet")):  # mid-run
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    worker = psutil.Process(json.loads(stack.home.joinpath("worker-cpu.pid").read_text())["pid"])
+    processes = [*worker.children(recursive=True), worker]  # the worker and its flow run
+    for process in processes:
+        process.kill()
+    psutil.wait_procs(processes, timeout=30)
+    assert status(stack.home)["worker-cpu"] is False
+    crashed = wait_for(stack, run_id, TERMINAL, timeout=CRASH_AFTER + 90)
+    assert crashed["state"]["type"] == "CRASHED", crashed["state"]
+    assert list((tmp_path / "scoring" / "inbox").iterdir())  # work was left undone
+
+    up(stack)  # brings back only the dead worker
+    retry = api(stack, "POST", f"/flow_runs/{run_id}/set_state", json={
+        "state": {"type": "SCHEDULED", "name": "AwaitingRetry"}, "force": True,
+    })  # fmt: skip
+    assert retry.status_code in (200, 201), retry.text
+    done = wait_for(stack, run_id, TERMINAL, timeout=300)
+    assert done["state"]["type"] == "COMPLETED", done["state"]
+    results = pd.concat(
+        pq.read_table(p).to_pandas() for p in (tmp_path / "scoring" / "results").glob("*.parquet")
+    )
+    assert len(results) == 4 * 4_000
+    assert not results.duplicated(["source_file", "row_number"]).any()
+    assert ledger.exists() and not list((tmp_path / "scoring" / "inbox").iterdir())
+    assert [p for p in (tmp_path / "scoring").rglob("*") if ".tmp-" in p.name] == []
+
+
+def test_a_server_restart_keeps_deployments_and_history(stack: Stack) -> None:
+    def history() -> dict[str, str]:
+        """Runs that happened (the schedule's future runs are made anew on every apply)."""
+        runs = api(stack, "POST", "/flow_runs/filter", json={
+            "flow_runs": {"state": {"type": {"not_any_": ["SCHEDULED"]}}}
+        }).json()  # fmt: skip
+        return {r["id"]: r["state"]["type"] for r in runs}
+
+    def deployments() -> dict[str, str]:
+        return {
+            d["name"]: d["id"] for d in api(stack, "POST", "/deployments/filter", json={}).json()
+        }
+
+    before, runs = deployments(), history()
+    finished = stack.home / "finished_run"
+    assert finished.exists() and finished.read_text().split()[0] in runs
+    assert set(down(stack.home)) == {"server", "worker-cpu", "worker-gpu"}
+    assert status(stack.home) == {}
+    with pytest.raises(httpx.HTTPError):
+        api(stack, "GET", "/health")
+    up(stack)
+    assert deployments() == before
+    assert history() == runs
