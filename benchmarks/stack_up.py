@@ -32,6 +32,7 @@ def _port() -> int:
 
 def bare_server(home: Path) -> float:
     stack = Stack(home=home, port=_port())
+    home.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     server = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
@@ -40,6 +41,8 @@ def bare_server(home: Path) -> float:
     )  # fmt: skip
     try:
         while True:
+            if server.poll() is not None:
+                raise SystemExit(f"prefect server exited with {server.returncode}")
             try:
                 if httpx.get(f"{stack.api_url}/health", timeout=2).status_code == 200:
                     return time.perf_counter() - started
