@@ -15,6 +15,7 @@ from uuid import UUID
 
 from prefect import get_client
 from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
+from prefect.events import DeploymentEventTrigger
 from prefect.exceptions import ObjectNotFound
 from prefect.flows import Flow
 from prefect.schedules import Cron
@@ -97,6 +98,15 @@ def ensure_crash_detection(within_seconds: int | None = None) -> None:
 def apply_deployment(spec: DeploymentSpec, root: Path = ROOT) -> UUID:
     """Upsert one deployment; its flow code is read from ``root`` by the worker."""
     flow = Flow.from_source(source=str(root), entrypoint=spec.entrypoint)
+    triggers = []
+    if spec.trigger_on:
+        triggers.append(
+            DeploymentEventTrigger(
+                name=f"on {spec.trigger_on}",
+                expect={spec.trigger_on},
+                match={"prefect.resource.id": "lstm-pipeline.*"},
+            )
+        )
     return flow.deploy(
         name=spec.name,
         work_pool_name=spec.work_pool,
@@ -105,6 +115,7 @@ def apply_deployment(spec: DeploymentSpec, root: Path = ROOT) -> UUID:
         tags=list(spec.tags),
         parameters=spec.parameters,
         concurrency_limit=spec.concurrency_limit,
+        triggers=triggers,
         enforce_parameter_schema=True,
         build=False,
         push=False,

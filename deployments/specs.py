@@ -41,6 +41,8 @@ class DeploymentSpec:
     tags: tuple[str, ...]
     parameters: dict[str, Any] = field(default_factory=dict)
     concurrency_limit: int | None = None
+    trigger_on: str | None = None
+    """Also run on each Prefect event of this name (see deployments/inbox_events.py)."""
 
 
 WORK_POOLS = (
@@ -72,6 +74,7 @@ DEPLOYMENTS = (
         tags=("scoring", "nightly"),
         # One scoring run at a time; the per-file lock guards runs started outside Prefect.
         concurrency_limit=1,
+        trigger_on="lstm-pipeline.inbox.file-ready",
     ),
 )
 

@@ -6,7 +6,8 @@
 
 ``up`` starts a Prefect server bound to 127.0.0.1 (SQLite under ``<home>/prefect`` unless
 ``--database-url`` names PostgreSQL), waits for it to answer, creates the work pools,
-starts one process worker per pool, applies the deployments and prints the UI address.
+applies the deployments, starts one process worker per pool and the inbox watcher
+(``deployments/inbox_events.py``), and prints the UI address.
 Every process it starts is recorded in ``<home>/<name>.pid`` with its command line;
 ``down`` stops exactly those (and nothing whose command line differs, should the pid have
 been reused). Running ``up`` twice starts nothing new: live processes are kept, pools and
@@ -85,6 +86,9 @@ def up(stack: Stack, timeout: float = 90) -> dict[str, int]:
         command = [*prefect, "worker", "start", "--pool", pool.name, "--type", "process",
                    "--name", f"{pool.name}-{os.uname().nodename}"]  # fmt: skip
         pids[name] = _ensure(stack, name, command)
+    pids["inbox-events"] = _ensure(
+        stack, "inbox-events", [sys.executable, "-m", "deployments.inbox_events"]
+    )
     log.info("Prefect UI: %s", stack.ui_url)
     return pids
 

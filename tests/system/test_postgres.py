@@ -10,10 +10,12 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
 from deployments.stack import Stack, down, up
+from lstm_model.config import WORKSPACE_ENV
 from tests.system.test_stack import TERMINAL, api, free_port, inbox_with, run_from_ui, wait_for
 
 
@@ -58,7 +60,8 @@ def test_server_on_postgres_completes_a_deployment_run(  # type: ignore[no-untyp
     postgres_url: str, registry_with_champion, tmp_path: Path
 ) -> None:
     stack = Stack(home=tmp_path / "stack", port=free_port(), database_url=postgres_url)
-    up(stack)
+    with mock.patch.dict(os.environ, {WORKSPACE_ENV: str(tmp_path)}):  # the watcher's inbox
+        up(stack)
     try:
         inbox_with(tmp_path, {"reviews.txt": ["Loved it.", "Hated it."]})
         response = run_from_ui(stack, "nightly-scoring", {

@@ -24,8 +24,10 @@ import psutil
 import pyarrow.parquet as pq
 import pytest
 
+from deployments.inbox_events import EVENT
 from deployments.specs import DEPLOYMENTS, ZOMBIE_ENV
 from deployments.stack import Stack, down, status, up
+from lstm_model.config import WORKSPACE_ENV
 
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 CRASH_AFTER = 45  # seconds without a heartbeat (heartbeats every 30 s)
@@ -38,10 +40,19 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def workspace(tmp_path_factory: pytest.TempPathFactory, registry_with_champion) -> Path:  # type: ignore[no-untyped-def]
+    """The stack's default workspace ($LSTM_PIPELINE_HOME), with a champion in its registry."""
+    root = tmp_path_factory.mktemp("workspace")
+    shutil.copytree(registry_with_champion, root / "registry")
+    return root
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, workspace: Path) -> Iterator[Stack]:
     home = tmp_path_factory.mktemp("stack")
     stack = Stack(home=home, port=free_port())
-    with mock.patch.dict(os.environ, {ZOMBIE_ENV: str(CRASH_AFTER)}):
+    env = {ZOMBIE_ENV: str(CRASH_AFTER), WORKSPACE_ENV: str(workspace)}
+    with mock.patch.dict(os.environ, env):
         started = time.perf_counter()
         up(stack)
         stack.home.joinpath("up_seconds").write_text(f"{time.perf_counter() - started:.1f}")
@@ -90,7 +101,7 @@ def inbox_with(root: Path, files: dict[str, list[str]]) -> None:
 def test_up_starts_everything_once_and_applies_the_deployments(stack: Stack) -> None:
     assert float(stack.home.joinpath("up_seconds").read_text()) < 120  # benchmarked: <= 60
     first = status(stack.home)
-    assert first == {"server": True, "worker-cpu": True, "worker-gpu": True}
+    assert first == {"server": True, "worker-cpu": True, "worker-gpu": True, "inbox-events": True}
     pids = {p.stem: p.read_text() for p in stack.home.glob("*.pid")}
     up(stack)  # again: nothing new is started
     assert {p.stem: p.read_text() for p in stack.home.glob("*.pid")} == pids
@@ -109,8 +120,8 @@ def test_up_starts_everything_once_and_applies_the_deployments(stack: Stack) -> 
         assert d["parameter_openapi_schema"]["properties"]  # the UI's form
     scoring = deployment(stack, "nightly-scoring")["parameter_openapi_schema"]
     assert "config" in scoring["properties"] and "ScoringConfig" in scoring["definitions"]
-    automations = api(stack, "POST", "/automations/filter", json={}).json()
-    assert [a["name"] for a in automations] == ["crash-flow-runs-without-heartbeat"]
+    automations = {a["name"] for a in api(stack, "POST", "/automations/filter", json={}).json()}
+    assert automations == {"crash-flow-runs-without-heartbeat", f"on {EVENT}"}
 
 
 def test_a_ui_run_with_custom_parameters_completes_with_its_report(  # type: ignore[no-untyped-def]
@@ -140,6 +151,26 @@ def test_a_ui_run_with_custom_parameters_completes_with_its_report(  # type: ign
     (result,) = (tmp_path / "scoring" / "results").glob("reviews.*.parquet")
     assert len(pq.read_table(result)) == 2
     stack.home.joinpath("finished_run").write_text(f"{run['id']} {run['name']} {report['id']}")
+
+
+def test_a_dropped_file_is_scored_through_an_event_and_the_trigger(  # type: ignore[no-untyped-def]
+    stack: Stack, workspace: Path
+) -> None:
+    runs = {r["id"] for r in api(stack, "POST", "/flow_runs/filter", json={}).json()}
+    inbox_with(workspace, {"dropped.txt": ["What a film.", "Dull and long."]})
+    deadline = time.monotonic() + 120
+    while not (new := [r for r in api(stack, "POST", "/flow_runs/filter", json={}).json()
+                       if r["id"] not in runs and r["state"]["type"] != "SCHEDULED"]):  # fmt: skip
+        assert time.monotonic() < deadline, "no run was triggered by the dropped file"
+        time.sleep(1)
+    (run,) = new
+    assert run["deployment_id"] == deployment(stack, "nightly-scoring")["id"]
+    assert run["created_by"]["type"] == "AUTOMATION"  # the trigger, not the schedule
+    run = wait_for(stack, run["id"], TERMINAL, timeout=240)
+    assert run["state"]["type"] == "COMPLETED", run["state"]
+    (result,) = (workspace / "scoring" / "results").glob("dropped.*.parquet")
+    assert len(pq.read_table(result)) == 2
+    assert not list((workspace / "scoring" / "inbox").iterdir())
 
 
 def chromium(url: str, screenshot: Path) -> str:
@@ -234,7 +265,7 @@ def test_a_server_restart_keeps_deployments_and_history(stack: Stack) -> None:
     before, runs = deployments(), history()
     finished = stack.home / "finished_run"
     assert finished.exists() and finished.read_text().split()[0] in runs
-    assert set(down(stack.home)) == {"server", "worker-cpu", "worker-gpu"}
+    assert set(down(stack.home)) == {"server", "worker-cpu", "worker-gpu", "inbox-events"}
     assert status(stack.home) == {}
     with pytest.raises(httpx.HTTPError):
         api(stack, "GET", "/health")
