@@ -86,14 +86,51 @@ def run_suite(
 ) -> ContractResult:
     """Validate ``frame`` against ``expectations`` with a GX checkpoint; update Data Docs."""
     import great_expectations as gx  # heavy import (seconds), so only when validating
+    from great_expectations.checkpoint import UpdateDataDocsAction
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     project_root.mkdir(parents=True, exist_ok=True)
     # The File Data Context rewrites its YAML/JSON stores and the Data Docs on every run:
     # parallel workers (the Dask scoring path) take turns, or they corrupt each other's files.
     with exclusive_lock(project_root / ".gx-project.lock"):
         _repair_stores(project_root / "gx")
-        return _run_checkpoint(
-            gx, contract, frame, expectations, project_root, id_columns, max_examples
+        context = gx.get_context(mode="file", project_root_dir=project_root)
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+
+        suite = context.suites.add_or_update(
+            gx.ExpectationSuite(name=contract, expectations=list(expectations))
+        )
+        source = context.data_sources.add_or_update_pandas(name=_DATASOURCE)
+        asset = next((a for a in source.assets if a.name == contract), None)
+        asset = asset or source.add_dataframe_asset(name=contract)
+        batch = next((b for b in asset.batch_definitions if b.name == _BATCH), None)
+        batch = batch or asset.add_batch_definition_whole_dataframe(_BATCH)
+        definition = context.validation_definitions.add_or_update(
+            gx.ValidationDefinition(name=contract, data=batch, suite=suite)
+        )
+        checkpoint = context.checkpoints.add_or_update(
+            gx.Checkpoint(
+                name=contract,
+                validation_definitions=[definition],
+                actions=[UpdateDataDocsAction(name="update_data_docs")],
+                result_format={
+                    "result_format": "SUMMARY",
+                    "unexpected_index_column_names": [c for c in id_columns if c in frame.columns],
+                    "partial_unexpected_count": max_examples,
+                },
+            )
+        )
+        outcome = checkpoint.run(batch_parameters={"dataframe": frame})
+        results = [r for run in outcome.run_results.values() for r in run.results]
+        failures = [_failure(r, max_examples) for r in results if not r.success]
+        docs = [site["site_url"] for site in context.get_docs_sites_urls()]
+        log.info("contract %s: Data Docs at %s", contract, docs[0] if docs else "(none)")
+        return ContractResult(
+            contract=contract,
+            success=not failures,
+            evaluated=len(results),
+            failures=failures,
+            data_docs=docs[0] if docs else None,
         )
 
 
@@ -102,7 +139,7 @@ def _repair_stores(gx_root: Path) -> None:
 
     GX writes its file stores in place, so a process killed mid-write leaves an empty or
     cut file, and every later run fails on it. Each of these objects is rebuilt from code on
-    every run (``add_or_update`` below), so a damaged copy is safe to drop.
+    every run (``add_or_update`` in ``run_suite``), so a damaged copy is safe to drop.
     """
     for folder in ("expectations", "validation_definitions", "checkpoints"):
         for path in (gx_root / folder).glob("*.json"):
@@ -111,58 +148,6 @@ def _repair_stores(gx_root: Path) -> None:
             except (ValueError, UnicodeDecodeError):
                 log.warning("GX store file %s is damaged (a killed run?); rebuilding it", path)
                 path.unlink()
-
-
-def _run_checkpoint(
-    gx: Any,
-    contract: str,
-    frame: pd.DataFrame,
-    expectations: Sequence[Any],
-    project_root: Path,
-    id_columns: Sequence[str],
-    max_examples: int,
-) -> ContractResult:
-    from great_expectations.checkpoint import UpdateDataDocsAction
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
-    context = gx.get_context(mode="file", project_root_dir=project_root)
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-
-    suite = context.suites.add_or_update(
-        gx.ExpectationSuite(name=contract, expectations=list(expectations))
-    )
-    source = context.data_sources.add_or_update_pandas(name=_DATASOURCE)
-    asset = next((a for a in source.assets if a.name == contract), None)
-    asset = asset or source.add_dataframe_asset(name=contract)
-    batch = next((b for b in asset.batch_definitions if b.name == _BATCH), None)
-    batch = batch or asset.add_batch_definition_whole_dataframe(_BATCH)
-    definition = context.validation_definitions.add_or_update(
-        gx.ValidationDefinition(name=contract, data=batch, suite=suite)
-    )
-    checkpoint = context.checkpoints.add_or_update(
-        gx.Checkpoint(
-            name=contract,
-            validation_definitions=[definition],
-            actions=[UpdateDataDocsAction(name="update_data_docs")],
-            result_format={
-                "result_format": "SUMMARY",
-                "unexpected_index_column_names": [c for c in id_columns if c in frame.columns],
-                "partial_unexpected_count": max_examples,
-            },
-        )
-    )
-    outcome = checkpoint.run(batch_parameters={"dataframe": frame})
-    results = [r for run in outcome.run_results.values() for r in run.results]
-    failures = [_failure(r, max_examples) for r in results if not r.success]
-    docs = [site["site_url"] for site in context.get_docs_sites_urls()]
-    log.info("contract %s: Data Docs at %s", contract, docs[0] if docs else "(none)")
-    return ContractResult(
-        contract=contract,
-        success=not failures,
-        evaluated=len(results),
-        failures=failures,
-        data_docs=docs[0] if docs else None,
-    )
 
 
 def _failure(result: Any, max_examples: int) -> ExpectationFailure:
