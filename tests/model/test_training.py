@@ -149,3 +149,18 @@ def test_early_stopping_can_watch_validation_accuracy(tokenised, tmp_path: Path)
     result = train_model(tokenised, TINY_MODEL, config, tmp_path, verbose=0)
     accuracies = result.history["val_accuracy"]
     assert result.best_epoch == int(np.argmax(accuracies)) + 1
+
+
+def test_a_worker_without_a_gpu_trains_on_the_cpu_with_a_warning(  # type: ignore[no-untyped-def]
+    tokenised, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="lstm_model.training"):
+        result = train_model(tokenised, TINY_MODEL, TrainConfig(epochs=1, ngram_epochs=1,
+                             batch_size=64), tmp_path, verbose=0)  # fmt: skip
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert [r.getMessage() for r in warnings] == [
+        "no GPU visible to Keras: training on the CPU (generic LSTM kernel on CPU (tensorflow))"
+    ]
+    assert result.model_path.is_file()  # the fallback trains; it does not crash
