@@ -73,9 +73,6 @@ class Stack:
 def up(stack: Stack, timeout: float = 90) -> dict[str, int]:
     """Bring the stack up (idempotent); returns the pid of each of its processes."""
     stack.home.mkdir(parents=True, exist_ok=True)
-    (stack.home / "stack.json").write_text(
-        json.dumps({"port": stack.port, "database_url": stack.database_url}) + "\n"
-    )
     prefect = [sys.executable, "-m", "prefect"]
     server = [*prefect, "server", "start", "--host", HOST, "--port", str(stack.port)]
     pids = {"server": _ensure(stack, "server", server)}
@@ -213,10 +210,10 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     home = args.home.resolve()
     if args.command == "up":
+        stack = Stack(home=home, port=args.port, database_url=args.database_url)
         started = time.perf_counter()
-        up(Stack(home=home, port=args.port, database_url=args.database_url))
-        log.info("stack up in %.1f s; open %s", time.perf_counter() - started,
-                 Stack(home=home, port=args.port).ui_url)  # fmt: skip
+        up(stack)
+        log.info("stack up in %.1f s; open %s", time.perf_counter() - started, stack.ui_url)
     elif args.command == "down":
         log.info("stopped: %s", ", ".join(down(home)) or "nothing was running")
     else:

@@ -25,13 +25,8 @@ from lstm_model.scoring import (
     score_file,
 )
 from lstm_model.scoring_parts import commit_file, score_part, stage_file
+from tests.model.test_scoring import ROOT, TEXTS
 
-ROOT = Path(__file__).resolve().parents[2]
-TEXTS = [
-    "A wonderful film, the acting was superb and I loved every minute.",
-    "Terrible plot, wooden acting, a waste of two hours.",
-    "It was fine. Nothing special but watchable.",
-]
 SMALL_CHUNKS = ScoringConfig(settle_seconds=0, chunk_rows=7)
 # 40 rows: a blank text (row 3, id 2) and ids 0-4 again in rows 36-40: row 38 (id 2) is
 # accepted, as id 2 was rejected before; the other four are duplicates
