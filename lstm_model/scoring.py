@@ -2,8 +2,9 @@
 
 Layout under the scoring root: ``inbox/`` (users drop files), ``results/`` (one Parquet per
 scored file), ``rejects/`` (bad rows of good files, with reasons), ``quarantine/`` (whole
-bad files, each with a JSON sidecar saying why), ``archive/`` (inputs once done) and
-``ledger.sqlite``.
+bad files, each with a JSON sidecar saying why), ``archive/`` (inputs once done),
+``ledger.sqlite``, ``locks/`` and ``staging/`` (parts of files scored on Dask, see
+``scoring_parts``).
 
 Exactly once: the ledger is keyed by (content sha256, model version). Per file the order
 is: result and rejects written atomically under names fixed by the content hash and the
@@ -11,6 +12,8 @@ model version -> ledger row committed -> input moved to the archive. A run kille
 point leaves the input in the inbox; the next run either finds the ledger row (and only
 archives the input) or scores it again into the same names, so each row ends up in exactly
 one result file, and no temporary file survives (they are swept at the start of a run).
+Deciding whether a (content, version) is scored and publishing it happen under its lock
+(``claim``), so runs that overlap score each file once.
 """
 
 from __future__ import annotations
