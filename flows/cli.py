@@ -23,6 +23,7 @@ from lstm_model.config import (
     ReviewsContractConfig,
     ScaleOutConfig,
     ScoringConfig,
+    ServingConfig,
     TokeniserConfig,
     TrainConfig,
 )
@@ -244,6 +245,70 @@ def score(
         )
     )
     typer.echo(summary.model_dump_json(indent=2))
+
+
+_V = ServingConfig
+
+
+@app.command()
+def serve(
+    workspace: Annotated[Path | None, typer.Option(help=_WORKSPACE_HELP)] = None,
+    registry: Annotated[Path | None, typer.Option(help=_REGISTRY_HELP)] = None,
+    host: Annotated[str, typer.Option(help=_help(_V, "host"))] = _default(_V, "host"),
+    port: Annotated[int, typer.Option(help=_help(_V, "port"))] = _default(_V, "port"),
+    backend: Annotated[
+        Literal["saved_model", "tflite"], typer.Option(help=_help(_V, "backend"))
+    ] = _default(_V, "backend"),
+    max_batch_size: Annotated[int, typer.Option(help=_help(_V, "max_batch_size"))] = _default(
+        _V, "max_batch_size"
+    ),
+    max_text_chars: Annotated[int, typer.Option(help=_help(_V, "max_text_chars"))] = _default(
+        _V, "max_text_chars"
+    ),
+    max_body_bytes: Annotated[int, typer.Option(help=_help(_V, "max_body_bytes"))] = _default(
+        _V, "max_body_bytes"
+    ),
+    max_concurrency: Annotated[int, typer.Option(help=_help(_V, "max_concurrency"))] = _default(
+        _V, "max_concurrency"
+    ),
+    inference_threads: Annotated[int, typer.Option(help=_help(_V, "inference_threads"))] = _default(
+        _V, "inference_threads"
+    ),
+    poll_seconds: Annotated[float, typer.Option(help=_help(_V, "poll_seconds"))] = _default(
+        _V, "poll_seconds"
+    ),
+    retry_refused_seconds: Annotated[
+        float, typer.Option(help=_help(_V, "retry_refused_seconds"))
+    ] = _default(_V, "retry_refused_seconds"),
+    log_level: Annotated[
+        Literal["debug", "info", "warning", "error"], typer.Option(help="Log level.")
+    ] = "info",
+) -> None:
+    """Answer predictions over HTTP with the champion's exported model (FastAPI).
+
+    The API key, if any, comes from $LSTM_PIPELINE_API_KEY only (never an option: options
+    show in process listings). OpenAPI docs at /docs.
+    """
+    from pydantic import ValidationError
+
+    try:
+        config = ServingConfig(
+            host=host,
+            port=port,
+            backend=backend,
+            max_batch_size=max_batch_size,
+            max_text_chars=max_text_chars,
+            max_body_bytes=max_body_bytes,
+            max_concurrency=max_concurrency,
+            inference_threads=inference_threads,
+            poll_seconds=poll_seconds,
+            retry_refused_seconds=retry_refused_seconds,
+        )
+    except ValidationError as exc:
+        _fail(f"invalid option: {exc}")
+    from serving.server import serve as run_service
+
+    run_service(_registry(workspace, registry), config, log_level)
 
 
 @models_app.command("list")

@@ -335,3 +335,52 @@ PRESETS: dict[str, tuple[TokeniserConfig, ModelConfig]] = {
 }
 """Named (tokeniser, model) pairs: the issue's classic and bidirectional models, the pooled
 BiLSTM alone (the default's LSTM branch), and the default (BiLSTM + n-gram branch)."""
+
+
+API_KEY_ENV = "LSTM_PIPELINE_API_KEY"
+"""Environment variable holding the serving API key; unset means no key is asked for."""
+
+
+class ServingConfig(_Frozen):
+    """The real-time prediction service (``lstm-pipeline serve``)."""
+
+    host: str = Field(
+        "127.0.0.1", min_length=1, description="Address to bind; loopback unless told otherwise."
+    )
+    port: int = Field(8000, ge=0, le=65_535, description="TCP port (0: any free port).")
+    backend: Literal["saved_model", "tflite"] = Field(
+        "saved_model",
+        description="Exported format that answers: the SavedModel (raw text in, the tokeniser "
+        "as TensorFlow ops) or the TFLite model (the Python tokeniser, then LiteRT). TFLite "
+        "runs a static batch, so a single review costs a whole batch there.",
+    )
+    max_batch_size: int = Field(
+        64, ge=1, le=4096, description="Most texts in one request (more: 413)."
+    )
+    max_text_chars: int = Field(
+        20_000, ge=1, description="Longest text in characters (longer: 413), as batch scoring."
+    )
+    max_body_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body in bytes. A body over it is refused with 413 before "
+        "it is read whole, so no request can make the process grow past it.",
+    )
+    max_concurrency: int = Field(
+        64,
+        ge=1,
+        description="Most connections and tasks at once; more get 503 at once (bounds memory "
+        "to about max_concurrency x max_body_bytes).",
+    )
+    inference_threads: int = Field(
+        2, ge=1, le=256, description="Predictions computed at the same time (the rest queue)."
+    )
+    poll_seconds: float = Field(
+        1.0, gt=0.0, le=3600.0, description="How often the champion pointer is checked."
+    )
+    retry_refused_seconds: float = Field(
+        30.0,
+        gt=0.0,
+        description="A champion refused (files not matching the manifest) is checked again "
+        "after this long; the previous model answers meanwhile.",
+    )

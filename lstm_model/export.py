@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -141,6 +142,11 @@ def _tflite_rows(tflite_path: Path, ids: np.ndarray) -> np.ndarray:
         num_threads=1,
     )
     interpreter.allocate_tensors()
+    return tflite_invoke(interpreter, ids)
+
+
+def tflite_invoke(interpreter: Any, ids: np.ndarray) -> np.ndarray:
+    """Probabilities for ``ids`` from an allocated interpreter, in its static batch size."""
     source = interpreter.get_input_details()[0]
     target = interpreter.get_output_details()[0]
     batch = source["shape"][0]

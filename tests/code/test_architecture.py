@@ -11,11 +11,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # package -> top-level modules it must never import
 FORBIDDEN = {
-    "lstm_model": {"prefect", "tasks", "flows", "data_contracts", "deployments"},
-    "data_contracts": {"prefect", "tasks", "flows", "deployments"},
-    "tasks": {"flows", "deployments"},
+    "lstm_model": {"prefect", "tasks", "flows", "data_contracts", "deployments", "serving"},
+    "data_contracts": {"prefect", "tasks", "flows", "deployments", "serving"},
+    "tasks": {"flows", "deployments", "serving"},
     "flows": {"deployments"},
-    "deployments": {"flows", "tasks"},  # deployments name flows by entrypoint only
+    "deployments": {"flows", "tasks", "serving"},  # deployments name flows by entrypoint only
+    # the service runs the exported model: no orchestration, no training-data contracts
+    "serving": {"prefect", "tasks", "flows", "data_contracts", "deployments"},
 }
 
 
@@ -46,7 +48,7 @@ def test_the_rule_checker_catches_a_prefect_import(tmp_path: Path) -> None:
     assert "prefect" in _imports(bad)
 
 
-@pytest.mark.parametrize("package", ["lstm_model", "data_contracts", "tasks"])
+@pytest.mark.parametrize("package", ["lstm_model", "data_contracts", "tasks", "serving"])
 def test_library_code_never_prints(package: str) -> None:
     prints = [
         f"{path.relative_to(ROOT)}:{node.lineno}"

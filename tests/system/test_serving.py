@@ -1,0 +1,430 @@
+"""The prediction service for real: `lstm-pipeline serve` processes (uvicorn on loopback)
+answering an HTTP client, over a registry of two exported tiny models.
+
+Two servers: one on the SavedModel with an API key and small limits (endpoints, errors,
+abuse, the key), one on TFLite without a key (no champion yet, promotion and rollback
+under concurrent load, a tampered champion).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import secrets
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import psutil
+import pyarrow.parquet as pq
+import pytest
+
+from lstm_model.artifacts import atomic_write_json
+from lstm_model.config import API_KEY_ENV, ExportConfig, ScoringConfig
+from lstm_model.exported import load_exported
+from lstm_model.registry import Registry
+from lstm_model.release import export_candidate, register_candidate
+from lstm_model.scoring import ScoringFolders, files_to_score, load_champion, score_file
+from tests.conftest import TINY_MODEL, TINY_TRAIN
+
+MODEL_NAME = "imdb_sentiment"
+ODD_TEXTS = [
+    "ok",
+    "Brilliant!!! 10/10 <br /><br />Would watch again.",
+    "Ce film était magnifique — the best of 2009 😀",
+    "\u00e9l\u00e8ve   caf\u00e9\tna\u00efve\nline",
+    "worst. movie. ever.",
+]
+LIMITS = ["--max-batch-size", "16", "--max-text-chars", "6000", "--max-body-bytes", "262144"]
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    registry: Path
+
+    def logs(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def base_registry(trained, evaluation, tokenised, ingested, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    """Versions 1 and 2 (another seed), both exported and accepted; 1 is the champion."""
+    from lstm_model.evaluate import evaluate_model
+    from lstm_model.training import train_model
+
+    root = tmp_path_factory.mktemp("serving") / "registry"
+    export = ExportConfig(tflite_batch_size=16)
+    other_train = TINY_TRAIN.model_copy(update={"seed": 7})
+    other = train_model(tokenised, TINY_MODEL, other_train, tmp_path_factory.mktemp("v2"), verbose=0)
+    other_eval = evaluate_model(
+        other.model_path, tokenised, other.history, tmp_path_factory.mktemp("v2eval")
+    )
+    for model, ev, train in ((trained, evaluation, TINY_TRAIN), (other, other_eval, other_train)):
+        version = register_candidate(
+            root, model, ev, tokenised, model_config=TINY_MODEL, train_config=train
+        )
+        assert export_candidate(root, version, ingested, export).passed
+    Registry(root).promote(1, MODEL_NAME)
+    return root
+
+
+@pytest.fixture(scope="module")
+def texts(reviews_frame) -> list[str]:  # type: ignore[no-untyped-def]
+    test = reviews_frame[reviews_frame["split"] == "test"]["text"]
+    return [t for t in test if len(t) <= 6000][:40] + ODD_TEXTS
+
+
+def batch_scores(registry: Path, texts: list[str], tmp: Path) -> np.ndarray:
+    """The nightly batch scorer's probabilities for ``texts`` (a JSONL file, scored for real)."""
+    folders = ScoringFolders(root=tmp)
+    folders.create()
+    lines = "\n".join(json.dumps({"text": t}) for t in texts) + "\n"
+    (folders.inbox / "texts.jsonl").write_text(lines, encoding="utf-8")
+    config = ScoringConfig(settle_seconds=0)
+    champion = load_champion(registry)
+    [path] = files_to_score(folders, config, champion.version)
+    outcome = score_file(path, folders, champion, config)
+    assert outcome.status == "scored" and outcome.rows_scored == len(texts)
+    result = pq.read_table(outcome.result_path).to_pandas().sort_values("row_number")
+    return result["probability"].to_numpy()
+
+
+def start(registry: Path, log: Path, *args: str, env: dict[str, str] | None = None) -> Server:
+    command = [str(Path(sys.executable).with_name("lstm-pipeline")), "serve", "--registry",
+               str(registry), "--port", "0", *args]  # fmt: skip
+    environment = {k: v for k, v in os.environ.items() if k != API_KEY_ENV} | (env or {})
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=environment)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        found = re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", log.read_text())
+        if found:
+            return Server(found.group(1), process, log, registry)
+        assert process.poll() is None, log.read_text()
+        time.sleep(0.2)
+    process.kill()
+    raise AssertionError(f"the service did not start:\n{log.read_text()}")
+
+
+def stop(server: Server) -> None:
+    server.process.send_signal(signal.SIGTERM)
+    # uvicorn shuts down gracefully, then re-raises the signal: -SIGTERM is a clean exit.
+    assert server.process.wait(timeout=60) in (0, -signal.SIGTERM), server.logs()[-3000:]
+    assert "Finished server process" in server.logs()
+
+
+def wait_ready(server: Server, version: int, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready = httpx.get(f"{server.url}/readyz", timeout=10)
+        if ready.status_code == 200 and ready.json()["model_version"] == version:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"not ready with version {version}:\n{server.logs()[-3000:]}")
+
+
+# ------------------------------------------------ SavedModel, API key, small limits
+
+KEY = "k-" + secrets.token_hex(16)
+
+
+@pytest.fixture(scope="module")
+def keyed(base_registry: Path, tmp_path_factory) -> Iterator[Server]:  # type: ignore[no-untyped-def]
+    home = tmp_path_factory.mktemp("keyed")
+    registry = home / "registry"
+    shutil.copytree(base_registry, registry, symlinks=True)
+    server = start(registry, home / "serve.log", *LIMITS, env={API_KEY_ENV: KEY})
+    try:
+        wait_ready(server, 1)
+        yield server
+    finally:
+        stop(server)
+
+
+def client(server: Server, key: str | None = KEY) -> httpx.Client:
+    return httpx.Client(
+        base_url=server.url, headers={"X-API-Key": key} if key else {}, timeout=60
+    )
+
+
+def test_health_readiness_model_and_docs(keyed: Server) -> None:
+    with client(keyed) as http:
+        assert http.get("/healthz").json() == {"status": "ok"}
+        assert http.get("/readyz").json() == {"ready": True, "model_version": 1, "reason": None}
+        info = http.get("/v1/model").json()
+        manifest = Registry(keyed.registry).manifest(1)
+        assert info["version"] == 1 and info["backend"] == "saved_model"
+        assert info["metrics"]["accuracy"] == manifest["metrics"]["accuracy"]
+        assert info["trained_at"] == manifest["created_at"] and info["refused"] is None
+        assert "swagger-ui" in http.get("/docs").text
+        spec = http.get("/openapi.json").json()
+    assert {"/v1/predict", "/v1/model", "/healthz", "/readyz"} <= set(spec["paths"])
+    documented = spec["paths"]["/v1/predict"]["post"]["responses"]
+    assert {"200", "401", "413", "422", "503"} <= set(documented)
+    assert spec["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-API-Key"
+    assert "Uvicorn running on http://127.0.0.1:" in keyed.logs()  # loopback by default
+
+
+def test_predictions_equal_the_batch_scorer(keyed: Server, texts: list[str], tmp_path: Path) -> None:
+    expected = batch_scores(keyed.registry, texts, tmp_path / "scoring")
+    with client(keyed) as http:
+        batched = []
+        for at in range(0, len(texts), 16):
+            response = http.post("/v1/predict", json={"texts": texts[at : at + 16]})
+            assert response.status_code == 200 and response.headers["X-Model-Version"] == "1"
+            batched += response.json()["predictions"]
+        singles = [http.post("/v1/predict", json={"text": t}).json() for t in texts[-8:]]
+    got = np.array([p["probability"] for p in batched])
+    assert np.max(np.abs(got - expected)) <= 1e-6
+    assert [p["label"] for p in batched] == ["positive" if p >= 0.5 else "negative" for p in got]
+    assert {p["model_version"] for p in batched} == {1}
+    single = np.array([s["predictions"][0]["probability"] for s in singles])
+    assert np.max(np.abs(single - expected[-8:])) <= 1e-6
+    assert all(s["model_version"] == 1 and len(s["predictions"]) == 1 for s in singles)
+
+
+BAD_REQUESTS = [
+    ({"texts": []}, 422, "too_short", ["body", "texts"]),
+    ({"text": "   \n\t"}, 422, "blank_text", ["body", "text"]),
+    ({"texts": ["fine", " "]}, 422, "blank_text", ["body", "texts"]),
+    ({"texts": ["fine", 3]}, 422, "string_type", ["body", "texts", 1]),
+    ({"text": 42}, 422, "string_type", ["body", "text"]),
+    ({"texts": "not a list"}, 422, "list_type", ["body", "texts"]),
+    ({"text": "a", "texts": ["b"]}, 422, "text_or_texts", ["body"]),
+    ({}, 422, "text_or_texts", ["body"]),
+    ({"text": "fine", "model": 3}, 422, "extra_forbidden", ["body", "model"]),
+    ({"texts": ["fine"] * 17}, 413, "too_many_texts", ["body", "texts"]),
+    ({"text": "a" * 6001}, 413, "text_too_long", ["body", "text"]),
+    ({"texts": ["fine", "b" * 6001]}, 413, "text_too_long", ["body", "texts", 1]),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "kind", "loc"), BAD_REQUESTS)
+def test_bad_requests_get_clear_errors(keyed: Server, body: Any, status: int, kind: str, loc: list) -> None:  # type: ignore[type-arg]
+    with client(keyed) as http:
+        response = http.post("/v1/predict", json=body)
+    assert response.status_code == status, response.text
+    [error] = response.json()["detail"]
+    assert error["type"] == kind and error["loc"] == loc and error["msg"]
+    assert "input" not in error  # the request is never echoed back
+
+
+def test_bodies_that_are_not_json_text_are_refused(keyed: Server) -> None:
+    json_type = {"Content-Type": "application/json"}
+    with client(keyed) as http:
+        bad_utf8 = http.post("/v1/predict", content=b'{"text": "caf\xe9 \xff"}', headers=json_type)
+        surrogate = http.post("/v1/predict", content=b'{"text": "a \\ud800 b"}', headers=json_type)
+        not_json = http.post("/v1/predict", content=b'{"text": ', headers=json_type)
+        plain = http.post("/v1/predict", content=b"a review", headers={"Content-Type": "text/plain"})
+        too_big = http.post("/v1/predict", json={"text": "x" * 300_000})
+    assert bad_utf8.status_code == 422
+    assert bad_utf8.json()["detail"][0]["type"] == "utf8_invalid"
+    assert "0xe9 at offset 13" in bad_utf8.json()["detail"][0]["msg"]
+    assert surrogate.status_code == 422
+    assert surrogate.json()["detail"][0]["type"] == "invalid_unicode"
+    assert not_json.status_code == 422 and not_json.json()["detail"][0]["type"] == "json_invalid"
+    assert plain.status_code == 422
+    assert too_big.status_code == 413
+    assert too_big.json()["detail"][0]["type"] == "body_too_large"
+
+
+def _raw_post(server: Server, headers: str, body_chunks: Iterator[bytes]) -> bytes:
+    """Send a request on a bare socket; stop sending once an answer starts to come back."""
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(headers.encode())
+        for chunk in body_chunks:
+            if select.select([sock], [], [], 0)[0]:
+                break  # answered before the body ended
+            try:
+                sock.sendall(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            time.sleep(0.005)
+        answer = b""
+        while data := sock.recv(65536):  # the service closes the connection after a 413
+            answer += data
+        return answer
+
+
+def test_huge_bodies_are_refused_without_growing_the_process(keyed: Server) -> None:
+    process = psutil.Process(keyed.process.pid)
+    before = process.memory_info().rss
+    head = (
+        f"POST /v1/predict HTTP/1.1\r\nHost: x\r\nX-API-Key: {KEY}\r\n"
+        "Content-Type: application/json\r\n"
+    )
+    # Declares 10 GB: answered from the headers alone.
+    declared = _raw_post(keyed, head + "Content-Length: 10000000000\r\n\r\n", iter([]))
+    assert declared.startswith(b"HTTP/1.1 413") and b"body_too_large" in declared
+    # Chunked, no length given: 8 bodies that would be 64 MiB each.
+    piece = b'{"text": "' + b"a" * 65_536
+    for _ in range(8):
+        chunks = (b"%x\r\n%s\r\n" % (len(piece), piece) for _ in range(1024))
+        answer = _raw_post(keyed, head + "Transfer-Encoding: chunked\r\n\r\n", chunks)
+        assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    grown = (process.memory_info().rss - before) / 2**20
+    assert grown < 40, f"the service grew by {grown:.0f} MiB"
+    with client(keyed) as http:  # and it still answers
+        assert http.post("/v1/predict", json={"text": "still fine"}).status_code == 200
+
+
+def test_the_api_key_is_required_and_never_logged(keyed: Server) -> None:
+    wrong = "w-" + secrets.token_hex(16)
+    with client(keyed, key=None) as http:
+        missing = http.post("/v1/predict", json={"text": "a review"})
+        info = http.get("/v1/model")
+        health = http.get("/healthz"), http.get("/readyz")
+    with client(keyed, key=wrong) as http:
+        bad = http.post("/v1/predict", json={"text": "a review"})
+        invalid_and_bad = http.post("/v1/predict", content=b"\xff")  # the key is checked first
+    with client(keyed) as http:
+        good = http.post("/v1/predict", json={"text": "a review"})
+    for refused in (missing, info, bad, invalid_and_bad):
+        assert refused.status_code == 401
+        assert refused.headers["WWW-Authenticate"] == 'ApiKey header="X-API-Key"'
+        assert refused.json()["detail"][0]["type"] == "unauthorized"
+    assert "missing API key" in missing.json()["detail"][0]["msg"]
+    assert "wrong API key" in bad.json()["detail"][0]["msg"]
+    assert [h.status_code for h in health] == [200, 200]  # probes need no key
+    assert good.status_code == 200
+    logs = keyed.logs()
+    assert "API key required" in logs and '"POST /v1/predict HTTP/1.1" 401' in logs
+    assert KEY not in logs and wrong not in logs
+
+
+# ------------------------------------------- TFLite, no key: empty registry, hot switch
+
+
+@pytest.fixture(scope="module")
+def switching(base_registry: Path, tmp_path_factory) -> Iterator[Server]:  # type: ignore[no-untyped-def]
+    """A server started before any champion exists (the registry's pointer is removed)."""
+    home = tmp_path_factory.mktemp("switching")
+    registry = home / "registry"
+    shutil.copytree(base_registry, registry, symlinks=True)
+    (registry / "champion.json").unlink()
+    shutil.rmtree(registry / "serving")
+    args = ("--backend", "tflite", "--poll-seconds", "0.2", "--retry-refused-seconds", "1")
+    server = start(registry, home / "serve.log", *args)
+    try:
+        yield server
+    finally:
+        stop(server)
+
+
+def test_without_a_champion_it_is_alive_but_not_ready(switching: Server, texts: list[str], tmp_path: Path) -> None:
+    time.sleep(1)
+    ready = httpx.get(f"{switching.url}/readyz")
+    assert httpx.get(f"{switching.url}/healthz").status_code == 200
+    assert ready.status_code == 503 and "no champion model" in ready.json()["reason"]
+    early = httpx.post(f"{switching.url}/v1/predict", json={"text": "a review"})
+    assert early.status_code == 503 and early.json()["detail"][0]["type"] == "not_ready"
+    assert "Retry-After" in early.headers
+    Registry(switching.registry).promote(1, MODEL_NAME)
+    wait_ready(switching, 1)
+    # The TFLite backend also answers like the batch scorer.
+    expected = batch_scores(switching.registry, texts, tmp_path / "scoring")
+    got = httpx.post(f"{switching.url}/v1/predict", json={"texts": texts}, timeout=60).json()
+    probabilities = np.array([p["probability"] for p in got["predictions"]])
+    assert np.max(np.abs(probabilities - expected)) <= 1e-6
+
+
+def test_promotion_and_rollback_switch_models_under_load(switching: Server, texts: list[str]) -> None:
+    wait_ready(switching, 1)
+    batch = texts[:6]
+    expected = {}
+    for version in (1, 2):
+        expected[version] = load_exported(switching.registry, version, "tflite").predict(batch)
+    # The two models differ on every text by far more than the 1e-6 checked below.
+    assert np.min(np.abs(expected[1] - expected[2])) > 1e-5
+
+    stop_load = threading.Event()
+    seen: list[list[tuple[int, int | None, list[float]]]] = [[] for _ in range(6)]
+
+    def load(record: list[tuple[int, int | None, list[float]]]) -> None:
+        with httpx.Client(base_url=switching.url, timeout=60) as http:
+            while not stop_load.is_set():
+                try:
+                    response = http.post("/v1/predict", json={"texts": batch})
+                except httpx.HTTPError as error:
+                    record.append((-1, None, [repr(error)]))  # type: ignore[list-item]
+                    continue
+                body = response.json() if response.status_code == 200 else {}
+                record.append((
+                    response.status_code,
+                    body.get("model_version"),
+                    [p["probability"] for p in body.get("predictions", [])],
+                ))  # fmt: skip
+
+    threads = [threading.Thread(target=load, args=(r,)) for r in seen]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(1.5)
+        Registry(switching.registry).promote(2, MODEL_NAME)
+        wait_ready(switching, 2, timeout=60)
+        time.sleep(1.5)
+        Registry(switching.registry).rollback(MODEL_NAME)
+        wait_ready(switching, 1, timeout=60)
+        time.sleep(1.5)
+    finally:
+        stop_load.set()
+        for thread in threads:
+            thread.join(timeout=60)
+    responses = [r for record in seen for r in record]
+    assert len(responses) > 30
+    assert {status for status, _, _ in responses} == {200}, [r for r in responses if r[0] != 200][:3]
+    assert {version for _, version, _ in responses} == {1, 2}
+    for _, version, probabilities in responses:  # each answer is the model it names
+        assert np.max(np.abs(np.array(probabilities) - expected[version])) <= 1e-6
+    for record in seen:  # each client saw 1, then 2, then 1 again: no flapping
+        versions = [v for _, v, _ in record]
+        changes = [b for a, b in itertools.pairwise(versions) if a != b]
+        assert changes in ([2, 1], [2], [1], []), changes
+    logs = switching.logs()
+    assert "serving model version 2 (tflite), replacing version 1" in logs
+    assert "serving model version 1 (tflite), replacing version 2" in logs
+
+
+def test_a_tampered_champion_is_refused_and_the_previous_model_kept(switching: Server) -> None:
+    wait_ready(switching, 1)
+    registry = Registry(switching.registry)
+    tflite = registry.path(2) / "export" / "model.tflite"
+    original = tflite.read_bytes()
+    tflite.write_bytes(original[:-1] + bytes([original[-1] ^ 0xFF]))
+    # The pointer changes after the check a promotion makes: the service must check again.
+    atomic_write_json(switching.registry / "champion.json", {"version": 2, "history": [1]})
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            refused = httpx.get(f"{switching.url}/v1/model").json()["refused"]
+            if refused:
+                break
+            time.sleep(0.2)
+        assert refused["version"] == 2
+        assert "export/model.tflite" in refused["reason"] and "tampered" in refused["reason"]
+        answer = httpx.post(f"{switching.url}/v1/predict", json={"text": "a fine film"})
+        assert answer.status_code == 200 and answer.json()["model_version"] == 1
+        assert httpx.get(f"{switching.url}/readyz").json()["model_version"] == 1
+        assert "refused champion version 2" in switching.logs()
+        assert "still serving version 1" in switching.logs()
+    finally:
+        tflite.write_bytes(original)
+    wait_ready(switching, 2, timeout=60)  # restored: taken on the next retry
+    assert httpx.get(f"{switching.url}/v1/model").json()["refused"] is None
