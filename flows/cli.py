@@ -274,6 +274,9 @@ def serve(
     inference_threads: Annotated[int, typer.Option(help=_help(_V, "inference_threads"))] = _default(
         _V, "inference_threads"
     ),
+    micro_batching: Annotated[bool, typer.Option(help=_help(_V, "micro_batching"))] = _default(
+        _V, "micro_batching"
+    ),
     poll_seconds: Annotated[float, typer.Option(help=_help(_V, "poll_seconds"))] = _default(
         _V, "poll_seconds"
     ),
@@ -301,6 +304,7 @@ def serve(
             max_body_bytes=max_body_bytes,
             max_concurrency=max_concurrency,
             inference_threads=inference_threads,
+            micro_batching=micro_batching,
             poll_seconds=poll_seconds,
             retry_refused_seconds=retry_refused_seconds,
         )

@@ -375,6 +375,12 @@ class ServingConfig(_Frozen):
     inference_threads: int = Field(
         2, ge=1, le=256, description="Predictions computed at the same time (the rest queue)."
     )
+    micro_batching: bool = Field(
+        True,
+        description="Let concurrent requests share one model call: a free inference thread "
+        "takes every request waiting, up to max_batch_size texts (none is held back to wait "
+        "for others).",
+    )
     poll_seconds: float = Field(
         1.0, gt=0.0, le=3600.0, description="How often the champion pointer is checked."
     )

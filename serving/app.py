@@ -27,6 +27,7 @@ from fastapi.security import APIKeyHeader
 
 from lstm_model.config import ServingConfig
 from lstm_model.exported import ExportedModel, labels_of
+from serving.batching import MicroBatcher
 from serving.champion import ModelSlot
 from serving.guard import API_KEY_HEADER, RequestGuard
 from serving.schemas import (
@@ -58,13 +59,24 @@ def create_app(registry_root: Path, config: ServingConfig, api_key: str | None =
     """The service over the champion of ``registry_root``; ``api_key`` guards ``/v1/``."""
     slot = ModelSlot(registry_root, config)
     limiter: list[anyio.CapacityLimiter] = []
+    batcher: list[MicroBatcher] = []
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         limiter.append(anyio.CapacityLimiter(config.inference_threads))
+        if config.micro_batching:
+            batcher.append(
+                MicroBatcher(
+                    answering, max_texts=config.max_batch_size, workers=config.inference_threads
+                )
+            )
+            batcher[0].start()
+            app.state.batcher = batcher[0]
         slot.start()
         yield
         slot.stop()
+        if batcher:
+            await batcher[0].stop()
 
     app = FastAPI(
         title="IMDB sentiment",
@@ -104,7 +116,12 @@ def create_app(registry_root: Path, config: ServingConfig, api_key: str | None =
                     ["body", "text"] if body.text is not None else ["body", "texts", index],
                 )
         model = answering()  # read once: this request ends on this model whatever happens
-        probabilities = await anyio.to_thread.run_sync(model.predict, texts, limiter=limiter[0])
+        if batcher:
+            model, probabilities = await batcher[0].predict(texts)
+        else:
+            probabilities = await anyio.to_thread.run_sync(
+                model.predict, texts, limiter=limiter[0]
+            )
         response.headers["X-Model-Version"] = str(model.version)
         return PredictResponse(
             model_version=model.version,

@@ -71,7 +71,9 @@ def base_registry(trained, evaluation, tokenised, ingested, tmp_path_factory) ->
     root = tmp_path_factory.mktemp("serving") / "registry"
     export = ExportConfig(tflite_batch_size=16)
     other_train = TINY_TRAIN.model_copy(update={"seed": 7})
-    other = train_model(tokenised, TINY_MODEL, other_train, tmp_path_factory.mktemp("v2"), verbose=0)
+    other = train_model(
+        tokenised, TINY_MODEL, other_train, tmp_path_factory.mktemp("v2"), verbose=0
+    )
     other_eval = evaluate_model(
         other.model_path, tokenised, other.history, tmp_path_factory.mktemp("v2eval")
     )
@@ -149,7 +151,9 @@ def keyed(base_registry: Path, tmp_path_factory) -> Iterator[Server]:  # type: i
     home = tmp_path_factory.mktemp("keyed")
     registry = home / "registry"
     shutil.copytree(base_registry, registry, symlinks=True)
-    server = start(registry, home / "serve.log", *LIMITS, env={API_KEY_ENV: KEY})
+    # Micro-batching off here (on, the default, in the other server): both paths answer.
+    args = (*LIMITS, "--no-micro-batching")
+    server = start(registry, home / "serve.log", *args, env={API_KEY_ENV: KEY})
     try:
         wait_ready(server, 1)
         yield server
@@ -158,9 +162,7 @@ def keyed(base_registry: Path, tmp_path_factory) -> Iterator[Server]:  # type: i
 
 
 def client(server: Server, key: str | None = KEY) -> httpx.Client:
-    return httpx.Client(
-        base_url=server.url, headers={"X-API-Key": key} if key else {}, timeout=60
-    )
+    return httpx.Client(base_url=server.url, headers={"X-API-Key": key} if key else {}, timeout=60)
 
 
 def test_health_readiness_model_and_docs(keyed: Server) -> None:
@@ -181,7 +183,9 @@ def test_health_readiness_model_and_docs(keyed: Server) -> None:
     assert "Uvicorn running on http://127.0.0.1:" in keyed.logs()  # loopback by default
 
 
-def test_predictions_equal_the_batch_scorer(keyed: Server, texts: list[str], tmp_path: Path) -> None:
+def test_predictions_equal_the_batch_scorer(
+    keyed: Server, texts: list[str], tmp_path: Path
+) -> None:
     expected = batch_scores(keyed.registry, texts, tmp_path / "scoring")
     with client(keyed) as http:
         batched = []
@@ -216,7 +220,9 @@ BAD_REQUESTS = [
 
 
 @pytest.mark.parametrize(("body", "status", "kind", "loc"), BAD_REQUESTS)
-def test_bad_requests_get_clear_errors(keyed: Server, body: Any, status: int, kind: str, loc: list) -> None:  # type: ignore[type-arg]
+def test_bad_requests_get_clear_errors(
+    keyed: Server, body: Any, status: int, kind: str, loc: list
+) -> None:  # type: ignore[type-arg]
     with client(keyed) as http:
         response = http.post("/v1/predict", json=body)
     assert response.status_code == status, response.text
@@ -231,7 +237,9 @@ def test_bodies_that_are_not_json_text_are_refused(keyed: Server) -> None:
         bad_utf8 = http.post("/v1/predict", content=b'{"text": "caf\xe9 \xff"}', headers=json_type)
         surrogate = http.post("/v1/predict", content=b'{"text": "a \\ud800 b"}', headers=json_type)
         not_json = http.post("/v1/predict", content=b'{"text": ', headers=json_type)
-        plain = http.post("/v1/predict", content=b"a review", headers={"Content-Type": "text/plain"})
+        plain = http.post(
+            "/v1/predict", content=b"a review", headers={"Content-Type": "text/plain"}
+        )
         too_big = http.post("/v1/predict", json={"text": "x" * 300_000})
     assert bad_utf8.status_code == 422
     assert bad_utf8.json()["detail"][0]["type"] == "utf8_invalid"
@@ -328,7 +336,9 @@ def switching(base_registry: Path, tmp_path_factory) -> Iterator[Server]:  # typ
         stop(server)
 
 
-def test_without_a_champion_it_is_alive_but_not_ready(switching: Server, texts: list[str], tmp_path: Path) -> None:
+def test_without_a_champion_it_is_alive_but_not_ready(
+    switching: Server, texts: list[str], tmp_path: Path
+) -> None:
     time.sleep(1)
     ready = httpx.get(f"{switching.url}/readyz")
     assert httpx.get(f"{switching.url}/healthz").status_code == 200
@@ -345,23 +355,28 @@ def test_without_a_champion_it_is_alive_but_not_ready(switching: Server, texts: 
     assert np.max(np.abs(probabilities - expected)) <= 1e-6
 
 
-def test_promotion_and_rollback_switch_models_under_load(switching: Server, texts: list[str]) -> None:
+def test_promotion_and_rollback_switch_models_under_load(
+    switching: Server, texts: list[str]
+) -> None:
     wait_ready(switching, 1)
-    batch = texts[:6]
-    expected = {}
-    for version in (1, 2):
-        expected[version] = load_exported(switching.registry, version, "tflite").predict(batch)
+    # Each client sends its own texts: micro-batching (on here) must hand each its own answers.
+    batches = [texts[3 * k : 3 * k + 3] for k in range(6)]
+    expected = {
+        version: load_exported(switching.registry, version, "tflite").predict(texts[:18])
+        for version in (1, 2)
+    }
     # The two models differ on every text by far more than the 1e-6 checked below.
     assert np.min(np.abs(expected[1] - expected[2])) > 1e-5
 
     stop_load = threading.Event()
     seen: list[list[tuple[int, int | None, list[float]]]] = [[] for _ in range(6)]
 
-    def load(record: list[tuple[int, int | None, list[float]]]) -> None:
+    def load(k: int) -> None:
+        record = seen[k]
         with httpx.Client(base_url=switching.url, timeout=60) as http:
             while not stop_load.is_set():
                 try:
-                    response = http.post("/v1/predict", json={"texts": batch})
+                    response = http.post("/v1/predict", json={"texts": batches[k]})
                 except httpx.HTTPError as error:
                     record.append((-1, None, [repr(error)]))  # type: ignore[list-item]
                     continue
@@ -372,7 +387,7 @@ def test_promotion_and_rollback_switch_models_under_load(switching: Server, text
                     [p["probability"] for p in body.get("predictions", [])],
                 ))  # fmt: skip
 
-    threads = [threading.Thread(target=load, args=(r,)) for r in seen]
+    threads = [threading.Thread(target=load, args=(k,)) for k in range(6)]
     for thread in threads:
         thread.start()
     try:
@@ -389,10 +404,14 @@ def test_promotion_and_rollback_switch_models_under_load(switching: Server, text
             thread.join(timeout=60)
     responses = [r for record in seen for r in record]
     assert len(responses) > 30
-    assert {status for status, _, _ in responses} == {200}, [r for r in responses if r[0] != 200][:3]
+    assert {status for status, _, _ in responses} == {200}, [r for r in responses if r[0] != 200][
+        :3
+    ]
     assert {version for _, version, _ in responses} == {1, 2}
-    for _, version, probabilities in responses:  # each answer is the model it names
-        assert np.max(np.abs(np.array(probabilities) - expected[version])) <= 1e-6
+    for k, record in enumerate(seen):  # each answer is the model it names, for its texts
+        for _, version, probabilities in record:
+            want = expected[version][3 * k : 3 * k + 3]
+            assert np.max(np.abs(np.array(probabilities) - want)) <= 1e-6
     for record in seen:  # each client saw 1, then 2, then 1 again: no flapping
         versions = [v for _, v, _ in record]
         changes = [b for a, b in itertools.pairwise(versions) if a != b]
