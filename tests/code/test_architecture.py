@@ -65,7 +65,7 @@ def test_importing_the_library_does_no_work(tmp_path: Path) -> None:
     import sys
 
     code = (
-        "import sys, lstm_model.ingest, lstm_model.dataset, data_contracts, tasks.data;"
+        "import sys, lstm_model.ingest, lstm_model.dataset, data_contracts, tasks.data, serving.app;"
         "print(sorted(m for m in ('great_expectations', 'tensorflow') if m in sys.modules))"
     )
     out = subprocess.run(
