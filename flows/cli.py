@@ -23,9 +23,11 @@ from lstm_model.config import (
     ReviewsContractConfig,
     ScaleOutConfig,
     ScoringConfig,
+    SearchSpace,
     ServingConfig,
     TokeniserConfig,
     TrainConfig,
+    TuningConfig,
 )
 
 app = typer.Typer(
@@ -128,6 +130,13 @@ def retrain(
     max_positive_fraction: Annotated[
         float, typer.Option(help=_help(_C, "max_positive_fraction"))
     ] = _default(_C, "max_positive_fraction"),
+    named_config: Annotated[
+        str | None,
+        typer.Option(
+            help="A configuration saved by `lstm-pipeline tune` (<workspace>/configs/<name>"
+            ".json): its tokeniser, model and training replace the preset and those options."
+        ),
+    ] = None,
 ) -> None:
     """Run the retraining flow: ingest, validate, tokenise, train, evaluate, gate, export
     and promote."""
@@ -185,9 +194,65 @@ def retrain(
             gate_config=gate,
             reviews_contract=contract,
             baseline_config=BaselineConfig(enabled=baseline),
+            named_config=named_config,
         )
     )
     typer.echo(outputs.model_dump_json(indent=2))
+
+
+_S = SearchSpace
+_U = TuningConfig
+
+
+@app.command()
+def tune(
+    source: Annotated[str | None, typer.Option(help=_SOURCE_HELP)] = None,
+    workspace: Annotated[Path | None, typer.Option(help=_WORKSPACE_HELP)] = None,
+    algorithm: Annotated[
+        Literal["random", "hyperband"], typer.Option(help=_help(_U, "algorithm"))
+    ] = _default(_U, "algorithm"),
+    max_trials: Annotated[int, typer.Option(help=_help(_U, "max_trials"))] = _default(
+        _U, "max_trials"
+    ),
+    epochs: Annotated[int, typer.Option(help=_help(_U, "epochs"))] = _default(_U, "epochs"),
+    name: Annotated[str, typer.Option(help=_help(_U, "name"))] = _default(_U, "name"),
+    units_max: Annotated[int, typer.Option(help=_help(_S, "units_max"))] = _default(
+        _S, "units_max"
+    ),
+    maxlen_max: Annotated[int, typer.Option(help=_help(_S, "maxlen_max"))] = _default(
+        _S, "maxlen_max"
+    ),
+    batch_size: Annotated[int, typer.Option(help=_help(_R, "batch_size"))] = _default(
+        _R, "batch_size"
+    ),
+    seed: Annotated[int, typer.Option(help=_help(_R, "seed"))] = _default(_R, "seed"),
+    min_rows: Annotated[int, typer.Option(help=_help(_C, "min_rows"))] = _default(_C, "min_rows"),
+) -> None:
+    """Search LSTM hyperparameters with Keras Tuner (validation share of the train split
+    only) and save the best as a named config; run again, it continues from finished trials."""
+    from pydantic import ValidationError
+
+    try:
+        space = SearchSpace(units_max=units_max, maxlen_max=maxlen_max)
+        tuning = TuningConfig(algorithm=algorithm, max_trials=max_trials, epochs=epochs, name=name)
+        training = TrainConfig(batch_size=batch_size, seed=seed)
+        contract = ReviewsContractConfig(min_rows=min_rows)
+    except ValidationError as exc:
+        _fail(f"invalid option: {exc}")
+    _prepare_prefect()
+    from flows.tune import tune_hyperparameters
+
+    result = _run(
+        lambda: tune_hyperparameters(
+            source=source,
+            workspace=workspace,
+            space=space,
+            tuning=tuning,
+            training=training,
+            reviews_contract=contract,
+        )
+    )
+    typer.echo(result.model_dump_json(indent=2, exclude={"trials"}))
 
 
 @app.command()

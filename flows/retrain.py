@@ -22,6 +22,7 @@ from lstm_model.evaluate import Metrics
 from lstm_model.training import run_folder
 from tasks.data import ingest, resolve_source, tokenise, validate_reviews, validate_tokenised
 from tasks.model import baseline, evaluate, export, gate, promote, register, train
+from tasks.tuning import load_config
 
 
 class RetrainOutputs(BaseModel):
@@ -59,6 +60,7 @@ def retrain(
     export_config: ExportConfig = ExportConfig(),  # noqa: B008
     reviews_contract: ReviewsContractConfig = ReviewsContractConfig(),  # noqa: B008
     baseline_config: BaselineConfig = BaselineConfig(),  # noqa: B008
+    named_config: str | None = None,
 ) -> RetrainOutputs:
     """Run the retraining DAG.
 
@@ -73,8 +75,13 @@ def retrain(
         export_config: served model name, TFLite batch size, parity tolerance.
         reviews_contract: bounds of the imdb_reviews data contract.
         baseline_config: the linear baseline reported beside the model (and optionally gated on).
+        named_config: a configuration saved by the tuning flow (<workspace>/configs/<name>.json);
+            when set, its tokeniser, model and training replace those three parameters.
     """
     root = (workspace or default_workspace()).resolve()
+    if named_config:
+        chosen = load_config(root, named_config)
+        tokeniser, model, training = chosen.tokeniser, chosen.model, chosen.training
     models = (registry or root / "registry").resolve()
     resolved = resolve_source(source)
     reviews = ingest(resolved, root)

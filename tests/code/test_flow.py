@@ -71,6 +71,35 @@ def test_flow_produces_hashed_artifacts_and_reports(fixture_archive: Path, tmp_p
     assert {"keras", "tensorflow", "git_commit"} <= set(manifest["environment"])
 
 
+def test_the_tuning_flow_saves_a_config_that_retraining_takes(
+    fixture_archive: Path, tmp_path: Path
+) -> None:
+    from flows.tune import tune_hyperparameters
+    from lstm_model.config import SearchSpace, TuningConfig
+
+    space = SearchSpace(
+        units_min=4, units_max=8, maxlen_min=20, maxlen_max=40, maxlen_step=10,
+        embedding_dims=(8,), vocab_sizes=(500, 2000),
+    )  # fmt: skip
+    result = tune_hyperparameters(
+        source=str(fixture_archive),
+        workspace=tmp_path,
+        space=space,
+        tuning=TuningConfig(max_trials=2, epochs=1, name="small"),
+        training=TrainConfig(epochs=1, batch_size=32),
+        reviews_contract=ReviewsContractConfig(min_rows=100),
+    )
+    table = json.loads(_artifact("tuning-trials"))
+    assert [row["trial"] for row in table] == [t["trial"] for t in result.trials]
+    assert table[0]["val_accuracy"] >= table[1]["val_accuracy"]
+    outputs = retrain(
+        source=str(fixture_archive), workspace=tmp_path, **tiny_flow_kwargs(), named_config="small"
+    )
+    manifest = Registry(tmp_path / "registry").manifest(outputs.model_version)
+    assert manifest["config"]["model"] == result.best.model.model_dump()
+    assert manifest["config"]["tokeniser"] == result.best.tokeniser.model_dump()
+
+
 def test_gate_rejection_keeps_the_champion_and_fails_the_flow(
     fixture_archive: Path, tmp_path: Path
 ) -> None:
