@@ -14,7 +14,6 @@ Rounds alternate raw and served measurements; medians are reported.
 
 from __future__ import annotations
 
-import json
 import re
 import statistics
 import subprocess
@@ -198,8 +197,7 @@ def _served(url: str, batches: list[list[str]], clients: int) -> float:
 
 def _parity(url: str, registry: Path, texts: list[str], tmp: Path) -> float:
     """Largest |service - nightly batch scorer| over ``texts``."""
-    from lstm_model.config import ScoringConfig
-    from lstm_model.scoring import ScoringFolders, files_to_score, load_champion, score_file
+    from lstm_model.scoring import score_texts
 
     with httpx.Client(base_url=url, timeout=120) as http:
         served = [
@@ -209,18 +207,8 @@ def _parity(url: str, registry: Path, texts: list[str], tmp: Path) -> float:
                 "predictions"
             ]
         ]
-    folders = ScoringFolders(root=tmp / "scoring")
-    folders.create()
-    lines = "\n".join(json.dumps({"text": t}) for t in texts) + "\n"
-    (folders.inbox / "texts.jsonl").write_text(lines, encoding="utf-8")
-    config = ScoringConfig(settle_seconds=0)
-    champion = load_champion(registry)
-    [path] = files_to_score(folders, config, champion.version)
-    outcome = score_file(path, folders, champion, config)
-    import pyarrow.parquet as pq
-
-    batch = pq.read_table(outcome.result_path).to_pandas().sort_values("row_number")
-    return float(np.max(np.abs(np.array(served) - batch["probability"].to_numpy())))
+    batch = score_texts(registry, texts, tmp / "scoring")
+    return float(np.max(np.abs(np.array(served) - batch)))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ Deciding whether a (content, version) is scored and publishing it happen under i
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -33,6 +34,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict
 
 from lstm_model.artifacts import (
@@ -502,6 +504,23 @@ def score_rows(
         text_chars=sum(len(t) for t in rows.texts),
     )
     return table, tally
+
+
+def score_texts(registry_root: Path, texts: list[str], scratch: Path) -> np.ndarray:
+    """Probabilities of ``texts`` from the nightly path itself: the texts dropped as a JSONL
+    file into an inbox under ``scratch`` and scored by the champion (parity checks)."""
+    folders = ScoringFolders(root=scratch)
+    folders.create()
+    lines = "\n".join(json.dumps({"text": t}) for t in texts) + "\n"
+    (folders.inbox / "texts.jsonl").write_text(lines, encoding="utf-8")
+    config = ScoringConfig(settle_seconds=0)
+    champion = load_champion(registry_root)
+    [path] = files_to_score(folders, config, champion.version)
+    outcome = score_file(path, folders, champion, config)
+    if outcome.status != "scored" or outcome.rows_scored != len(texts):
+        raise PipelineError(f"scoring {len(texts)} texts gave {outcome.model_dump()}")
+    result = pq.read_table(outcome.result_path, columns=["row_number", "probability"])
+    return result.sort_by("row_number")["probability"].to_numpy()
 
 
 def _input_frame(rows: Rows) -> pd.DataFrame:

@@ -119,9 +119,7 @@ def create_app(registry_root: Path, config: ServingConfig, api_key: str | None =
         if batcher:
             model, probabilities = await batcher[0].predict(texts)
         else:
-            probabilities = await anyio.to_thread.run_sync(
-                model.predict, texts, limiter=limiter[0]
-            )
+            probabilities = await anyio.to_thread.run_sync(model.predict, texts, limiter=limiter[0])
         response.headers["X-Model-Version"] = str(model.version)
         return PredictResponse(
             model_version=model.version,

@@ -9,7 +9,6 @@ under concurrent load, a tampered champion).
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import re
 import secrets
@@ -29,15 +28,14 @@ from typing import Any
 import httpx
 import numpy as np
 import psutil
-import pyarrow.parquet as pq
 import pytest
 
 from lstm_model.artifacts import atomic_write_json
-from lstm_model.config import API_KEY_ENV, ExportConfig, ScoringConfig
+from lstm_model.config import API_KEY_ENV, ExportConfig
 from lstm_model.exported import load_exported
 from lstm_model.registry import Registry
 from lstm_model.release import export_candidate, register_candidate
-from lstm_model.scoring import ScoringFolders, files_to_score, load_champion, score_file
+from lstm_model.scoring import score_texts
 from tests.conftest import TINY_MODEL, TINY_TRAIN
 
 MODEL_NAME = "imdb_sentiment"
@@ -94,17 +92,7 @@ def texts(reviews_frame) -> list[str]:  # type: ignore[no-untyped-def]
 
 def batch_scores(registry: Path, texts: list[str], tmp: Path) -> np.ndarray:
     """The nightly batch scorer's probabilities for ``texts`` (a JSONL file, scored for real)."""
-    folders = ScoringFolders(root=tmp)
-    folders.create()
-    lines = "\n".join(json.dumps({"text": t}) for t in texts) + "\n"
-    (folders.inbox / "texts.jsonl").write_text(lines, encoding="utf-8")
-    config = ScoringConfig(settle_seconds=0)
-    champion = load_champion(registry)
-    [path] = files_to_score(folders, config, champion.version)
-    outcome = score_file(path, folders, champion, config)
-    assert outcome.status == "scored" and outcome.rows_scored == len(texts)
-    result = pq.read_table(outcome.result_path).to_pandas().sort_values("row_number")
-    return result["probability"].to_numpy()
+    return score_texts(registry, texts, tmp)
 
 
 def start(registry: Path, log: Path, *args: str, env: dict[str, str] | None = None) -> Server:
