@@ -121,7 +121,13 @@ def _ensure(stack: Stack, name: str, command: list[str]) -> int:
             command, cwd=ROOT, env=stack.env(), stdout=out, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
-    pid_file.write_text(json.dumps({"pid": process.pid, "cmdline": command}) + "\n")
+    record = {"pid": process.pid, "cmdline": command}
+    # Popen returns while the kernel may still be swapping in the new program, and until
+    # then /proc/<pid>/cmdline reads empty: wait, so that status() right after up() holds.
+    deadline = time.monotonic() + 10
+    while not _alive(record) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    pid_file.write_text(json.dumps(record) + "\n")
     log.info("%s started (pid %d), log %s", name, process.pid, log_path)
     return process.pid
 

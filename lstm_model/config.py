@@ -116,10 +116,11 @@ class ModelConfig(_Frozen):
     architecture: Literal["lstm", "bilstm"] = Field(
         "bilstm", description="One LSTM reading forwards, or a bidirectional pair."
     )
-    pooling: Literal["last", "max", "mean", "max_mean"] = Field(
+    pooling: Literal["last", "max", "mean", "max_mean", "attention"] = Field(
         "max_mean",
         description="'last': the final LSTM state; 'max'/'mean': pool the states over time; "
-        "'max_mean': both, concatenated.",
+        "'max_mean': both, concatenated; 'attention': a learned attention-weighted sum of the "
+        "states (padding left out).",
     )
     embedding_dim: int = Field(64, ge=1, le=4096, description="Width of the word embedding.")
     embedding_dropout: float = Field(
@@ -193,6 +194,16 @@ class TrainConfig(_Frozen):
         gt=0.0,
         description="Adam learning rate of the n-gram branch's fit (its mean-pooled "
         "embeddings learn slowly at the LSTM's rate).",
+    )
+    augment_copies: int = Field(
+        0,
+        ge=0,
+        le=10,
+        description="Synonym-replacement augmentation: add this many copies of the training "
+        "rows with words swapped for synonyms built from the training data (0: off).",
+    )
+    augment_rate: float = Field(
+        0.1, ge=0.0, le=1.0, description="Chance that a word with a synonym is swapped in a copy."
     )
 
 
@@ -404,7 +415,7 @@ class SearchSpace(_Frozen):
     families: tuple[Literal["lstm", "bilstm"], ...] = Field(
         ("lstm", "bilstm"), min_length=1, description="Model families: LSTM or BiLSTM."
     )
-    poolings: tuple[Literal["last", "max", "mean", "max_mean"], ...] = Field(
+    poolings: tuple[Literal["last", "max", "mean", "max_mean", "attention"], ...] = Field(
         ("last", "max_mean"), min_length=1, description="Pooling of the LSTM states."
     )
     units_min: int = Field(32, ge=1, le=4096, description="Fewest LSTM units (per direction).")

@@ -58,9 +58,12 @@ def labels_of(probabilities: np.ndarray) -> list[str]:
     return [LABELS[int(p >= THRESHOLD)] for p in probabilities]
 
 
-def load_exported(registry_root: Path, version: int, backend: Backend) -> ExportedModel:
+def load_exported(
+    registry_root: Path, version: int, backend: Backend, threads: int = 2
+) -> ExportedModel:
     """Verify a version's exported files against its manifest, then load them.
 
+    ``threads``: how many predictions may run at once (TFLite keeps one interpreter each).
     Raises ArtifactError (tampered, missing or unlisted files) or PipelineError (the
     version was never exported) naming the problem; nothing is loaded then.
     """
@@ -92,7 +95,9 @@ def load_exported(registry_root: Path, version: int, backend: Backend) -> Export
             predictor: Predictor = SavedModelPredictor(copy / tree)
         else:
             predictor = TFLitePredictor(
-                (copy / "export" / TFLITE_FILE).read_bytes(), Tokeniser.load(copy / "tokenizer")
+                (copy / "export" / TFLITE_FILE).read_bytes(),
+                Tokeniser.load(copy / "tokenizer"),
+                interpreters=threads,
             )
     predictor.predict(["warm up the traced function"])
     return ExportedModel(

@@ -90,3 +90,42 @@ class LastSteps(layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "steps": self.steps}
+
+
+@keras.saving.register_keras_serializable(package="lstm_model")
+class AttentionPooling(layers.Layer):
+    """Attention pooling over time (additive attention with one learned query).
+
+    Each state gets a score ``q . tanh(W h + b)``; steps whose token id is padding (0) are
+    left out; the softmax of the scores weighs the sum of the states. Inputs: the states
+    (batch, steps, width) and the ids they were read from (batch, steps).
+    """
+
+    def __init__(self, units: int = 64, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.units = units
+
+    def build(self, input_shape: Any) -> None:
+        width = input_shape[0][-1]
+        self.project = self.add_weight(
+            name="project", shape=(width, self.units), initializer="glorot_uniform"
+        )
+        self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
+        self.query = self.add_weight(
+            name="query", shape=(self.units, 1), initializer="glorot_uniform"
+        )
+
+    def call(self, inputs: Any) -> Any:
+        states, ids = inputs
+        hidden = ops.tanh(ops.matmul(states, self.project) + self.bias)
+        scores = ops.squeeze(ops.matmul(hidden, self.query), axis=-1)
+        # A large negative, not -inf: a row of padding alone stays finite (uniform weights).
+        scores = ops.where(ops.not_equal(ids, 0), scores, ops.full_like(scores, -1e9))
+        weights = ops.softmax(scores, axis=-1)
+        return ops.sum(states * ops.expand_dims(weights, -1), axis=1)
+
+    def compute_output_shape(self, input_shape: Any) -> tuple[Any, ...]:
+        return (input_shape[0][0], input_shape[0][-1])
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "units": self.units}

@@ -17,7 +17,7 @@ import keras
 from keras import layers
 
 from lstm_model.config import ModelConfig, TrainConfig
-from lstm_model.layers import HashedNgrams, LastSteps, MaskedMean
+from lstm_model.layers import AttentionPooling, HashedNgrams, LastSteps, MaskedMean
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,7 @@ def _lstm_branch(ids: Any, config: ModelConfig, *, vocab_size: int, maxlen: int)
     x = ids
     if config.lstm_maxlen is not None and config.lstm_maxlen < maxlen:
         x = LastSteps(config.lstm_maxlen, name="lstm_window")(x)
+    window = x
     x = layers.Embedding(
         vocab_size, config.embedding_dim, embeddings_regularizer=regulariser, name="embedding"
     )(x)
@@ -93,7 +94,9 @@ def _lstm_branch(ids: Any, config: ModelConfig, *, vocab_size: int, maxlen: int)
         name="lstm",
     )
     x = layers.Bidirectional(lstm, name="bilstm")(x) if config.architecture == "bilstm" else lstm(x)
-    if config.pooling == "max":
+    if config.pooling == "attention":
+        x = AttentionPooling(config.units, name="attention_pool")([x, window])
+    elif config.pooling == "max":
         x = layers.GlobalMaxPooling1D(name="max_pool")(x)
     elif config.pooling == "mean":
         x = layers.GlobalAveragePooling1D(name="mean_pool")(x)

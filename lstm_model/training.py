@@ -20,9 +20,11 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from lstm_model.artifacts import atomic_write_json, sha256_file, sha256_text
+from lstm_model.augment import augment, build_synonyms
 from lstm_model.config import ModelConfig, TrainConfig
 from lstm_model.dataset import TokenisedResult, load_split
 from lstm_model.model import branch_models, build_model, compile_model, lstm_kernel
+from lstm_model.tokeniser import Tokeniser
 
 log = logging.getLogger(__name__)
 
@@ -142,11 +144,19 @@ def train_model(
         else [_Stage("model", model, train_config.learning_rate, train_config.epochs, "")]
     )  # fmt: skip
     run_dir.mkdir(parents=True, exist_ok=True)
-    data = (
-        x[train_idx],
-        y[train_idx].astype("float32"),
-        (x[val_idx], y[val_idx].astype("float32")),
-    )
+    x_fit, y_fit = x[train_idx], y[train_idx]
+    if train_config.augment_copies:
+        # Synonyms from the fit rows only: the validation share stays unseen.
+        words = Tokeniser.load(tokenised.tokeniser_dir).vocabulary
+        synonyms = build_synonyms(
+            x_fit, y_fit, tokenised.config.vocab_size, words=words, seed=train_config.seed
+        )
+        x_fit, y_fit = augment(
+            x_fit, y_fit, synonyms, rate=train_config.augment_rate,
+            copies=train_config.augment_copies, seed=train_config.seed,
+        )  # fmt: skip
+        log.info("augmented the fit rows with synonyms: %d rows", len(x_fit))
+    data = (x_fit, y_fit.astype("float32"), (x[val_idx], y[val_idx].astype("float32")))
     planned = sum(stage.epochs for stage in stages)
     hook = on_epoch_end or (lambda *_: None)
     history: dict[str, list[float]] = {}
@@ -185,7 +195,7 @@ def train_model(
         backend=keras.backend.backend(),
         lstm_kernel=kernel,
         train_seconds=round(seconds, 2),
-        samples_per_second=round(fitted * len(train_idx) / seconds, 1) if seconds else 0.0,
+        samples_per_second=round(fitted * len(x_fit) / seconds, 1) if seconds else 0.0,
     )
     log.info(
         "trained %d epochs (best %d) in %.0f s, %.0f samples/s",

@@ -187,7 +187,11 @@ def trial_table(tuner: Any) -> list[dict[str, Any]]:
     """One row per trial, best validation accuracy first (unfinished trials last)."""
     rows = []
     for trial in tuner.oracle.trials.values():
-        values = {k: v for k, v in trial.hyperparameters.values.items() if "/" not in k}
+        values = {
+            k: round(v, 4) if isinstance(v, float) else v
+            for k, v in trial.hyperparameters.values.items()
+            if "/" not in k  # Keras Tuner's own bookkeeping (tuner/epochs, ...)
+        }
         rows.append(
             {
                 "trial": trial.trial_id,

@@ -72,7 +72,9 @@ class ModelSlot:
             return
         self.waiting_for = f"loading model version {version}"
         try:
-            model = load_exported(self.registry.root, version, self.config.backend)
+            model = load_exported(
+                self.registry.root, version, self.config.backend, self.config.inference_threads
+            )
         except Exception as error:  # any failure: keep answering with the old one
             self.refused = Refusal(
                 version=version, reason=str(error), at=datetime.now(UTC).isoformat()

@@ -97,3 +97,29 @@ def test_fused_lstm_is_off_on_jax_only(backend: str, expected: str) -> None:
 def test_use_cudnn_off_forces_the_generic_kernel() -> None:
     model = build_model(ModelConfig(use_cudnn=False, ngram_buckets=64), vocab_size=50, maxlen=10)
     assert model.get_layer("bilstm").forward_layer.use_cudnn is False
+
+
+def test_attention_pooling_weighs_only_the_steps_that_hold_words() -> None:
+    from lstm_model.layers import AttentionPooling
+
+    layer = AttentionPooling(4)
+    rng = np.random.default_rng(0)
+    states = rng.normal(size=(3, 6, 5)).astype("float32")
+    ids = np.array([[0, 0, 0, 7, 8, 9], [1, 2, 3, 4, 5, 6], [0, 0, 0, 0, 0, 0]], "int32")
+    out = keras.ops.convert_to_numpy(layer([states, ids]))
+    changed = states.copy()
+    changed[0, :3] = 100.0  # padding steps: must not matter
+    again = keras.ops.convert_to_numpy(layer([changed, ids]))
+    assert out.shape == (3, 5) and np.isfinite(out).all()
+    assert np.allclose(out[0], again[0], atol=1e-6)
+    assert np.allclose(out[2], states[2].mean(axis=0), atol=1e-5)  # all padding: uniform
+    # A convex combination: every output lies within the states' own range.
+    assert (out[1] <= states[1].max(axis=0) + 1e-6).all()
+    assert (out[1] >= states[1].min(axis=0) - 1e-6).all()
+
+
+def test_attention_pooling_is_a_pooling_choice() -> None:
+    model = build_model(ModelConfig(pooling="attention", ngram_order=0), vocab_size=100, maxlen=20)
+    assert "attention_pool" in _layers(model)
+    probabilities = model.predict(np.random.default_rng(1).integers(0, 100, (4, 20)), verbose=0)
+    assert probabilities.shape == (4, 1) and ((probabilities > 0) & (probabilities < 1)).all()

@@ -210,3 +210,22 @@ def test_export_that_died_half_way_is_redone(
     parity = export_candidate(registry_root, version, ingested, EXPORT)
     assert parity.passed
     Registry(registry_root).load_version(version)  # the manifest now covers the new export
+
+
+def test_an_attention_model_exports_with_parity(tokenised, reviews_frame, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from lstm_model.export import check_parity, export_model
+    from lstm_model.model import build_model
+
+    config = TINY_MODEL.model_copy(update={"pooling": "attention"})
+    tokeniser = Tokeniser.load(tokenised.tokeniser_dir)
+    model = build_model(config, vocab_size=tokeniser.vocab_size, maxlen=tokeniser.maxlen)
+    model.save(tmp_path / "model.keras")
+    texts = [*reviews_frame["text"].tolist()[:48], "", "ok"]
+    expected = model.predict(tokeniser.encode(texts), verbose=0).ravel()
+    exported = export_model(
+        tmp_path / "model.keras", tokenised.tokeniser_dir, tmp_path / "export", 1, EXPORT
+    )
+    parity = check_parity(
+        exported, tokenised.tokeniser_dir, texts, expected, EXPORT.parity_tolerance
+    )
+    assert parity.passed, parity.describe()

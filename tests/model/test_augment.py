@@ -1,0 +1,68 @@
+"""Synonym augmentation: a word list from the training rows that keeps each word's lean."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from lstm_model.augment import _log_count_ratio, augment, build_synonyms, is_negation
+from lstm_model.dataset import load_split
+from lstm_model.tokeniser import Tokeniser
+
+
+@pytest.fixture(scope="module")
+def train_rows(tokenised):  # type: ignore[no-untyped-def]
+    return load_split(tokenised, "train")
+
+
+def test_synonyms_come_from_the_data_and_keep_each_word_s_lean(tokenised, train_rows) -> None:  # type: ignore[no-untyped-def]
+    ids, labels = train_rows
+    vocab = tokenised.config.vocab_size
+    words = Tokeniser.load(tokenised.tokeniser_dir).vocabulary
+    synonyms = build_synonyms(ids, labels, vocab, words=words, top_words=500, min_similarity=0.3)
+    assert synonyms.shape == (vocab,) and synonyms[0] == 0 and synonyms[1] == 1
+    changed = np.flatnonzero(synonyms != np.arange(vocab))
+    assert len(changed) > 10  # the fixture's 200 training reviews give some pairs
+    assert (synonyms[changed] >= 2).all() and (synonyms[changed] < 502).all()
+    lean = _log_count_ratio(ids, labels, 2, 500)
+    assert (np.sign(lean[changed - 2]) == np.sign(lean[synonyms[changed] - 2])).all()
+    assert all(is_negation(words[w]) == is_negation(words[synonyms[w]]) for w in changed)
+    logging.getLogger(__name__).info(
+        "e.g. %s", [(words[w], words[synonyms[w]]) for w in changed[:10]]
+    )
+
+
+def test_augment_swaps_only_words_with_synonyms() -> None:
+    synonyms = np.arange(10, dtype=np.int32)
+    synonyms[5] = 6  # only word 5 has a synonym
+    ids = np.array([[0, 0, 5, 5, 3], [1, 5, 2, 5, 5]], dtype=np.int32)
+    labels = np.array([0, 1], dtype=np.int8)
+    x, y = augment(ids, labels, synonyms, rate=1.0, copies=2, seed=0)
+    assert x.shape == (6, 5) and y.tolist() == [0, 1, 0, 1, 0, 1]
+    assert np.array_equal(x[:2], ids)  # the originals first, unchanged
+    assert np.array_equal(x[2], [0, 0, 6, 6, 3]) and np.array_equal(x[5], [1, 6, 2, 6, 6])
+    same, _ = augment(ids, labels, synonyms, rate=0.0, copies=1, seed=0)
+    assert np.array_equal(same[2:], ids)
+    half_a, _ = augment(ids, labels, synonyms, rate=0.5, copies=3, seed=7)
+    half_b, _ = augment(ids, labels, synonyms, rate=0.5, copies=3, seed=7)
+    assert np.array_equal(half_a, half_b)  # seeded
+
+
+def test_training_with_augmentation_fits_on_more_rows(tokenised, tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
+    from lstm_model.config import ModelConfig, TrainConfig
+    from lstm_model.training import train_model
+
+    model = ModelConfig(units=4, embedding_dim=8, ngram_order=0, lstm_maxlen=None)
+    train = TrainConfig(epochs=1, batch_size=32, augment_copies=1, augment_rate=0.2)
+    with caplog.at_level(logging.INFO, logger="lstm_model.training"):
+        result = train_model(tokenised, model, train, tmp_path, verbose=0)
+    fit_rows = len(load_split(tokenised, "train")[1]) - round(0.1 * 204)
+    assert f"augmented the fit rows with synonyms: {2 * fit_rows} rows" in caplog.text
+    assert result.model_path.is_file()
+
+
+def test_negations_are_never_paired_with_plain_words() -> None:
+    assert all(map(is_negation, ["not", "never", "wasnt", "cant", "dont", "didnt", "wont"]))
+    assert not any(map(is_negation, ["want", "went", "moment", "was", "can", "talent"]))
