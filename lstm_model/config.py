@@ -10,7 +10,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -162,6 +162,30 @@ class ModelConfig(_Frozen):
     ngram_dropout: float = Field(
         0.0, ge=0.0, lt=1.0, description="Dropout on the pooled n-gram vector."
     )
+    nbsvm: bool = Field(
+        True,
+        description="Add a third branch: a naive-Bayes-weighted logistic regression over word "
+        "and bigram counts (NBSVM), fitted by liblinear on the training rows and frozen in the "
+        "model; the combiner weighs it with the other two. Part of the two-branch model: off "
+        "when ngram_order is 0.",
+    )
+    nbsvm_c: float = Field(
+        0.3, gt=0.0, description="Inverse L2 strength (C) of the NBSVM branch's regression."
+    )
+
+    @property
+    def has_nbsvm(self) -> bool:
+        """Whether the model gets the NBSVM branch (only the two-branch model does)."""
+        return self.nbsvm and self.ngram_order > 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nbsvm_needs_branches(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("ngram_order") == 0:
+            if data.get("nbsvm"):
+                raise ValueError("nbsvm needs the two-branch model (ngram_order >= 1)")
+            data = {**data, "nbsvm": False}
+        return data
 
 
 class TrainConfig(_Frozen):

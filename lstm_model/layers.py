@@ -129,3 +129,25 @@ class AttentionPooling(layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "units": self.units}
+
+
+@keras.saving.register_keras_serializable(package="lstm_model")
+class TokenSum(layers.Layer):
+    """Sum of per-token scores over the row, plus a bias: a linear model over counts.
+
+    Called on ``[scores_1, scores_2, ...]`` (each batch x steps x 1), it returns
+    (batch, 1). With frozen embedding tables as the scores, this is a logistic-regression
+    logit over word and n-gram counts, fitted elsewhere (the NBSVM branch).
+    """
+
+    def build(self, input_shape: Any) -> None:
+        self.bias = self.add_weight(name="bias", shape=(1,), initializer="zeros", trainable=False)
+
+    def call(self, inputs: list[Any]) -> Any:
+        total = self.bias
+        for scores in inputs:
+            total = total + ops.sum(scores, axis=1)
+        return total
+
+    def compute_output_shape(self, input_shape: Any) -> tuple[Any, ...]:
+        return (input_shape[0][0], 1)

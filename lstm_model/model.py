@@ -17,13 +17,14 @@ import keras
 from keras import layers
 
 from lstm_model.config import ModelConfig, TrainConfig
-from lstm_model.layers import AttentionPooling, HashedNgrams, LastSteps, MaskedMean
+from lstm_model.layers import AttentionPooling, HashedNgrams, LastSteps, MaskedMean, TokenSum
 
 log = logging.getLogger(__name__)
 
 
 NGRAM_LOGIT = "ngram_logit"
 LSTM_LOGIT = "lstm_logit"
+NBSVM_LOGIT = "nbsvm_logit"
 
 
 def build_model(config: ModelConfig, *, vocab_size: int, maxlen: int) -> keras.Model:
@@ -39,11 +40,16 @@ def build_model(config: ModelConfig, *, vocab_size: int, maxlen: int) -> keras.M
 
     lstm_logit = layers.Dense(1, kernel_regularizer=_l2(config), name=LSTM_LOGIT)(lstm_features)
     ngram_logit = layers.Dense(1, name=NGRAM_LOGIT)(_ngram_branch(ids, config, vocab_size))
-    # Starts as the plain sum of the two logits; training refits it on validation data.
+    logits = [ngram_logit, lstm_logit]
+    name = f"{name}_ngram{config.ngram_order}"
+    if config.has_nbsvm:
+        logits.append(_nbsvm_branch(ids, config, vocab_size))
+        name += "_nbsvm"
+    # Starts as the plain sum of the logits; training refits it on validation data.
     probability = layers.Dense(
         1, activation="sigmoid", kernel_initializer="ones", name="probability"
-    )(layers.Concatenate(name="branch_logits")([ngram_logit, lstm_logit]))
-    return keras.Model(ids, probability, name=f"{name}_ngram{config.ngram_order}")
+    )(layers.Concatenate(name="branch_logits")(logits))
+    return keras.Model(ids, probability, name=name)
 
 
 def branch_models(model: keras.Model) -> dict[str, keras.Model]:
@@ -128,6 +134,20 @@ def _ngram_branch(ids: Any, config: ModelConfig, vocab_size: int) -> Any:
     if config.ngram_dropout:
         x = layers.Dropout(config.ngram_dropout, name="ngram_dropout")(x)
     return x
+
+
+def _nbsvm_branch(ids: Any, config: ModelConfig, vocab_size: int) -> Any:
+    """A linear logit over word and bigram counts whose weights are fitted outside Keras
+    (``training.fit_nbsvm``) and frozen: NBSVM (Wang & Manning, 2012) inside the model."""
+    words = layers.Embedding(
+        vocab_size, 1, embeddings_initializer="zeros", trainable=False, name="nbsvm_words"
+    )(ids)
+    grams = HashedNgrams(2, config.ngram_buckets, name="nbsvm_bigram_ids")(ids)
+    bigrams = layers.Embedding(
+        config.ngram_buckets + 1, 1, embeddings_initializer="zeros", trainable=False,
+        name="nbsvm_bigrams",
+    )(grams)  # fmt: skip
+    return TokenSum(name=NBSVM_LOGIT)([words, bigrams])
 
 
 @keras.saving.register_keras_serializable(package="lstm_model")

@@ -23,7 +23,7 @@ from lstm_model.artifacts import atomic_write_json, sha256_file, sha256_text
 from lstm_model.augment import augment, build_synonyms
 from lstm_model.config import ModelConfig, TrainConfig
 from lstm_model.dataset import TokenisedResult, load_split
-from lstm_model.model import branch_models, build_model, compile_model, lstm_kernel
+from lstm_model.model import NBSVM_LOGIT, branch_models, build_model, compile_model, lstm_kernel
 from lstm_model.tokeniser import Tokeniser
 
 log = logging.getLogger(__name__)
@@ -144,6 +144,8 @@ def train_model(
         else [_Stage("model", model, train_config.learning_rate, train_config.epochs, "")]
     )  # fmt: skip
     run_dir.mkdir(parents=True, exist_ok=True)
+    history: dict[str, list[float]] = {}
+    started = time.perf_counter()
     x_fit, y_fit = x[train_idx], y[train_idx]
     if train_config.augment_copies:
         # Synonyms from the fit rows only: the validation share stays unseen.
@@ -157,10 +159,12 @@ def train_model(
         )  # fmt: skip
         log.info("augmented the fit rows with synonyms: %d rows", len(x_fit))
     data = (x_fit, y_fit.astype("float32"), (x[val_idx], y[val_idx].astype("float32")))
+    if model_config.has_nbsvm:
+        history["nbsvm_val_accuracy"] = [
+            fit_nbsvm(model, x_fit, y_fit, (x[val_idx], y[val_idx]), model_config.nbsvm_c)
+        ]
     planned = sum(stage.epochs for stage in stages)
     hook = on_epoch_end or (lambda *_: None)
-    history: dict[str, list[float]] = {}
-    started = time.perf_counter()
     offset = resumed = epochs_run = best = 0
     for stage in stages:
         outcome = _fit_stage(
@@ -218,12 +222,81 @@ def fit_combiner(model: keras.Model, x_val: np.ndarray, y_val: np.ndarray) -> li
     logits = keras.Model(model.inputs, model.get_layer("branch_logits").output)
     features = np.asarray(logits.predict(x_val, batch_size=512, verbose=0), dtype="float64")
     combiner = LogisticRegression(C=1.0).fit(features, y_val)
-    kernel = combiner.coef_.reshape(2, 1).astype("float32")
+    kernel = combiner.coef_.reshape(-1, 1).astype("float32")
     bias = combiner.intercept_.astype("float32")
     model.get_layer("probability").set_weights([kernel, bias])
-    weights = [float(kernel[0, 0]), float(kernel[1, 0]), float(bias[0])]
-    log.info("combiner: %.3f x ngram logit + %.3f x lstm logit + %.3f", *weights)
+    weights = [*(float(k) for k in kernel[:, 0]), float(bias[0])]
+    names = ["ngram", "lstm", "nbsvm"][: len(kernel)]
+    log.info(
+        "combiner: %s + %.3f",
+        " + ".join(f"{w:.3f} x {n} logit" for w, n in zip(weights, names, strict=False)),
+        weights[-1],
+    )
     return weights
+
+
+def fit_nbsvm(
+    model: keras.Model,
+    x_fit: np.ndarray,
+    y_fit: np.ndarray,
+    validation: tuple[np.ndarray, np.ndarray],
+    c: float,
+) -> float:
+    """Fit the NBSVM branch in closed form and freeze it into the model; its val accuracy.
+
+    Features are the counts of every known word and hashed bigram of a row (the model's
+    own ``nbsvm_bigram_ids``), scaled by their naive-Bayes log-count ratios (from presence
+    in positive vs negative rows); liblinear fits the logistic regression (Wang & Manning,
+    2012). The weights times the ratios become the branch's two frozen tables.
+    """
+    import scipy.sparse as sp
+    from sklearn.linear_model import LogisticRegression
+
+    words = model.get_layer("nbsvm_words")
+    bigram_ids = model.get_layer("nbsvm_bigram_ids")
+    vocab = words.input_dim
+    buckets = bigram_ids.buckets
+
+    def counts(ids: np.ndarray) -> sp.csr_matrix:
+        grams = np.concatenate(
+            [
+                keras.ops.convert_to_numpy(bigram_ids(ids[i : i + 4096]))
+                for i in range(0, len(ids), 4096)
+            ]
+        ).astype(np.int64)
+        rows = np.arange(len(ids))
+        known, seen = ids >= 2, grams > 0
+        return sp.csr_matrix(
+            (
+                np.ones(int(known.sum() + seen.sum()), np.float32),
+                (
+                    np.concatenate([np.broadcast_to(rows[:, None], ids.shape)[known],
+                                    np.broadcast_to(rows[:, None], grams.shape)[seen]]),
+                    np.concatenate([ids[known].astype(np.int64), vocab + grams[seen]]),
+                ),
+            ),
+            shape=(len(ids), vocab + buckets + 1),
+        )  # fmt: skip
+
+    features = counts(x_fit)
+    features.sum_duplicates()
+    present = (features > 0).astype(np.float32)
+    positive = np.asarray(present[y_fit == 1].sum(axis=0)).ravel() + 1.0
+    negative = np.asarray(present[y_fit == 0].sum(axis=0)).ravel() + 1.0
+    ratios = np.log((positive / positive.sum()) / (negative / negative.sum())).astype(np.float32)
+    scale = sp.diags(ratios)
+    regression = LogisticRegression(C=c, solver="liblinear", max_iter=1000)
+    regression.fit(features @ scale, y_fit)
+    table = (regression.coef_.ravel() * ratios).astype(np.float32)
+    table[:2] = 0.0  # padding and unknown words never count
+    table[vocab] = 0.0  # bigram id 0: "no bigram"
+    words.set_weights([table[:vocab, None]])
+    model.get_layer("nbsvm_bigrams").set_weights([table[vocab:, None]])
+    model.get_layer(NBSVM_LOGIT).set_weights([regression.intercept_.astype(np.float32)])
+    x_val, y_val = validation
+    accuracy = float(regression.score(counts(x_val) @ scale, y_val))
+    log.info("NBSVM branch: %d features, validation accuracy %.4f", len(ratios), accuracy)
+    return accuracy
 
 
 def _remove_resume_state(run_dir: Path, stages: list[_Stage]) -> None:

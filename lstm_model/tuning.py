@@ -89,6 +89,7 @@ def configs_of(hp: Any, space: SearchSpace) -> tuple[TokeniserConfig, ModelConfi
         embedding_dim=embedding_dim,
         head_dropout=round(dropout, 4),
         ngram_order=0,  # the LSTM alone: the two-branch model trains in stages
+        nbsvm=False,
         lstm_maxlen=None,
     )
     return TokeniserConfig(vocab_size=vocab_size, maxlen=maxlen), model

@@ -65,7 +65,7 @@ def test_last_steps_keeps_the_end_of_each_row() -> None:
     assert _np(LastSteps(2)(rows)).tolist() == [[3, 4], [8, 9]]
 
 
-def test_default_model_has_both_branches() -> None:
+def test_default_model_has_all_three_branches() -> None:
     tokeniser, config = PRESETS["default"]
     model = build_model(config, vocab_size=tokeniser.vocab_size, maxlen=tokeniser.maxlen)
     layers = {layer.name: layer for layer in model.layers}
@@ -74,7 +74,11 @@ def test_default_model_has_both_branches() -> None:
     assert layers["ngram1_embedding"].embeddings.shape == (tokeniser.vocab_size, config.ngram_dim)
     assert layers["ngram2_embedding"].embeddings.shape == (config.ngram_buckets + 1, 8)
     assert "ngram3_ids" not in layers
-    assert layers["probability"].get_weights()[0].ravel().tolist() == [1.0, 1.0]
+    assert layers["nbsvm_words"].embeddings.shape == (tokeniser.vocab_size, 1)
+    assert layers["nbsvm_bigrams"].embeddings.shape == (config.ngram_buckets + 1, 1)
+    assert not layers["nbsvm_words"].trainable  # fitted by liblinear, then frozen
+    # ngram, lstm and nbsvm logits, summed until training fits the combiner
+    assert layers["probability"].get_weights()[0].ravel().tolist() == [1.0, 1.0, 1.0]
 
 
 def test_branch_models_share_the_full_model_s_layers() -> None:
@@ -94,3 +98,40 @@ def test_lstm_only_models_have_no_branches() -> None:
         model = build_model(config, vocab_size=100, maxlen=tokeniser.maxlen)
         assert branch_models(model) == {}
         assert not any(layer.name.startswith("ngram") for layer in model.layers)
+
+
+def test_the_nbsvm_branch_reproduces_its_regression_and_exports(tokenised, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pydantic import ValidationError
+
+    from lstm_model.config import ExportConfig, TrainConfig
+    from lstm_model.dataset import load_split
+    from lstm_model.export import check_parity, export_model
+    from lstm_model.model import NBSVM_LOGIT, load_model
+    from lstm_model.tokeniser import Tokeniser
+    from lstm_model.training import stratified_split, train_model
+    from tests.conftest import TINY_MODEL
+
+    with pytest.raises(ValidationError, match="nbsvm needs the two-branch model"):
+        ModelConfig(nbsvm=True, ngram_order=0)
+    assert ModelConfig(ngram_order=0).nbsvm is False and ModelConfig().nbsvm is True
+    config = TINY_MODEL.model_copy(update={"nbsvm": True})
+    train = TrainConfig(epochs=1, ngram_epochs=1, batch_size=32)
+    result = train_model(tokenised, config, train, tmp_path / "run", verbose=0)
+    assert len(result.history["combiner"]) == 4  # three logits and a bias
+    model = load_model(result.model_path)
+    x, y = load_split(tokenised, "train")
+    _, validation = stratified_split(y, train.validation_fraction, train.seed)
+    logit = keras.Model(model.inputs, model.get_layer(NBSVM_LOGIT).output)
+    own = ((logit.predict(x[validation], verbose=0).ravel() > 0) == y[validation]).mean()
+    # The frozen tables inside the model give exactly liblinear's validation accuracy,
+    # after the other branches were trained around them.
+    assert own == pytest.approx(result.history["nbsvm_val_accuracy"][0])
+    assert not any(w.trainable for w in model.get_layer("nbsvm_bigrams").weights)
+    texts = ["A fine, moving film.", "Dull and far too long.", "", "ok"] * 5
+    expected = model.predict(Tokeniser.load(tokenised.tokeniser_dir).encode(texts), verbose=0)
+    export = ExportConfig(tflite_batch_size=16)
+    exported = export_model(
+        result.model_path, tokenised.tokeniser_dir, tmp_path / "export", 1, export
+    )
+    parity = check_parity(exported, tokenised.tokeniser_dir, texts, expected.ravel(), 1e-4)
+    assert parity.passed, parity.describe()

@@ -35,7 +35,8 @@ def test_training_logs_what_it_should(trained) -> None:  # type: ignore[no-untyp
     lstm_keys = {"loss", "val_loss", "accuracy", "val_accuracy", "grad_norm"}
     assert set(trained.history) >= lstm_keys | {f"ngram_{k}" for k in lstm_keys} | {"combiner"}
     assert all(n > 0 for n in trained.history["grad_norm"] + trained.history["ngram_grad_norm"])
-    assert len(trained.history["combiner"]) == 3  # two logit weights and a bias
+    assert len(trained.history["combiner"]) == 4  # three logit weights and a bias
+    assert 0.0 < trained.history["nbsvm_val_accuracy"][0] <= 1.0
     kernel, bias = load_model(trained.model_path).get_layer("probability").get_weights()
     assert np.allclose([*kernel.ravel(), *bias], trained.history["combiner"])
     assert sha256_file(trained.model_path) == trained.model_sha256
