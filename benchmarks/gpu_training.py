@@ -29,22 +29,12 @@ def main() -> None:
 
     import keras
 
-    from lstm_model.config import PRESETS, TokeniserConfig, TrainConfig
-    from lstm_model.dataset import TOKENISED_FILE, TokenisedResult, load_split
+    from lstm_model.config import PRESETS, TrainConfig
+    from lstm_model.dataset import load_split, open_tokenised
     from lstm_model.evaluate import compute_metrics
     from lstm_model.training import train_model
 
-    manifest = json.loads((args.tokenised / "manifest.json").read_text())
-    tokenised = TokenisedResult(
-        path=args.tokenised / TOKENISED_FILE,
-        sha256=manifest["content_sha256"],
-        tokeniser_dir=args.tokenised,
-        vocab_sha256=manifest["files"]["vocab.txt"],
-        reviews_sha256=manifest["inputs"]["reviews"],
-        rows=manifest["details"]["rows"],
-        config=TokeniserConfig(**manifest["config"]),
-        cached=True,
-    )
+    tokenised = open_tokenised(args.tokenised)
     tokeniser, model_config = PRESETS[args.preset]
     if args.no_cudnn:
         model_config = model_config.model_copy(update={"use_cudnn": False})

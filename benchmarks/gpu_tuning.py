@@ -13,7 +13,6 @@ training share and reports its test accuracy, the one number here that reads the
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import tempfile
 import time
@@ -33,23 +32,13 @@ def main() -> None:
 
     import keras
 
-    from lstm_model.config import SearchSpace, TokeniserConfig, TrainConfig, TuningConfig
-    from lstm_model.dataset import TOKENISED_FILE, TokenisedResult, load_split
+    from lstm_model.config import SearchSpace, TrainConfig, TuningConfig
+    from lstm_model.dataset import load_split, open_tokenised
     from lstm_model.evaluate import compute_metrics
     from lstm_model.training import train_model
     from lstm_model.tuning import cut, run_search
 
-    manifest = json.loads((args.tokenised / "manifest.json").read_text())
-    tokenised = TokenisedResult(
-        path=args.tokenised / TOKENISED_FILE,
-        sha256=manifest["content_sha256"],
-        tokeniser_dir=args.tokenised,
-        vocab_sha256=manifest["files"]["vocab.txt"],
-        reviews_sha256=manifest["inputs"]["reviews"],
-        rows=manifest["details"]["rows"],
-        config=TokeniserConfig(**manifest["config"]),
-        cached=True,
-    )
+    tokenised = open_tokenised(args.tokenised)
     config = TuningConfig(algorithm=args.algorithm, max_trials=args.max_trials, epochs=args.epochs)
     training = TrainConfig()
     with tempfile.TemporaryDirectory() as tmp:

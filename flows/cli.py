@@ -105,8 +105,9 @@ def retrain(
         _G, "max_regression"
     ),
     min_margin_over_baseline: Annotated[
-        float | None, typer.Option(help=_help(_G, "min_margin_over_baseline"))
-    ] = None,
+        float,
+        typer.Option(help=_help(_G, "min_margin_over_baseline") + " With --no-baseline: off."),
+    ] = _default(_G, "min_margin_over_baseline"),
     baseline: Annotated[bool, typer.Option(help=_help(BaselineConfig, "enabled"))] = _default(
         BaselineConfig, "enabled"
     ),
@@ -168,7 +169,8 @@ def retrain(
         gate = GateConfig(
             min_accuracy=min_accuracy,
             max_regression=max_regression,
-            min_margin_over_baseline=min_margin_over_baseline,
+            # no baseline, nothing to compare with: the margin is not checked
+            min_margin_over_baseline=min_margin_over_baseline if baseline else None,
         )
         contract = ReviewsContractConfig(
             min_rows=min_rows,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict
 
 from lstm_model.artifacts import (
+    MANIFEST_NAME,
     find_valid_artifact,
     require_sha256,
     sha256_text,
@@ -124,6 +126,22 @@ def tokenised_folder(reviews: IngestResult, config: TokeniserConfig, out_root: P
     """Where the tokenised dataset is published: addressed by input hash and config."""
     key = sha256_text("tokenise", TOKENISE_VERSION, reviews.sha256, config.fingerprint())
     return out_root / "tokenised" / key[:16]
+
+
+def open_tokenised(folder: Path) -> TokenisedResult:
+    """A published tokenised folder, described by its own manifest (for tools that get the
+    folder alone, such as the GPU benchmarks)."""
+    manifest = json.loads((folder / MANIFEST_NAME).read_text())
+    return TokenisedResult(
+        path=folder / TOKENISED_FILE,
+        sha256=manifest["content_sha256"],
+        tokeniser_dir=folder,
+        vocab_sha256=manifest["files"]["vocab.txt"],
+        reviews_sha256=manifest["inputs"]["reviews"],
+        rows=manifest["details"]["rows"],
+        config=TokeniserConfig(**manifest["config"]),
+        cached=True,
+    )
 
 
 def load_split(result: TokenisedResult, split: str) -> tuple[np.ndarray, np.ndarray]:

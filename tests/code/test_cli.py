@@ -53,7 +53,8 @@ def test_retrain_help_explains_every_option(tmp_path: Path) -> None:
 def test_retrain_runs_the_flow_locally(fixture_archive: Path, tmp_path: Path) -> None:
     workspace = tmp_path / "ws"
     tiny = ["--min-rows", "100", "--vocab-size", "3000", "--maxlen", "40", "--units", "8",
-            "--embedding-dim", "8", "--epochs", "1", "--min-accuracy", "0"]  # fmt: skip
+            "--embedding-dim", "8", "--epochs", "1", "--min-accuracy", "0",
+            "--min-margin-over-baseline", "-1"]  # fmt: skip
     out = _cli(
         "retrain", "--source", str(fixture_archive), "--workspace", str(workspace), *tiny,
         home=tmp_path,

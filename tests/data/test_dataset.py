@@ -72,3 +72,10 @@ def test_changed_file_is_refused_on_load(ingested, tmp_path: Path) -> None:  # t
     result.path.write_bytes(result.path.read_bytes()[:-10])
     with pytest.raises(ArtifactError, match="re-run the tokenise step"):
         load_split(result, "train")
+
+
+def test_a_published_folder_describes_itself(tokenised) -> None:  # type: ignore[no-untyped-def]
+    from lstm_model.dataset import open_tokenised
+
+    opened = open_tokenised(tokenised.tokeniser_dir)
+    assert opened.model_copy(update={"cached": tokenised.cached}) == tokenised

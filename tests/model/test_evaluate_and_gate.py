@@ -69,9 +69,13 @@ def test_gate_can_require_a_margin_over_the_linear_baseline() -> None:
     assert not unmeasured.passed and "no baseline was measured" in unmeasured.describe()
 
 
-def test_baseline_margin_is_off_by_default() -> None:
-    assert GateConfig().min_margin_over_baseline is None
-    assert decide(0.90, None, GateConfig(), baseline_accuracy=0.95).passed
+def test_by_default_the_candidate_must_match_the_linear_baseline() -> None:
+    assert GateConfig().min_margin_over_baseline == 0.0
+    assert not decide(0.90, None, GateConfig(), baseline_accuracy=0.95).passed
+    assert decide(0.9121, None, GateConfig(), baseline_accuracy=0.9066).passed
+    assert decide(
+        0.90, None, GateConfig(min_margin_over_baseline=None), baseline_accuracy=0.95
+    ).passed
 
 
 def test_baseline_fits_on_the_model_s_training_rows_and_is_cached(  # type: ignore[no-untyped-def]
