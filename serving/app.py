@@ -58,6 +58,7 @@ class Refused(Exception):
 def create_app(registry_root: Path, config: ServingConfig, api_key: str | None = None) -> FastAPI:
     """The service over the champion of ``registry_root``; ``api_key`` guards ``/v1/``."""
     slot = ModelSlot(registry_root, config)
+    # Filled by the lifespan: both belong to the event loop the server runs.
     limiter: list[anyio.CapacityLimiter] = []
     batcher: list[MicroBatcher] = []
 
