@@ -35,23 +35,28 @@ def test_evaluation_writes_report_plots_and_probabilities(evaluation) -> None:  
     assert np.load(folder / "test_probabilities.npy").shape == (204,)
 
 
+# A baseline below the candidate: the default margin (match the baseline) holds, and the
+# rule under test is the only one that can fail.
+LOW_BASELINE = {"baseline_accuracy": 0.4}
+
+
 def test_gate_without_champion_applies_only_the_bar() -> None:
-    assert decide(0.881, None, GateConfig()).passed
-    failed = decide(0.87, None, GateConfig())
+    assert decide(0.881, None, GateConfig(), **LOW_BASELINE).passed
+    failed = decide(0.87, None, GateConfig(), **LOW_BASELINE)
     assert not failed.passed
     assert failed.reasons == ["test accuracy 0.8700 is below the bar 0.8800"]
 
 
 def test_gate_refuses_a_regression_beyond_the_tolerance() -> None:
     config = GateConfig(min_accuracy=0.8, max_regression=0.005)
-    assert decide(0.896, (3, 0.90), config).passed
-    failed = decide(0.89, (3, 0.90), config)
+    assert decide(0.896, (3, 0.90), config, **LOW_BASELINE).passed
+    failed = decide(0.89, (3, 0.90), config, **LOW_BASELINE)
     assert not failed.passed
     assert "0.0100 below champion version 3 (0.9000)" in failed.describe()
 
 
 def test_gate_reports_both_failures() -> None:
-    failed = decide(0.5, (1, 0.9), GateConfig())
+    failed = decide(0.5, (1, 0.9), GateConfig(), **LOW_BASELINE)
     assert len(failed.reasons) == 2
 
 
