@@ -90,11 +90,6 @@ def texts(reviews_frame) -> list[str]:  # type: ignore[no-untyped-def]
     return [t for t in test if len(t) <= 6000][:40] + ODD_TEXTS
 
 
-def batch_scores(registry: Path, texts: list[str], tmp: Path) -> np.ndarray:
-    """The nightly batch scorer's probabilities for ``texts`` (a JSONL file, scored for real)."""
-    return score_texts(registry, texts, tmp)
-
-
 def start(registry: Path, log: Path, *args: str, env: dict[str, str] | None = None) -> Server:
     command = [str(Path(sys.executable).with_name("lstm-pipeline")), "serve", "--registry",
                str(registry), "--port", "0", *args]  # fmt: skip
@@ -174,7 +169,7 @@ def test_health_readiness_model_and_docs(keyed: Server) -> None:
 def test_predictions_equal_the_batch_scorer(
     keyed: Server, texts: list[str], tmp_path: Path
 ) -> None:
-    expected = batch_scores(keyed.registry, texts, tmp_path / "scoring")
+    expected = score_texts(keyed.registry, texts, tmp_path / "scoring")
     with client(keyed) as http:
         batched = []
         for at in range(0, len(texts), 16):
@@ -337,7 +332,7 @@ def test_without_a_champion_it_is_alive_but_not_ready(
     Registry(switching.registry).promote(1, MODEL_NAME)
     wait_ready(switching, 1)
     # The TFLite backend also answers like the batch scorer.
-    expected = batch_scores(switching.registry, texts, tmp_path / "scoring")
+    expected = score_texts(switching.registry, texts, tmp_path / "scoring")
     got = httpx.post(f"{switching.url}/v1/predict", json={"texts": texts}, timeout=60).json()
     probabilities = np.array([p["probability"] for p in got["predictions"]])
     assert np.max(np.abs(probabilities - expected)) <= 1e-6
