@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 DEFAULT_SOURCE = "../shared/data/aclImdb_v1_labeled.tar.gz"
@@ -27,3 +31,31 @@ def prepare(source: Path, workspace: Path, tokeniser):  # type: ignore[no-untype
     logging.basicConfig(level=logging.WARNING)
     reviews = ingest_reviews(resolve_source(str(source)), workspace)
     return reviews, tokenise_reviews(reviews, tokeniser, workspace)
+
+
+def start_service(registry: Path, log: Path, *args: str) -> tuple[subprocess.Popen[bytes], str]:
+    """`lstm-pipeline serve` on a free loopback port over ``registry``: (process, URL)."""
+    command = [str(Path(sys.executable).with_name("lstm-pipeline")), "serve", "--registry",
+               str(registry), "--port", "0", *args]  # fmt: skip
+    with log.open("wb") as out:
+        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    for _ in range(600):
+        found = re.search(r"Uvicorn running on (http://\S+:\d+)", log.read_text())
+        if found:
+            return server, found.group(1)
+        if server.poll() is not None:
+            raise SystemExit(log.read_text())
+        time.sleep(0.2)
+    raise SystemExit(f"the service did not start:\n{log.read_text()}")
+
+
+def wait_ready(url: str, version: int) -> None:
+    """Wait until the service at ``url`` answers with model ``version``."""
+    import httpx
+
+    for _ in range(600):
+        ready = httpx.get(f"{url}/readyz", timeout=10)
+        if ready.status_code == 200 and ready.json()["model_version"] == version:
+            return
+        time.sleep(0.5)
+    raise SystemExit("the service never became ready")

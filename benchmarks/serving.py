@@ -14,10 +14,7 @@ Rounds alternate raw and served measurements; medians are reported.
 
 from __future__ import annotations
 
-import re
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -26,7 +23,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from benchmarks._common import parser
+from benchmarks._common import parser, start_service, wait_ready
 
 
 def main() -> None:
@@ -57,9 +54,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for micro in (True, False):  # the service with, then without, micro-batching
             log = Path(tmp) / f"serve-{micro}.log"
-            server, url = _start(args.registry, args.backend, log, micro)
+            server, url = start_service(
+                args.registry, log, "--backend", args.backend,
+                "--micro-batching" if micro else "--no-micro-batching",
+            )  # fmt: skip
             try:
-                _wait_ready(url, version)
+                wait_ready(url, version)
                 if micro:
                     p50, p99, n = _latency(url, texts[: args.singles + 50])
                 for _ in range(args.rounds):  # alternate raw and served measurements
@@ -124,33 +124,6 @@ def _test_texts(source: Path, workspace: Path) -> list[str]:
     reviews = load_reviews(ingest_reviews(resolve_source(str(source)), workspace))
     texts = reviews.filter(pc.equal(reviews["split"], "test"))["text"].to_pylist()
     return texts[:: max(1, len(texts) // 10_000)]  # both labels, spread over the split
-
-
-def _start(
-    registry: Path, backend: str, log: Path, micro: bool
-) -> tuple[subprocess.Popen[bytes], str]:
-    command = [str(Path(sys.executable).with_name("lstm-pipeline")), "serve", "--registry",
-               str(registry), "--port", "0", "--backend", backend,
-               "--micro-batching" if micro else "--no-micro-batching"]  # fmt: skip
-    with log.open("wb") as out:
-        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    for _ in range(600):
-        found = re.search(r"Uvicorn running on (http://\S+:\d+)", log.read_text())
-        if found:
-            return server, found.group(1)
-        if server.poll() is not None:
-            raise SystemExit(log.read_text())
-        time.sleep(0.2)
-    raise SystemExit(f"the service did not start:\n{log.read_text()}")
-
-
-def _wait_ready(url: str, version: int) -> None:
-    for _ in range(600):
-        ready = httpx.get(f"{url}/readyz", timeout=10)
-        if ready.status_code == 200 and ready.json()["model_version"] == version:
-            return
-        time.sleep(0.5)
-    raise SystemExit("the service never became ready")
 
 
 def _raw(model, batches: list[list[str]]) -> float:  # type: ignore[no-untyped-def]

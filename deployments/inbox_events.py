@@ -19,7 +19,7 @@ from pathlib import Path
 from prefect.events import emit_event
 
 from lstm_model.config import ScoringConfig, default_workspace
-from lstm_model.inbox import ready_files
+from lstm_model.inbox import printable, ready_files
 
 log = logging.getLogger(__name__)
 EVENT = "lstm-pipeline.inbox.file-ready"
@@ -35,21 +35,26 @@ def announce_ready(
     announced = []
     present = set()
     for path in ready_files(inbox, settle_seconds):
-        stat = path.lstat()
+        try:
+            stat = path.lstat()
+        except FileNotFoundError:  # scored and moved away since the listing
+            continue
         present.add(path.name)
         if seen.get(path.name) == (stat.st_size, stat.st_mtime_ns):
             continue
         seen[path.name] = (stat.st_size, stat.st_mtime_ns)
+        # The display form: a name may hold newlines or bytes that are not UTF-8.
+        name = printable(path.name)
         emit_event(
             event=EVENT,
             resource={
-                "prefect.resource.id": f"{RESOURCE_PREFIX}{path.name}",
-                "prefect.resource.name": path.name,
+                "prefect.resource.id": f"{RESOURCE_PREFIX}{name}",
+                "prefect.resource.name": name,
             },
             payload={"inbox": str(inbox), "bytes": stat.st_size},
         )
-        announced.append(path.name)
-        log.info("announced %s", path.name)
+        announced.append(name)
+        log.info("announced %s", name)
     for name in set(seen) - present:  # scored and archived, or removed
         del seen[name]
     return announced
@@ -66,7 +71,10 @@ def main() -> None:
     log.info("watching %s (settle %.0f s)", inbox, settle)
     seen: dict[str, tuple[int, int]] = {}
     while True:
-        announce_ready(inbox, settle, seen)
+        try:
+            announce_ready(inbox, settle, seen)
+        except Exception:  # the watcher outlives any one bad pass; the schedule is the net
+            log.exception("could not announce the ready files of %s", inbox)
         time.sleep(args.poll_seconds)
 
 

@@ -338,6 +338,15 @@ def serve(
     max_concurrency: Annotated[int, typer.Option(help=_help(_V, "max_concurrency"))] = _default(
         _V, "max_concurrency"
     ),
+    max_connections: Annotated[int, typer.Option(help=_help(_V, "max_connections"))] = _default(
+        _V, "max_connections"
+    ),
+    header_timeout_seconds: Annotated[
+        float, typer.Option(help=_help(_V, "header_timeout_seconds"))
+    ] = _default(_V, "header_timeout_seconds"),
+    body_timeout_seconds: Annotated[
+        float, typer.Option(help=_help(_V, "body_timeout_seconds"))
+    ] = _default(_V, "body_timeout_seconds"),
     inference_threads: Annotated[int, typer.Option(help=_help(_V, "inference_threads"))] = _default(
         _V, "inference_threads"
     ),
@@ -370,6 +379,9 @@ def serve(
             max_text_chars=max_text_chars,
             max_body_bytes=max_body_bytes,
             max_concurrency=max_concurrency,
+            max_connections=max_connections,
+            header_timeout_seconds=header_timeout_seconds,
+            body_timeout_seconds=body_timeout_seconds,
             inference_threads=inference_threads,
             micro_batching=micro_batching,
             poll_seconds=poll_seconds,

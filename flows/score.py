@@ -5,6 +5,10 @@ By default files are scored one after another in the flow's process. With
 ``ScaleOutConfig.dask_workers`` (or a scheduler address) a subflow on a Dask task runner
 stages every file, scores the parts of all files in parallel, and commits each file
 under its lock: the same exactly-once rules, see ``lstm_model.scoring_parts``.
+
+No file stops the run: the library turns whatever one file holds into its outcome, and a
+task that fails outside it (a timeout, a lost Dask worker) gives that file a "failed"
+outcome here, so the report is still written.
 """
 
 from __future__ import annotations
@@ -15,10 +19,29 @@ from typing import TYPE_CHECKING
 
 from prefect import flow
 from prefect.futures import PrefectFuture
+from prefect.states import State
 
 from lstm_model.config import ScaleOutConfig, ScoringConfig, default_workspace
-from lstm_model.scoring import Champion, FileOutcome, RunSummary, ScoringFolders
-from tasks.scoring import champion, commit, discover, report, score, score_one_part, stage
+from lstm_model.inbox import display_name
+from lstm_model.scoring import (
+    Champion,
+    FileOutcome,
+    RunSummary,
+    ScoringFolders,
+    describe,
+    unsettled,
+)
+from lstm_model.scoring_parts import StagedFile
+from tasks.scoring import (
+    champion,
+    commit,
+    count_failure,
+    discover,
+    report,
+    score,
+    score_one_part,
+    stage,
+)
 
 if TYPE_CHECKING:
     from prefect_dask import DaskTaskRunner
@@ -55,7 +78,10 @@ def score_inbox(
             paths, folders, best, config, root
         )
     else:
-        outcomes = [score(path, folders, best, config, root) for path in paths]
+        outcomes = [
+            _settled(score(path, folders, best, config, root, return_state=True), path)
+            for path in paths
+        ]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     return report(outcomes, best, config, folders.root / "reports" / stamp)
 
@@ -71,21 +97,56 @@ def score_in_parallel(
     """Score ``paths`` on the flow's task runner: every file's parts in parallel."""
     staged = [stage.submit(path, folders, best, config, workspace) for path in paths]
     committed: dict[str, PrefectFuture[FileOutcome]] = {}
-    commits = []
-    for future in staged:
-        source = future.result()
+    pending: list[FileOutcome | tuple[StagedFile, PrefectFuture[FileOutcome]]] = []
+    for path, future in zip(paths, staged, strict=True):
+        source = future.result(raise_on_failure=False)
+        if not isinstance(source, StagedFile):
+            pending.append(_failed(path, source))
+            continue
         first = committed.get(source.sha256)
         if first is not None:
             # A second copy of content staged in this run: it waits for the first copy's
             # commit, then finds it in the ledger and is skipped; its parts are not scored.
-            commits.append(commit.submit(source, [], folders, best, wait_for=[first]))
+            pending.append(
+                (source, commit.submit(source, [], folders, best, config, wait_for=[first]))
+            )
             continue
         parts = [
             score_one_part.submit(part, source, best, config, workspace) for part in source.parts
         ]
-        committed[source.sha256] = commit.submit(source, parts, folders, best)
-        commits.append(committed[source.sha256])
-    return [c.result() for c in commits]
+        committed[source.sha256] = commit.submit(source, parts, folders, best, config)
+        pending.append((source, committed[source.sha256]))
+    return [_committed(item, folders, best, config) for item in pending]
+
+
+def _settled(state: State[FileOutcome], path: Path) -> FileOutcome:
+    """The outcome a task returned, or a "failed" one if the task itself failed."""
+    outcome = state.result(raise_on_failure=False)
+    return outcome if isinstance(outcome, FileOutcome) else _failed(path, outcome)
+
+
+def _failed(path: Path, error: object) -> FileOutcome:
+    reason = describe(error) if isinstance(error, BaseException) else f"no outcome: {error!r}"
+    return unsettled(display_name(path.name), "", reason)
+
+
+def _committed(
+    item: FileOutcome | tuple[StagedFile, PrefectFuture[FileOutcome]],
+    folders: ScoringFolders,
+    best: Champion,
+    config: ScoringConfig,
+) -> FileOutcome:
+    """A file's outcome once its commit is done; a commit that never ran or crashed (a
+    lost worker, a timeout) is a failed attempt, counted against the file."""
+    if isinstance(item, FileOutcome):
+        return item
+    source, future = item
+    outcome = future.result(raise_on_failure=False)
+    if isinstance(outcome, FileOutcome):
+        return outcome
+    reason = describe(outcome) if isinstance(outcome, BaseException) else repr(outcome)
+    counted = count_failure(source.entry, reason, folders, best, config, return_state=True)
+    return _settled(counted, source.path)
 
 
 def _dask_runner(scale_out: ScaleOutConfig) -> DaskTaskRunner:

@@ -27,8 +27,63 @@ from lstm_model.errors import ArtifactError
 log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
+FILE_MODE_ENV = "LSTM_PIPELINE_FILE_MODE"
+DEFAULT_FILE_MODE = 0o600
 _TMP_MARK = ".tmp-"
 _CHUNK = 1 << 20
+
+
+def file_mode() -> int:
+    """Permission bits of every file the pipeline writes: ``$LSTM_PIPELINE_FILE_MODE``
+    (octal, e.g. ``640`` to let the group read) or, by default, ``600``: the owner only.
+    Results, rejects, the archive, the ledger and the registry hold users' texts and models."""
+    raw = os.environ.get(FILE_MODE_ENV, "").strip()
+    if not raw:
+        return DEFAULT_FILE_MODE
+    try:
+        mode = int(raw, 8)
+    except ValueError:
+        mode = -1
+    if not 0 <= mode <= 0o777 or not mode & 0o600 == 0o600:
+        raise ArtifactError(
+            f"${FILE_MODE_ENV}={raw!r} is not an octal file mode that lets the owner read and "
+            "write (e.g. 600 or 640)"
+        )
+    return mode
+
+
+def dir_mode() -> int:
+    """Folders' bits: the file mode, with search (x) wherever it grants read (600 -> 700)."""
+    mode = file_mode()
+    return mode | ((mode & 0o444) >> 2)
+
+
+def restrict(path: Path) -> None:
+    """Give ``path`` the pipeline's mode (``file_mode`` or ``dir_mode``); links are left as
+    they are (their mode means nothing, and their target is not ours to change)."""
+    if path.is_symlink():
+        return
+    os.chmod(path, dir_mode() if path.is_dir() else file_mode())
+
+
+def restrict_tree(root: Path) -> None:
+    """``restrict`` ``root`` and everything below it."""
+    restrict(root)
+    for path in root.rglob("*"):
+        restrict(path)
+
+
+def make_dirs(path: Path) -> Path:
+    """``mkdir -p`` that gives the folders it creates the pipeline's ``dir_mode``."""
+    missing = []
+    at = path
+    while not at.exists() and at != at.parent:
+        missing.append(at)
+        at = at.parent
+    path.mkdir(parents=True, exist_ok=True)
+    for folder in missing:
+        restrict(folder)
+    return path
 
 
 def sha256_file(path: Path) -> str:
@@ -59,10 +114,13 @@ def require_sha256(path: Path, expected: str, remedy: str) -> None:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     tmp = path.with_name(f".{path.name}{_TMP_MARK}{uuid.uuid4().hex}")
     try:
-        with tmp.open("wb") as handle:
+        with os.fdopen(
+            os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode()), "wb"
+        ) as handle:
+            os.fchmod(handle.fileno(), file_mode())  # the umask may have taken bits away
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -83,9 +141,12 @@ def atomic_parquet_writer(path: Path, schema: Any) -> Iterator[Any]:
     block completes; on an exception (or a kill) no partial file is ever visible there."""
     import pyarrow.parquet as pq
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     tmp = path.with_name(f".{path.name}{_TMP_MARK}{uuid.uuid4().hex}")
     try:
+        # Created with the pipeline's mode before a byte is written: never readable by others.
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode()))
+        os.chmod(tmp, file_mode())
         with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
             yield writer
         with tmp.open("rb") as handle:

@@ -290,6 +290,25 @@ class ScoringConfig(_Frozen):
     max_text_chars: int = Field(
         20_000, ge=1, description="Longer texts are rejected (row by row), not scored."
     )
+    max_row_bytes: int = Field(
+        1 << 20,
+        ge=1024,
+        description="Longest row in bytes (a line of TXT or JSONL, a record of CSV). A longer "
+        "row is rejected with its row number and sha256 and never held in memory whole.",
+    )
+    reject_text_chars: int = Field(
+        1000,
+        ge=0,
+        description="Characters of a rejected row's text kept in the rejects file; the whole "
+        "row stays in the archived input, found by its row number and sha256.",
+    )
+    max_attempts: int = Field(
+        3,
+        ge=1,
+        description="A file whose scoring fails for a reason other than its content (a bug, a "
+        "full disk) stays in the inbox for the next run; after this many failed runs in a "
+        "row it is quarantined with the last error.",
+    )
     batch_size: int = Field(512, ge=1, le=65_536, description="Texts per prediction batch.")
     chunk_rows: int = Field(
         50_000,
@@ -405,8 +424,25 @@ class ServingConfig(_Frozen):
     max_concurrency: int = Field(
         64,
         ge=1,
-        description="Most connections and tasks at once; more get 503 at once (bounds memory "
-        "to about max_concurrency x max_body_bytes).",
+        description="Most requests handled at once (bounds memory to about max_concurrency x "
+        "max_body_bytes); more get 503 at once. /healthz and /readyz are never counted.",
+    )
+    max_connections: int = Field(
+        1024,
+        ge=2,
+        description="Most open connections, idle ones included; past it the server answers "
+        "503 without reading the request (a last resort: timeouts close idle ones first).",
+    )
+    header_timeout_seconds: float = Field(
+        10.0,
+        gt=0.0,
+        description="A connection must send a whole request line and headers within this "
+        "long; one that sends nothing, or trickles, is closed.",
+    )
+    body_timeout_seconds: float = Field(
+        30.0,
+        gt=0.0,
+        description="A request body must arrive whole within this long (else 408).",
     )
     inference_threads: int = Field(
         2, ge=1, le=256, description="Predictions computed at the same time (the rest queue)."

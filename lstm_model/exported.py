@@ -2,8 +2,10 @@
 
 Used by the real-time service: it never runs the training code, only the exports. The
 files a predictor needs are copied out of the registry while they are hashed, and the copy
-is loaded only if every hash matches the version's manifest, so what is loaded is exactly
-what was verified (a file changed after the check cannot slip in).
+is loaded only if every hash matches the version's manifest (and the manifest's signature,
+when a signing key is set), so what is loaded is exactly what was verified (a file changed
+after the check cannot slip in). Before it answers anything, the loaded model must score
+the canary texts as recorded at export (``lstm_model.canary``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from lstm_model.canary import ModelOutputError, verify_canary
 from lstm_model.errors import ArtifactError, PipelineError
 from lstm_model.evaluate import THRESHOLD
 from lstm_model.export import SIGNATURE, TFLITE_FILE, tflite_invoke
@@ -50,7 +53,14 @@ class ExportedModel:
     loaded_at: float = field(default_factory=time.time)
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
-        return self.predictor.predict(texts)
+        """One value per text, as the model gave it (``check_probabilities`` judges them);
+        raises ModelOutputError when the count is wrong."""
+        values = np.asarray(self.predictor.predict(texts)).ravel()
+        if values.shape != (len(texts),):
+            raise ModelOutputError(
+                f"model version {self.version} gave {values.size} values for {len(texts)} texts"
+            )
+        return values
 
 
 def labels_of(probabilities: np.ndarray) -> list[str]:
@@ -64,11 +74,12 @@ def load_exported(
     """Verify a version's exported files against its manifest, then load them.
 
     ``threads``: how many predictions may run at once (TFLite keeps one interpreter each).
-    Raises ArtifactError (tampered, missing or unlisted files) or PipelineError (the
+    Raises ArtifactError (tampered, missing or unlisted files, a bad signature),
+    ModelOutputError (the canary texts score otherwise than recorded) or PipelineError (the
     version was never exported) naming the problem; nothing is loaded then.
     """
     registry = Registry(registry_root)
-    manifest = registry.manifest(version)
+    manifest = registry.trusted_manifest(version)
     if not (manifest.get("parity") or {}).get("passed"):
         raise PipelineError(
             f"model version {version} has no export that passed its parity check: "
@@ -99,7 +110,8 @@ def load_exported(
                 Tokeniser.load(copy / "tokenizer"),
                 interpreters=threads,
             )
-    predictor.predict(["warm up the traced function"])
+    # Also the warm-up: the first call traces the function.
+    verify_canary(predictor.predict, manifest.get("canary"), backend, f"model version {version}")
     return ExportedModel(
         version=version,
         backend=backend,

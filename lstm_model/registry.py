@@ -29,8 +29,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from lstm_model.artifacts import atomic_write_json, sha256_file
+from lstm_model.artifacts import atomic_write_json, make_dirs, restrict_tree, sha256_file
 from lstm_model.errors import ArtifactError, PipelineError
+from lstm_model.signing import sign, verify
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +39,17 @@ Status = Literal["candidate", "rejected", "accepted", "champion", "retired"]
 MANIFEST = "manifest.json"
 STATUS = "status.json"
 CHAMPION = "champion.json"
+MAX_POINTER_BYTES = 1 << 20
+MAX_MANIFEST_BYTES = 64 << 20
 
 
 class RegistryError(PipelineError):
     """The registry cannot do what was asked (no such version, nothing to roll back to)."""
+
+
+class ChampionPointerError(RegistryError):
+    """``champion.json`` is there but does not name a version of this registry; the
+    message says what is wrong with it (it is never followed outside the registry)."""
 
 
 class VersionInfo(BaseModel):
@@ -77,7 +85,7 @@ class Registry:
         The version folder is filled under a temporary name and renamed to the next free
         number, so concurrent registrations never share a number or see half a version.
         """
-        self.versions_dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.versions_dir)
         staging = self.versions_dir / f".staging-{os.getpid()}-{uuid.uuid4().hex}"
         staging.mkdir()
         try:
@@ -88,6 +96,7 @@ class Registry:
                     shutil.copytree(source, target)
                 else:
                     shutil.copy2(source, target)
+            restrict_tree(staging)
             for _ in range(1000):
                 version = self._next_number()
                 try:
@@ -111,8 +120,9 @@ class Registry:
     def seal(self, version: int, updates: dict[str, Any]) -> None:
         """Re-hash every file of a version (after exports were added) into its manifest."""
         folder = self.path(version)
-        manifest = json.loads((folder / MANIFEST).read_text())
+        manifest = self.manifest(version)
         manifest.update(updates)
+        restrict_tree(folder)  # the exports were written by TensorFlow, with its modes
         self._write_manifest(folder, manifest)
 
     def set_status(self, version: int, status: Status, reason: str) -> None:
@@ -125,20 +135,34 @@ class Registry:
 
     def path(self, version: int) -> Path:
         folder = self.versions_dir / str(version)
-        if not folder.is_dir():
+        if folder.is_symlink() or not folder.is_dir():
+            # A link is never followed: it could lead out of the registry.
             raise RegistryError(f"no model version {version} in {self.versions_dir}")
         return folder
 
     def manifest(self, version: int) -> dict[str, Any]:
-        return json.loads((self.path(version) / MANIFEST).read_text())
+        path = self.path(version) / MANIFEST
+        manifest = _read_json(path, MAX_MANIFEST_BYTES, f"model version {version}'s manifest")
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+            raise ArtifactError(f"model version {version}: its manifest lists no files")
+        return manifest
+
+    def trusted_manifest(self, version: int) -> dict[str, Any]:
+        """The manifest, its signature verified when ``$LSTM_PIPELINE_SIGNING_KEY`` is set."""
+        manifest = self.manifest(version)
+        verify(manifest, f"model version {version}")
+        return manifest
 
     def status(self, version: int) -> dict[str, Any]:
         return json.loads((self.path(version) / STATUS).read_text())
 
     def load_version(self, version: int) -> Path:
-        """The version's folder, after checking every file against its manifest."""
+        """The version's folder, after checking every file against its (signed) manifest."""
         folder = self.path(version)
-        manifest = self.manifest(version)
+        self._check_files(version, folder, self.trusted_manifest(version))
+        return folder
+
+    def _check_files(self, version: int, folder: Path, manifest: dict[str, Any]) -> None:
         present = _files(folder)
         for name, expected in manifest["files"].items():
             if name not in present:
@@ -152,13 +176,38 @@ class Registry:
         extra = sorted(set(present) - set(manifest["files"]))
         if extra:
             raise ArtifactError(f"model version {version}: files not in the manifest: {extra}")
-        return folder
 
     def champion(self) -> int | None:
-        pointer = self.root / CHAMPION
-        if not pointer.is_file():
+        """The champion's version; None when there is no pointer yet. Raises
+        ChampionPointerError, with the reason, for a pointer that names no version here."""
+        pointer = self._pointer()
+        return None if pointer is None else pointer["version"]
+
+    def _pointer(self) -> dict[str, Any] | None:
+        path = self.root / CHAMPION
+        if not os.path.lexists(path):
             return None
-        return json.loads(pointer.read_text())["version"]
+        if path.is_symlink():
+            raise ChampionPointerError(f"{CHAMPION} is a link: a pointer is never followed")
+        if not path.is_file():
+            raise ChampionPointerError(f"{CHAMPION} is not a regular file")
+        try:
+            pointer = _read_json(path, MAX_POINTER_BYTES, CHAMPION)
+        except ArtifactError as error:
+            raise ChampionPointerError(str(error)) from error
+        version = pointer.get("version") if isinstance(pointer, dict) else None
+        history = pointer.get("history", []) if isinstance(pointer, dict) else None
+        if type(version) is not int or version < 1:
+            raise ChampionPointerError(f'{CHAMPION} has no "version" that is a whole number >= 1')
+        if not isinstance(history, list) or any(type(v) is not int for v in history):
+            raise ChampionPointerError(f'{CHAMPION}: "history" is not a list of versions')
+        try:
+            self.path(version)
+        except RegistryError as error:
+            raise ChampionPointerError(
+                f"{CHAMPION} names version {version}, which is not in the registry"
+            ) from error
+        return {"version": version, "history": history}
 
     def champion_metrics(self) -> dict[str, Any] | None:
         version = self.champion()
@@ -195,8 +244,11 @@ class Registry:
                 f"model version {version} is {status}, not accepted: it cannot be promoted"
             )
         self.load_version(version)
-        pointer = self.root / CHAMPION
-        previous = json.loads(pointer.read_text()) if pointer.is_file() else None
+        try:
+            previous = self._pointer()
+        except ChampionPointerError as error:  # promoting is how a broken pointer is mended
+            log.warning("replacing a broken champion pointer: %s", error)
+            previous = None
         history = [*previous["history"], previous["version"]] if previous else []
         self._point(version, history, model_name)
         if previous:
@@ -206,10 +258,9 @@ class Registry:
 
     def rollback(self, model_name: str) -> int:
         """Restore the previous champion; return its version."""
-        pointer = self.root / CHAMPION
-        if not pointer.is_file():
+        current = self._pointer()
+        if current is None:
             raise RegistryError("no champion yet: nothing to roll back")
-        current = json.loads(pointer.read_text())
         if not current["history"]:
             raise RegistryError(
                 f"version {current['version']} is the first champion: nothing to roll back to"
@@ -246,7 +297,33 @@ class Registry:
             "created_at": fields.get("created_at") or datetime.now(UTC).isoformat(),
             "environment": fields.get("environment") or environment(),
         }
-        atomic_write_json(folder / MANIFEST, manifest)
+        atomic_write_json(folder / MANIFEST, sign(manifest))
+
+    def sign(self, version: int) -> None:
+        """Sign an existing version's manifest with ``$LSTM_PIPELINE_SIGNING_KEY``, after
+        checking every file against it (a version signed is a version vouched for)."""
+        from lstm_model.signing import SIGNING_KEY_ENV, signing_key
+
+        if signing_key() is None:
+            raise RegistryError(f"${SIGNING_KEY_ENV} is not set: there is no key to sign with")
+        manifest = self.manifest(version)
+        self._check_files(version, self.path(version), manifest)
+        atomic_write_json(self.path(version) / MANIFEST, sign(manifest))
+
+
+def _read_json(path: Path, limit: int, what: str) -> Any:
+    """Parse a JSON file of at most ``limit`` bytes; ArtifactError naming ``what`` if not."""
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(limit + 1)
+    except OSError as error:
+        raise ArtifactError(f"{what} cannot be read ({error.strerror})") from error
+    if len(raw) > limit:
+        raise ArtifactError(f"{what} is larger than {limit} bytes")
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as error:
+        raise ArtifactError(f"{what} is not valid JSON") from error
 
 
 def environment() -> dict[str, str]:
@@ -271,8 +348,12 @@ def environment() -> dict[str, str]:
 
 
 def _files(folder: Path) -> list[str]:
-    return sorted(
-        p.relative_to(folder).as_posix()
-        for p in folder.rglob("*")
-        if p.is_file() and p.name not in {MANIFEST, STATUS}
-    )
+    names = []
+    for path in folder.rglob("*"):
+        if path.is_symlink():  # never followed: it could lead out of the registry
+            raise ArtifactError(
+                f"model version {folder.name}: {path.relative_to(folder).as_posix()} is a link"
+            )
+        if path.is_file() and path.name not in {MANIFEST, STATUS}:
+            names.append(path.relative_to(folder).as_posix())
+    return sorted(names)

@@ -15,15 +15,22 @@ import pyarrow.compute as pc
 
 from lstm_model.artifacts import read_manifest
 from lstm_model.baseline import BaselineResult
+from lstm_model.canary import record_canary
 from lstm_model.config import ExportConfig, GateConfig, ModelConfig, TrainConfig
 from lstm_model.dataset import TokenisedResult
 from lstm_model.errors import PipelineError
 from lstm_model.evaluate import PROBABILITIES_FILE, EvaluationResult
-from lstm_model.export import ParityResult, check_parity, export_model
+from lstm_model.export import (
+    ParityResult,
+    check_parity,
+    export_model,
+    saved_model_predict,
+    tflite_predict,
+)
 from lstm_model.gate import GateDecision, GateFailed, decide
 from lstm_model.ingest import IngestResult, load_reviews
 from lstm_model.registry import Registry
-from lstm_model.tokeniser import TOKENIZER_FILE, VOCAB_FILE
+from lstm_model.tokeniser import TOKENIZER_FILE, VOCAB_FILE, Tokeniser
 from lstm_model.training import HISTORY_FILE, TrainResult
 
 log = logging.getLogger(__name__)
@@ -69,8 +76,18 @@ def register_candidate(
             "reference": _reference_figures(tokenised),
             "baseline": None if baseline is None else baseline.metrics.model_dump(),
             "training": trained.model_dump(mode="json", exclude={"history"}),
+            "canary": record_canary(
+                _keras_predictor(trained.model_path, tokenised.tokeniser_dir), "keras"
+            ),
         },
     )
+
+
+def _keras_predictor(model_path: Path, tokeniser_dir: Path):  # type: ignore[no-untyped-def]
+    from lstm_model.model import load_model, predict_ids
+
+    model, tokeniser = load_model(model_path), Tokeniser.load(tokeniser_dir)
+    return lambda texts: predict_ids(model, tokeniser.encode(list(texts)))
 
 
 def _reference_figures(tokenised: TokenisedResult) -> dict[str, float | None]:
@@ -128,11 +145,21 @@ def export_candidate(
             f"reviews hold {len(texts)}: pass the reviews it was trained on"
         )
     parity = check_parity(exported, folder / "tokenizer", texts, expected, config.parity_tolerance)
+    tokeniser = Tokeniser.load(folder / "tokenizer")
+    canary = record_canary(
+        lambda t: saved_model_predict(exported.saved_model_dir, t),
+        "saved_model",
+        registry.manifest(version).get("canary"),
+    )
+    canary = record_canary(
+        lambda t: tflite_predict(exported.tflite_path, tokeniser.encode(list(t))), "tflite", canary
+    )
     registry.seal(
         version,
         {
             "export": {**config.model_dump(mode="json"), "seconds": round(exported.seconds, 2)},
             "parity": parity.model_dump(),
+            "canary": canary,
         },
     )
     if not parity.passed:

@@ -2,9 +2,11 @@
 
 Layout under the scoring root: ``inbox/`` (users drop files), ``results/`` (one Parquet per
 scored file), ``rejects/`` (bad rows of good files, with reasons), ``quarantine/`` (whole
-bad files, each with a JSON sidecar saying why), ``archive/`` (inputs once done),
-``ledger.sqlite``, ``locks/`` and ``staging/`` (parts of files scored on Dask, see
-``scoring_parts``).
+bad files and every inbox entry that is not a regular file, each with a JSON sidecar
+saying what it is and why), ``archive/`` (inputs once done), ``ledger.sqlite``, ``locks/``
+and ``staging/`` (parts of files scored on Dask, see ``scoring_parts``). Everything the
+pipeline writes there is readable by its owner only (``artifacts.file_mode``); the inbox
+keeps the mode its users gave it.
 
 Exactly once: the ledger is keyed by (content sha256, model version). Per file the order
 is: result and rejects written atomically under names fixed by the content hash and the
@@ -14,10 +16,20 @@ archives the input) or scores it again into the same names, so each row ends up 
 one result file, and no temporary file survives (they are swept at the start of a run).
 Deciding whether a (content, version) is scored and publishing it happen under its lock
 (``claim``), so runs that overlap score each file once.
+
+No single inbox entry stops a run (``guard``): an entry that is not a regular file, or a
+file the reader or the input contract condemns, is quarantined with its reason; bad rows
+are rejected; any other error (a check that crashes, a full disk, a model that gives the
+wrong number of outputs) is not the file's fault, so the file stays in the inbox and its
+outcome is "failed", counted per content in the ledger; after ``max_attempts`` failed
+runs in a row it is quarantined with the last error. Rows the model scores as NaN,
+infinite or outside [0, 1] are rejected ("model output is not a probability").
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import logging
 import os
@@ -25,11 +37,12 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal, NamedTuple, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -39,17 +52,34 @@ from pydantic import BaseModel, ConfigDict
 
 from lstm_model.artifacts import (
     atomic_parquet_writer,
+    atomic_write_bytes,
     atomic_write_json,
-    atomic_write_parquet,
     exclusive_lock,
+    file_mode,
+    make_dirs,
     remove_temporary_files,
-    sha256_file,
-    sha256_text,
+    restrict,
 )
+from lstm_model.canary import ModelOutputError, verify_canary
 from lstm_model.config import ScoringConfig
 from lstm_model.errors import DataContractError, PipelineError
 from lstm_model.evaluate import PROBABILITIES_FILE, THRESHOLD
-from lstm_model.inbox import BadFile, Rows, iter_rows, ready_files, safe_name
+from lstm_model.inbox import (
+    REGULAR,
+    BadFile,
+    NotRegular,
+    Reject,
+    Rows,
+    display_name,
+    iter_rows,
+    object_kind,
+    open_regular,
+    printable,
+    ready_files,
+    reject,
+    safe_name,
+    sha256_and_rewind,
+)
 from lstm_model.registry import Registry
 from lstm_model.tokeniser import OOV_ID, Tokeniser
 
@@ -57,9 +87,12 @@ log = logging.getLogger(__name__)
 
 FOLDERS = ("inbox", "results", "rejects", "quarantine", "archive")
 HISTOGRAM_BINS = 20
+MAX_REASON_CHARS = 2000
+NOT_A_PROBABILITY = "model output is not a probability"
 FrameCheck = Callable[[pd.DataFrame], None]
 """A contract over a frame; raises DataContractError (with the reason) when the frame
 breaks it."""
+T = TypeVar("T")
 
 
 class ScoringFolders(BaseModel):
@@ -103,8 +136,11 @@ class ScoringFolders(BaseModel):
         return self.root / "locks"
 
     def create(self) -> None:
-        for name in (*FOLDERS, "staging", "locks"):
-            (self.root / name).mkdir(parents=True, exist_ok=True)
+        """Make the folders: the inbox with the mode its users' umask gives it, every
+        folder the pipeline writes with the owner-only ``artifacts.dir_mode``."""
+        self.inbox.mkdir(parents=True, exist_ok=True)
+        for name in (*FOLDERS[1:], "staging", "locks"):
+            make_dirs(self.root / name)
 
 
 class ScoreTally(BaseModel):
@@ -129,11 +165,12 @@ class ScoreTally(BaseModel):
 
 
 class FileOutcome(BaseModel):
-    """What happened to one dropped file; every input row is counted in exactly one place."""
+    """What happened to one inbox entry; every row read is counted in exactly one place.
+    A "failed" file stays in the inbox and none of its rows count as read."""
 
     source_file: str
     sha256: str
-    status: Literal["scored", "skipped", "quarantined"]
+    status: Literal["scored", "skipped", "quarantined", "failed"]
     reason: str = ""
     model_version: int | None = None
     rows_total: int = 0
@@ -149,9 +186,21 @@ class FileOutcome(BaseModel):
     text_chars: int = 0
 
 
+class Dropped(BaseModel):
+    """One inbox entry being handled: its path, display name (``inbox.display_name``), what
+    it is, and its sha256: of its bytes for a regular file; for another object, of its link
+    target or its identity, as it is never read."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: Path
+    name: str
+    sha256: str
+    kind: str = REGULAR
+
+
 def scored_outcome(
-    name: str,
-    sha: str,
+    entry: Dropped,
     version: int,
     rows_total: int,
     tally: ScoreTally,
@@ -162,12 +211,12 @@ def scored_outcome(
     """The outcome of a scored file whose rows reconcile; raises PipelineError otherwise."""
     if tally.rows_scored + rows_rejected != rows_total:
         raise PipelineError(
-            f"{name}: row counts do not reconcile: {rows_total} read, "
+            f"row counts do not reconcile: {rows_total} read, "
             f"{tally.rows_scored} scored, {rows_rejected} rejected"
         )
     return FileOutcome(
-        source_file=name,
-        sha256=sha,
+        source_file=entry.name,
+        sha256=entry.sha256,
         status="scored",
         model_version=version,
         rows_total=rows_total,
@@ -192,13 +241,23 @@ class Champion(BaseModel):
 
 
 def load_champion(registry_root: Path) -> Champion:
-    """The current champion, every file checked against its manifest."""
+    """The current champion, every file checked against its (signed) manifest, and its
+    Keras model checked on the canary texts before any file is scored."""
+    from lstm_model.model import predict_ids
+
     registry = Registry(registry_root)
     version = registry.champion()
     if version is None:
         raise PipelineError(f"no champion model in {registry_root}: run the retraining flow first")
     folder = registry.load_version(version)
-    manifest = registry.manifest(version)
+    manifest = registry.trusted_manifest(version)
+    model, tokeniser = _model_and_tokeniser(folder, manifest["files"]["model.keras"])
+    verify_canary(
+        lambda texts: predict_ids(model, tokeniser.encode(list(texts))),
+        manifest.get("canary"),
+        "keras",
+        f"model version {version}",
+    )
     reference = np.load(folder / "evaluation" / PROBABILITIES_FILE)
     return Champion(
         version=version,
@@ -210,10 +269,14 @@ def load_champion(registry_root: Path) -> Champion:
 
 
 class Ledger:
-    """SQLite record of (content sha256, model version) pairs already scored."""
+    """SQLite record of the (content sha256, model version) pairs already scored, and of
+    the failed attempts in a row at each content (see ``file_failed``)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        if not path.exists():  # made owner-only before SQLite writes a byte to it
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, file_mode()))
+            restrict(path)
         with self._connect() as db:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS scored ("
@@ -221,6 +284,11 @@ class Ledger:
                 " source_file TEXT NOT NULL, result_file TEXT NOT NULL,"
                 " rows_scored INTEGER NOT NULL, rows_rejected INTEGER NOT NULL,"
                 " scored_at TEXT NOT NULL, PRIMARY KEY (sha256, model_version))"
+            )
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS failures ("
+                " sha256 TEXT PRIMARY KEY, attempts INTEGER NOT NULL,"
+                " source_file TEXT NOT NULL, last_error TEXT NOT NULL, failed_at TEXT NOT NULL)"
             )
 
     def _connect(self) -> sqlite3.Connection:
@@ -235,6 +303,7 @@ class Ledger:
         return None if row is None else dict(row)
 
     def record(self, outcome: FileOutcome) -> None:
+        """Record a scored file; its content's failed attempts are forgotten."""
         with self._connect() as db:
             db.execute(
                 "INSERT OR REPLACE INTO scored VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -248,16 +317,41 @@ class Ledger:
                     datetime.now(UTC).isoformat(),
                 ),
             )
+            db.execute("DELETE FROM failures WHERE sha256 = ?", (outcome.sha256,))
+
+    def count_failure(self, sha256: str, source_file: str, error: str) -> int:
+        """Count one more failed attempt at a content; returns the attempts in a row."""
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO failures VALUES (?, 1, ?, ?, ?) ON CONFLICT (sha256) DO UPDATE"
+                " SET attempts = attempts + 1, source_file = excluded.source_file,"
+                " last_error = excluded.last_error, failed_at = excluded.failed_at",
+                (sha256, source_file, error, datetime.now(UTC).isoformat()),
+            )
+            (attempts,) = db.execute(
+                "SELECT attempts FROM failures WHERE sha256 = ?", (sha256,)
+            ).fetchone()
+        return int(attempts)
+
+    def forget_failures(self, sha256: str) -> None:
+        with self._connect() as db:
+            db.execute("DELETE FROM failures WHERE sha256 = ?", (sha256,))
 
     def entries(self) -> list[dict[str, Any]]:
         with self._connect() as db:
             db.row_factory = sqlite3.Row
             return [dict(r) for r in db.execute("SELECT * FROM scored ORDER BY scored_at")]
 
+    def failures(self) -> list[dict[str, Any]]:
+        with self._connect() as db:
+            db.row_factory = sqlite3.Row
+            return [dict(r) for r in db.execute("SELECT * FROM failures ORDER BY failed_at")]
+
 
 def files_to_score(folders: ScoringFolders, config: ScoringConfig, version: int) -> list[Path]:
-    """Ready inbox files; with ``config.rescore``, also archived files that this champion
-    version has not scored. Sweeps temporaries that killed runs left behind."""
+    """Ready inbox entries (files and the other objects to quarantine); with
+    ``config.rescore``, also archived files that this champion version has not scored.
+    Sweeps temporaries that killed runs left behind."""
     folders.create()
     for folder in (folders.results, folders.rejects, folders.quarantine, folders.archive):
         remove_temporary_files(folder)
@@ -269,9 +363,18 @@ def files_to_score(folders: ScoringFolders, config: ScoringConfig, version: int)
     if config.rescore:
         ledger = Ledger(folders.ledger)
         for path in sorted(folders.archive.iterdir()):
-            if path.is_file() and ledger.lookup(sha256_file(path), version) is None:
+            sha = _archived_sha256(path)
+            if sha is not None and ledger.lookup(sha, version) is None:
                 todo.append(path)
     return todo
+
+
+def _archived_sha256(path: Path) -> str | None:
+    try:
+        with open_regular(path) as handle:
+            return sha256_and_rewind(handle)
+    except (OSError, BadFile):
+        return None
 
 
 RESULT_SCHEMA = pa.schema(
@@ -286,6 +389,149 @@ RESULT_SCHEMA = pa.schema(
         pa.field("source_sha256", pa.string()),
     ]
 )
+REJECTS_SCHEMA = pa.schema(
+    [
+        pa.field("row_number", pa.int64()),
+        pa.field("id", pa.string()),
+        pa.field("reason", pa.string()),
+        pa.field("text", pa.string()),
+        pa.field("text_chars", pa.int64()),
+        pa.field("text_sha256", pa.string()),
+        pa.field("source_file", pa.string()),
+        pa.field("source_sha256", pa.string()),
+    ]
+)
+
+
+# ------------------------------------------------------------------ one file, guarded
+
+
+@dataclass
+class OpenedFile:
+    """A dropped regular file, open: it is hashed, read and checked through this handle."""
+
+    entry: Dropped
+    handle: BinaryIO
+    stat: os.stat_result
+
+    def __enter__(self) -> OpenedFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.handle.close()
+
+    def check_unchanged(self) -> None:
+        """Raise if the file was written to while it was read (its rows would not be the
+        ones hashed); not the file's fault, so it is read again by the next run."""
+        now = os.fstat(self.handle.fileno())
+        if (now.st_size, now.st_mtime_ns) != (self.stat.st_size, self.stat.st_mtime_ns):
+            raise PipelineError("the file changed while it was read")
+
+
+def open_input(path: Path, folders: ScoringFolders) -> OpenedFile | FileOutcome:
+    """``path`` opened and hashed if it is a regular file that may be read; otherwise its
+    outcome: gone (another run moved it), or quarantined as it is, never opened."""
+    name = display_name(path.name)
+    try:
+        kind = object_kind(os.lstat(path).st_mode)
+        if kind != REGULAR:
+            raise NotRegular(kind)
+        handle = open_regular(path)
+    except FileNotFoundError:
+        return gone(name)
+    except BadFile as exc:  # not a regular file, or not one we may open
+        kind = exc.kind if isinstance(exc, NotRegular) else REGULAR
+        entry = Dropped(path=path, name=name, sha256=_identity_sha256(path, kind), kind=kind)
+        return quarantine(entry, str(exc), folders)
+    except OSError as exc:
+        return unsettled(name, "", describe(exc))
+    try:
+        info = os.fstat(handle.fileno())
+        entry = Dropped(path=path, name=name, sha256=sha256_and_rewind(handle))
+    except OSError as exc:
+        handle.close()
+        return unsettled(name, "", describe(exc))
+    return OpenedFile(entry, handle, info)
+
+
+def _identity_sha256(path: Path, kind: str) -> str:
+    """What names an entry that is not read: a link's target, else the object itself."""
+    digest = hashlib.sha256(f"{kind}\0".encode())
+    with suppress(OSError):
+        if kind == "symbolic link":
+            digest.update(os.readlink(os.fsencode(path)))
+        else:
+            info = os.lstat(path)
+            digest.update(f"{info.st_dev}:{info.st_ino}:{info.st_mtime_ns}".encode())
+    digest.update(b"\0" + os.fsencode(path.name))
+    return digest.hexdigest()
+
+
+def guard(
+    entry: Dropped, folders: ScoringFolders, config: ScoringConfig, work: Callable[[], T]
+) -> T | FileOutcome:
+    """Run ``work`` on one file (under its claim), turning whatever goes wrong into the
+    file's outcome so that the run goes on: a verdict on the file (``BadFile``, a contract
+    breach) quarantines it; any other error is a failed attempt (``file_failed``)."""
+    try:
+        return work()
+    except ContractBreach as exc:
+        return quarantine(entry, f"breaks the scoring_input contract: {exc}", folders)
+    except BadFile as exc:
+        return quarantine(entry, str(exc), folders)
+    except Exception as exc:
+        log.debug("%s: the failed attempt's traceback", entry.name, exc_info=exc)
+        return file_failed(entry, describe(exc), folders, config)
+
+
+def file_failed(
+    entry: Dropped, reason: str, folders: ScoringFolders, config: ScoringConfig
+) -> FileOutcome:
+    """Count a failed attempt at a file when the failure is not its fault (a check that
+    crashed, a full disk): the file stays in the inbox for the next run, and after
+    ``config.max_attempts`` failed runs in a row it is quarantined with the last error.
+    Call it under the file's claim."""
+    try:
+        attempts = Ledger(folders.ledger).count_failure(entry.sha256, entry.name, reason)
+    except (sqlite3.Error, OSError) as exc:
+        return unsettled(entry.name, entry.sha256, f"{reason}; not counted: {describe(exc)}")
+    if attempts < config.max_attempts:
+        return unsettled(
+            entry.name,
+            entry.sha256,
+            f"{reason} (attempt {attempts} of {config.max_attempts}; "
+            "left in the inbox for the next run)",
+        )
+    outcome = quarantine(
+        entry, f"scoring failed {attempts} runs in a row; last error: {reason}", folders
+    )
+    if outcome.status == "quarantined":
+        with suppress(sqlite3.Error, OSError):
+            Ledger(folders.ledger).forget_failures(entry.sha256)
+    return outcome
+
+
+def fail_file(
+    entry: Dropped, reason: str, folders: ScoringFolders, config: ScoringConfig, version: int
+) -> FileOutcome:
+    """``file_failed`` for a failure seen outside the file's claim (a lost worker)."""
+    with claim(folders, entry.sha256, version):
+        return file_failed(entry, printable(reason)[:MAX_REASON_CHARS], folders, config)
+
+
+def unsettled(name: str, sha: str, reason: str) -> FileOutcome:
+    """The outcome of a file left in the inbox because handling it failed."""
+    reason = printable(reason)[:MAX_REASON_CHARS]
+    log.warning("%s: failed: %s", name, reason)
+    return FileOutcome(source_file=name, sha256=sha, status="failed", reason=reason)
+
+
+def describe(exc: BaseException) -> str:
+    """An error in one printable, bounded line: its type and message."""
+    return printable(f"{type(exc).__name__}: {exc}")[:MAX_REASON_CHARS]
+
+
+# --------------------------------------------------------------- the sequential path
 
 
 def score_file(
@@ -297,54 +543,68 @@ def score_file(
     check_input: FrameCheck | None = None,
     check_output: FrameCheck | None = None,
 ) -> FileOutcome:
-    """Score one file exactly once (see the module docstring); bad files are quarantined.
+    """Score one file exactly once (see the module docstring); never raises for what one
+    file holds or is: bad files are quarantined, failed attempts counted.
 
     The file is streamed in chunks of ``config.chunk_rows`` rows into a temporary result
     that is renamed into place only when the whole file is scored, so memory stays flat and
     a reader never sees a partial result. ``check_input`` / ``check_output`` are the data
     contracts (the pipeline passes the GX suites), applied to each chunk: an input that
     breaks its contract quarantines the file with the contract's report; an output that
-    breaks its contract raises and nothing is published.
+    breaks its contract publishes nothing and fails the attempt.
     """
     folders.create()
-    try:
-        sha = content_sha256(path)
-    except FileNotFoundError:
-        return gone(path)
-    with claim(folders, sha, champion.version):
-        done = already_scored(path, sha, folders, champion)
+    opened = open_input(path, folders)
+    if isinstance(opened, FileOutcome):
+        return opened
+    entry, started = opened.entry, time.perf_counter()
+
+    def work() -> FileOutcome:
+        done = already_scored(entry, folders, champion)
         if done is not None:
             return done
-        started = time.perf_counter()
-        result_path, rejects_path = result_paths(path.name, sha, champion.version, folders)
-        tally, rows_total, rejected = ScoreTally(), 0, []
-        try:
-            with atomic_parquet_writer(result_path, RESULT_SCHEMA) as writer:
-                for rows in read_chunks(path, config):
-                    check_rows(rows, check_input)
-                    table, chunk = score_rows(rows, champion, config, path.name, sha)
-                    if check_output is not None and table.num_rows:
-                        check_output(table.to_pandas())
-                    writer.write_table(table)
-                    tally, rows_total = tally + chunk, rows_total + rows.total
-                    rejected += rows.rejected
-                # inside the writer block, so that counts that do not add up publish nothing
-                outcome = scored_outcome(
-                    path.name, sha, champion.version, rows_total, tally, result_path,
-                    rejects_path if rejected else None, len(rejected),
-                )  # fmt: skip
-        except BadFile as exc:
-            return quarantine(path, sha, str(exc), folders)
-        except ContractBreach as exc:
-            return quarantine(path, sha, f"breaks the scoring_input contract: {exc}", folders)
-        if rejected:
-            write_rejects(rejects_path, pd.DataFrame(rejected), path.name, sha)
-        publish(path, outcome, folders)
-    log.info(
-        "%s: %d rows scored, %d rejected by model %d in %.1f s -> %s",
-        path.name, outcome.rows_scored, outcome.rows_rejected, champion.version,
-        time.perf_counter() - started, result_path.name,
-    )  # fmt: skip
+        return _score_opened(opened, folders, champion, config, check_input, check_output)
+
+    with opened, claim(folders, entry.sha256, champion.version):
+        outcome = guard(entry, folders, config, work)
+    if outcome.status == "scored":
+        log.info(
+            "%s: %d rows scored, %d rejected by model %d in %.1f s -> %s",
+            entry.name, outcome.rows_scored, outcome.rows_rejected, champion.version,
+            time.perf_counter() - started, outcome.result_path.name if outcome.result_path else "",
+        )  # fmt: skip
+    return outcome
+
+
+def _score_opened(
+    opened: OpenedFile,
+    folders: ScoringFolders,
+    champion: Champion,
+    config: ScoringConfig,
+    check_input: FrameCheck | None,
+    check_output: FrameCheck | None,
+) -> FileOutcome:
+    entry = opened.entry
+    result_path, rejects_path = result_paths(entry, champion.version, folders)
+    tally, rows_total = ScoreTally(), 0
+    with ExitStack() as stack:
+        results = stack.enter_context(atomic_parquet_writer(result_path, RESULT_SCHEMA))
+        rejects = RejectsFile(rejects_path, entry, stack)
+        for rows in read_chunks(opened, config):
+            check_rows(rows, check_input)
+            scored = score_rows(rows, champion, config, entry)
+            if check_output is not None and scored.table.num_rows:
+                check_output(scored.table.to_pandas())
+            results.write_table(scored.table)
+            rejects.write(rows.rejected + scored.rejected)
+            tally, rows_total = tally + scored.tally, rows_total + rows.total
+        opened.check_unchanged()
+        # inside the writers' block, so that counts that do not add up publish nothing
+        outcome = scored_outcome(
+            entry, champion.version, rows_total, tally, result_path, rejects.path_if_any,
+            rejects.rows,
+        )  # fmt: skip
+    publish(entry, outcome, folders)
     return outcome
 
 
@@ -361,50 +621,43 @@ def _lock_path(folders: ScoringFolders, sha: str, version: int) -> Path:
 
 
 def already_scored(
-    path: Path, sha: str, folders: ScoringFolders, champion: Champion
+    entry: Dropped, folders: ScoringFolders, champion: Champion
 ) -> FileOutcome | None:
     """A "skipped" outcome if this content is in the ledger for this model version (the
     input is archived) or was moved away by another run; None if it is to be scored.
     Call it under ``claim``."""
-    done = Ledger(folders.ledger).lookup(sha, champion.version)
-    if done is None and path.exists():
-        return None
+    done = Ledger(folders.ledger).lookup(entry.sha256, champion.version)
+    present = os.path.lexists(entry.path)
     if done is None:
-        return gone(path, sha)
+        return None if present else gone(entry.name, entry.sha256)
     reason = f"same content already scored as {done['result_file']}"
-    if path.exists() and not _is_archived(path, folders):
-        _archive(path, sha, folders)
-    _lock_path(folders, sha, champion.version).unlink(missing_ok=True)
-    log.info("%s: skipped: %s", path.name, reason)
+    if present and not _is_archived(entry.path, folders):
+        _archive(entry, folders)
+    _lock_path(folders, entry.sha256, champion.version).unlink(missing_ok=True)
+    log.info("%s: skipped: %s", entry.name, reason)
     return FileOutcome(
-        source_file=path.name, sha256=sha, status="skipped", model_version=champion.version,
-        reason=reason,
+        source_file=entry.name, sha256=entry.sha256, status="skipped",
+        model_version=champion.version, reason=reason,
     )  # fmt: skip
 
 
-def gone(path: Path, sha: str = "") -> FileOutcome:
+def gone(name: str, sha: str = "") -> FileOutcome:
     """The outcome of a file that another run moved away (archived or quarantined)
     between this run's listing and its turn: that run accounts for its rows."""
     reason = "moved out of the inbox by another run before this one could read it"
-    log.info("%s: skipped: %s", path.name, reason)
-    return FileOutcome(source_file=path.name, sha256=sha, status="skipped", reason=reason)
+    log.info("%s: skipped: %s", name, reason)
+    return FileOutcome(source_file=name, sha256=sha, status="skipped", reason=reason)
 
 
-def result_paths(name: str, sha: str, version: int, folders: ScoringFolders) -> tuple[Path, Path]:
+def result_paths(entry: Dropped, version: int, folders: ScoringFolders) -> tuple[Path, Path]:
     """Where a file's result and rejects go: names fixed by its content and the model."""
-    stem = f"{safe_name(Path(name).stem)}.{sha[:12]}.v{version}"
+    stem = f"{safe_name(entry.path.stem)}.{entry.sha256[:12]}.v{version}"
     return folders.results / f"{stem}.parquet", folders.rejects / f"{stem}.rejects.parquet"
 
 
-def read_chunks(path: Path, config: ScoringConfig) -> Iterator[Rows]:
+def read_chunks(opened: OpenedFile, config: ScoringConfig) -> Iterator[Rows]:
     """The file's rows in chunks of ``config.chunk_rows``, checked by the row rules."""
-    return iter_rows(
-        path,
-        text_column=config.text_column,
-        id_column=config.id_column,
-        max_text_chars=config.max_text_chars,
-        chunk_rows=config.chunk_rows,
-    )
+    return iter_rows(opened.handle, opened.entry.path.suffix, opened.entry.name, config)
 
 
 class ContractBreach(Exception):
@@ -425,22 +678,52 @@ def check_rows(rows: Rows, check_input: FrameCheck | None) -> None:
         raise ContractBreach(str(exc)) from exc
 
 
-def write_rejects(path: Path, rejected: pd.DataFrame, name: str, sha: str) -> None:
-    """Publish a file's rejected rows with their reasons, atomically."""
-    table = rejected.assign(source_file=name, source_sha256=sha)
-    atomic_write_parquet(path, pa.Table.from_pandas(table, preserve_index=False))
+def rejects_table(rejected: list[Reject], entry: Dropped) -> pa.Table:
+    """Rejected rows as a table of ``REJECTS_SCHEMA``."""
+    columns: dict[str, list[Any]] = {
+        f.name: [getattr(r, f.name) for r in rejected] for f in fields(Reject)
+    }
+    columns["source_file"] = [entry.name] * len(rejected)
+    columns["source_sha256"] = [entry.sha256] * len(rejected)
+    return pa.table(columns, schema=REJECTS_SCHEMA)
 
 
-def publish(path: Path, outcome: FileOutcome, folders: ScoringFolders) -> None:
+class RejectsFile:
+    """A file's rejected rows, streamed to Parquet as they come (memory stays flat): the
+    file appears at ``path``, atomically, only if a row is rejected and ``stack`` closes
+    without an error."""
+
+    def __init__(self, path: Path, entry: Dropped, stack: ExitStack) -> None:
+        self.path, self.entry, self.stack = path, entry, stack
+        self.rows = 0
+        self._writer: Any = None
+
+    @property
+    def path_if_any(self) -> Path | None:
+        return self.path if self.rows else None
+
+    def write(self, rejected: list[Reject] | pa.Table) -> None:
+        table = rejected if isinstance(rejected, pa.Table) else rejects_table(rejected, self.entry)
+        if not table.num_rows:
+            return
+        if self._writer is None:
+            self._writer = self.stack.enter_context(
+                atomic_parquet_writer(self.path, REJECTS_SCHEMA)
+            )
+        self._writer.write_table(table)
+        self.rows += table.num_rows
+
+
+def publish(entry: Dropped, outcome: FileOutcome, folders: ScoringFolders) -> None:
     """Record a scored file in the ledger, then archive its input. Call it under ``claim``
     once the result and rejects are in place."""
     Ledger(folders.ledger).record(outcome)
-    if not _is_archived(path, folders):
-        _archive(path, outcome.sha256, folders)
+    if not _is_archived(entry.path, folders):
+        _archive(entry, folders)
     if outcome.result_path is not None:
         discard_staging(folders, outcome.result_path.stem)
     # Safe only now the ledger has the row: whoever takes a fresh lock skips this content.
-    _lock_path(folders, outcome.sha256, outcome.model_version or 0).unlink(missing_ok=True)
+    _lock_path(folders, entry.sha256, outcome.model_version or 0).unlink(missing_ok=True)
 
 
 def discard_staging(folders: ScoringFolders, result_stem: str) -> None:
@@ -453,6 +736,9 @@ def _is_archived(path: Path, folders: ScoringFolders) -> bool:
     return path.parent.resolve() == folders.archive.resolve()
 
 
+# ------------------------------------------------------------------------- the model
+
+
 @lru_cache(maxsize=2)
 def _model_and_tokeniser(folder: Path, model_sha256: str) -> tuple[Any, Tokeniser]:
     from lstm_model.model import load_model
@@ -460,50 +746,71 @@ def _model_and_tokeniser(folder: Path, model_sha256: str) -> tuple[Any, Tokenise
     return load_model(folder / "model.keras"), Tokeniser.load(folder / "tokenizer")
 
 
-def score_rows(
-    rows: Rows, champion: Champion, config: ScoringConfig, name: str, sha: str
-) -> tuple[pa.Table, ScoreTally]:
-    """Score accepted rows with the champion: the result table and its tally."""
+class ScoredRows(NamedTuple):
+    """Accepted rows once scored: the result table, its tally, and the rows rejected
+    because the model's output for them is not a probability."""
+
+    table: pa.Table
+    tally: ScoreTally
+    rejected: list[Reject]
+
+
+def score_rows(rows: Rows, champion: Champion, config: ScoringConfig, entry: Dropped) -> ScoredRows:
+    """Score accepted rows with the champion. A row whose output is NaN, infinite or
+    outside [0, 1] is rejected; a wrong number of outputs raises ModelOutputError."""
     model, tokeniser = _model_and_tokeniser(champion.folder, champion.model_sha256)
     n = len(rows.texts)
     probabilities = np.zeros(n, dtype="float32")
-    tokens = oov = 0
+    tokens, oov = np.zeros(n, dtype="int64"), np.zeros(n, dtype="int64")
     # Tokenise a few batches at a time: the id matrix of a whole chunk (rows x maxlen
     # int32) would be the largest buffer of the run.
     step = config.batch_size * 8
     for begin in range(0, n, step):
         ids = tokeniser.encode(rows.texts[begin : begin + step])
-        tokens += int(np.count_nonzero(ids))  # every id but padding (0)
-        oov += int(np.count_nonzero(ids == OOV_ID))
+        tokens[begin : begin + len(ids)] = np.count_nonzero(ids, axis=1)  # all but padding
+        oov[begin : begin + len(ids)] = np.count_nonzero(ids == OOV_ID, axis=1)
         # predict_on_batch reuses one traced function and skips model.predict's data
         # pipeline: measured 1.65x the texts/s of model.predict here, same memory.
         for at in range(0, len(ids), config.batch_size):
-            out = np.asarray(model.predict_on_batch(ids[at : at + config.batch_size])).ravel()
+            batch = ids[at : at + config.batch_size]
+            out = np.asarray(model.predict_on_batch(batch)).ravel()
+            if len(out) != len(batch):
+                raise ModelOutputError(
+                    f"the model gave {len(out)} outputs for a batch of {len(batch)} texts"
+                )
             probabilities[begin + at : begin + at + len(out)] = out
-    now = datetime.now(UTC)
-    labels = (probabilities >= THRESHOLD).astype("int8")
+    valid = np.isfinite(probabilities) & (probabilities >= 0) & (probabilities <= 1)
+    rejected = [
+        reject(rows.row_number[i], rows.ids[i], NOT_A_PROBABILITY, rows.texts[i],
+               config.reject_text_chars)
+        for i in np.flatnonzero(~valid)
+    ]  # fmt: skip
+    keep = np.flatnonzero(valid)
+    scored = probabilities[keep]
+    labels = (scored >= THRESHOLD).astype("int8")
+    now, count = datetime.now(UTC), len(keep)
     table = pa.table(
         {
-            "id": pa.array(rows.ids, pa.string()),
-            "row_number": pa.array(rows.row_number, pa.int64()),
-            "probability": pa.array(probabilities, pa.float32()),
+            "id": pa.array([rows.ids[i] for i in keep], pa.string()),
+            "row_number": pa.array([rows.row_number[i] for i in keep], pa.int64()),
+            "probability": pa.array(scored, pa.float32()),
             "label": pa.array(labels, pa.int8()),
-            "model_version": pa.array([champion.version] * n, pa.int32()),
-            "scored_at": pa.array([now] * n, pa.timestamp("us", "UTC")),
-            "source_file": pa.array([name] * n, pa.string()),
-            "source_sha256": pa.array([sha] * n, pa.string()),
+            "model_version": pa.array([champion.version] * count, pa.int32()),
+            "scored_at": pa.array([now] * count, pa.timestamp("us", "UTC")),
+            "source_file": pa.array([entry.name] * count, pa.string()),
+            "source_sha256": pa.array([entry.sha256] * count, pa.string()),
         },
         schema=RESULT_SCHEMA,
     )
     tally = ScoreTally(
-        rows_scored=n,
+        rows_scored=count,
         positives=int(labels.sum()),
-        histogram=np.histogram(probabilities, bins=HISTOGRAM_BINS, range=(0, 1))[0].tolist(),
-        tokens=tokens,
-        oov_tokens=oov,
-        text_chars=sum(len(t) for t in rows.texts),
+        histogram=np.histogram(scored, bins=HISTOGRAM_BINS, range=(0, 1))[0].tolist(),
+        tokens=int(tokens[keep].sum()),
+        oov_tokens=int(oov[keep].sum()),
+        text_chars=sum(len(rows.texts[i]) for i in keep),
     )
-    return table, tally
+    return ScoredRows(table, tally, rejected)
 
 
 def score_texts(registry_root: Path, texts: list[str], scratch: Path) -> np.ndarray:
@@ -527,37 +834,77 @@ def _input_frame(rows: Rows) -> pd.DataFrame:
     return pd.DataFrame({"id": rows.ids, "text": rows.texts, "row_number": rows.row_number})
 
 
-def content_sha256(path: Path) -> str:
-    """The sha256 of a dropped file's bytes (of a symbolic link's target text)."""
-    if path.is_symlink():  # never followed: the link's own text identifies it
-        return sha256_text(os.readlink(path))
-    return sha256_file(path)
+# ------------------------------------------------------------- archive and quarantine
 
 
-def _archive(path: Path, sha: str, folders: ScoringFolders) -> Path:
-    target = folders.archive / f"{sha[:12]}-{safe_name(path.name)}"
-    os.replace(path, target)
-    return target
+def _archive(entry: Dropped, folders: ScoringFolders) -> None:
+    target = folders.archive / f"{entry.sha256[:12]}-{safe_name(entry.path.name)}"
+    try:
+        os.replace(entry.path, target)
+    except FileNotFoundError:  # removed by hand once read: its rows are accounted for
+        log.info("%s: no longer in the inbox to archive", entry.name)
+        return
+    _restrict_moved(target)
 
 
-def quarantine(path: Path, sha: str, reason: str, folders: ScoringFolders) -> FileOutcome:
-    """Move a bad file to quarantine/ with a JSON sidecar that says what is wrong."""
-    target = folders.quarantine / f"{sha[:12]}-{safe_name(path.name)}"
-    atomic_write_json(
-        target.with_name(target.name + ".json"),
-        {
-            "source_file": path.name,
-            "sha256": sha,
-            "reason": reason,
-            "quarantined_at": datetime.now(UTC).isoformat(),
-        },
-    )
-    os.replace(path, target)
-    log.warning("%s: quarantined: %s", path.name, reason)
+def _restrict_moved(path: Path) -> None:
+    try:
+        restrict(path)
+    except OSError as exc:  # not ours: its folder (owner-only) still guards it
+        log.warning("%s: mode left as it was: %s", display_name(path.name), describe(exc))
+
+
+def _quarantine_target(entry: Dropped, folders: ScoringFolders) -> Path:
+    """A name in quarantine/ that no other entry holds, reserved by creating its sidecar:
+    two entries of the same content whose names reduce to the same safe name (or the same
+    file dropped twice) each keep their own sidecar and reason."""
+    safe, number = safe_name(entry.path.name), 1
+    while True:
+        name = f"{entry.sha256[:12]}{f'.{number}' if number > 1 else ''}-{safe}"
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+            os.close(os.open(folders.quarantine / f"{name}.json", flags, file_mode()))
+        except FileExistsError:
+            number += 1
+            continue
+        return folders.quarantine / name
+
+
+def quarantine(entry: Dropped, reason: str, folders: ScoringFolders) -> FileOutcome:
+    """Move a bad file or a non-regular object to quarantine/ (``os.replace``, which never
+    opens it) with a JSON sidecar that says what it is and what is wrong."""
+    reason = printable(reason)[:MAX_REASON_CHARS]
+    try:
+        target = _quarantine_target(entry, folders)
+    except OSError as exc:
+        return unsettled(entry.name, entry.sha256, f"not quarantined ({describe(exc)}): {reason}")
+    sidecar = target.with_name(target.name + ".json")
+    try:
+        atomic_write_json(
+            sidecar,
+            {
+                "source_file": entry.name,
+                "sha256": entry.sha256,
+                "kind": entry.kind,
+                "reason": reason,
+                "quarantined_at": datetime.now(UTC).isoformat(),
+            },
+        )
+        os.replace(entry.path, target)
+    except OSError as exc:
+        sidecar.unlink(missing_ok=True)
+        if isinstance(exc, FileNotFoundError) and not os.path.lexists(entry.path):
+            return gone(entry.name, entry.sha256)
+        return unsettled(entry.name, entry.sha256, f"not quarantined ({describe(exc)}): {reason}")
+    _restrict_moved(target)
+    log.warning("%s: quarantined: %s", entry.name, reason)
     return FileOutcome(
-        source_file=path.name, sha256=sha, status="quarantined", reason=reason,
+        source_file=entry.name, sha256=entry.sha256, status="quarantined", reason=reason,
         quarantine_path=target,
     )  # fmt: skip
+
+
+# ------------------------------------------------------------------------ the report
 
 
 class RunSummary(BaseModel):
@@ -578,9 +925,11 @@ class RunSummary(BaseModel):
 def summarise_run(
     outcomes: list[FileOutcome], champion: Champion, config: ScoringConfig, out_dir: Path
 ) -> RunSummary:
-    """Reconcile the counts, draw the score histogram, write ``report.md``."""
+    """Reconcile the counts, draw the score histogram, write ``report.md`` (rows of
+    failed files are not counted as read: they are read again by a later run)."""
     scored = [o for o in outcomes if o.status == "scored"]
-    files = {s: sum(o.status == s for o in outcomes) for s in ("scored", "skipped", "quarantined")}
+    statuses = ("scored", "skipped", "quarantined", "failed")
+    files = {s: sum(o.status == s for o in outcomes) for s in statuses}
     rows_scored = sum(o.rows_scored for o in scored)
     rows_rejected = sum(o.rows_rejected for o in scored)
     rows_total = sum(o.rows_total for o in scored)
@@ -604,8 +953,8 @@ def summarise_run(
     warnings += _drift(oov_rate, mean_chars, champion.reference, config)
     for warning in warnings:
         log.warning("scoring drift: %s", warning)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    histogram_path = _histogram(scored, out_dir) if scored else None
+    make_dirs(out_dir)
+    histogram_path = _histogram(scored, out_dir) if rows_scored else None
     summary = RunSummary(
         files=files,
         rows_total=rows_total,
@@ -619,7 +968,7 @@ def summarise_run(
         histogram_path=histogram_path,
     )
     atomic_write_json(out_dir / "summary.json", summary.model_dump(mode="json"))
-    (out_dir / "report.md").write_text(_render(summary, outcomes, champion))
+    atomic_write_bytes(out_dir / "report.md", _render(summary, outcomes, champion).encode())
     return summary
 
 
@@ -665,10 +1014,21 @@ def _histogram(scored: list[FileOutcome], out_dir: Path) -> Path:
     ax.set_ylabel("texts")
     ax.set_title("scores of this run")
     fig.tight_layout()
-    path = out_dir / "score_histogram.png"
-    fig.savefig(path)
+    image = io.BytesIO()
+    fig.savefig(image, format="png")
     plt.close(fig)
+    path = out_dir / "score_histogram.png"
+    atomic_write_bytes(path, image.getvalue())
     return path
+
+
+_MARKDOWN_SPECIALS = str.maketrans({c: f"\\{c}" for c in "\\`*_~[]<>|&"})
+
+
+def markdown_cell(text: str, limit: int | None = None) -> str:
+    """``text`` as the content of a markdown table cell: printable, on one line, cut to
+    ``limit`` characters, with every character markdown would read as markup escaped."""
+    return printable(text)[:limit].translate(_MARKDOWN_SPECIALS)
 
 
 def _render(summary: RunSummary, outcomes: list[FileOutcome], champion: Champion) -> str:
@@ -678,13 +1038,13 @@ def _render(summary: RunSummary, outcomes: list[FileOutcome], champion: Champion
     def num(value: float | None) -> str:
         return "-" if value is None else f"{value:.0f}"
 
+    files = summary.files
     lines = [
         f"# Scoring run (champion model version {champion.version})",
         "",
-        "| files scored | skipped (already scored) | quarantined |",
-        "|---|---|---|",
-        f"| {summary.files['scored']} | {summary.files['skipped']} | "
-        f"{summary.files['quarantined']} |",
+        "| files scored | skipped (already scored) | quarantined | failed (left in the inbox) |",
+        "|---|---|---|---|",
+        f"| {files['scored']} | {files['skipped']} | {files['quarantined']} | {files['failed']} |",
         "",
         "| rows read | scored | rejected |",
         "|---|---|---|",
@@ -700,15 +1060,15 @@ def _render(summary: RunSummary, outcomes: list[FileOutcome], champion: Champion
         f"{num(champion.reference.get('mean_chars'))} (training data) |",
         "",
     ]
-    lines += [f"**Warning:** {w}" for w in summary.warnings]
+    lines += [f"**Warning:** {markdown_cell(w)}" for w in summary.warnings]
     lines += [
         "",
         "| file | status | rows | scored | rejected | note |",
         "|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {o.source_file} | {o.status} | {o.rows_total} | {o.rows_scored} | "
-        f"{o.rows_rejected} | {o.reason.replace('|', '/')[:120]} |"
+        f"| {markdown_cell(o.source_file)} | {o.status} | {o.rows_total} | {o.rows_scored} | "
+        f"{o.rows_rejected} | {markdown_cell(o.reason, 120)} |"
         for o in outcomes
     ]
     return "\n".join(lines) + "\n"

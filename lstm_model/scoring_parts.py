@@ -3,19 +3,24 @@
 ``score_file`` streams a file through one process. To spread a large file over many
 workers, its scoring is cut in three steps, each a task of its own:
 
-1. ``stage_file`` reads and checks the file once, in order: the row rules span the whole
-   file (duplicate ids), so this step is sequential and cheap. It writes the accepted rows
-   as input parts of ``config.chunk_rows`` rows, and the rejected rows, under
-   ``staging/<stem>.<token>/``, a folder of this attempt alone.
-2. ``score_part`` scores one input part into a scored part; the parts of every file run
-   in parallel on whichever workers are free.
+1. ``stage_file`` opens, hashes, reads and checks the file once, in order, under its
+   claim: the row rules span the whole file (duplicate ids), so this step is sequential
+   and cheap. It writes the accepted rows as input parts of ``config.chunk_rows`` rows, and
+   the rejected rows, under ``staging/<stem>.<token>/``, a folder of this attempt alone.
+2. ``score_part`` scores one input part into a scored part (and the rows whose model
+   output is not a probability into a rejects part); the parts of every file run in
+   parallel on whichever workers are free. It never raises: an error travels in its
+   ``ScoredPart`` to the commit.
 3. ``commit_file`` takes the file's lock (the same ``claim`` as ``score_file``), checks the
    ledger, joins the scored parts into the result atomically, publishes the rejects,
    records the ledger row, archives the input and removes the staging folder.
 
-The guarantees are those of ``score_file``: results are published only under the lock and
-only when the ledger lacks the (content, model version) pair; a run killed at any step
-leaves the input in the inbox, and the next run stages it again and removes what the
+The guarantees are those of ``score_file``, through the same functions (``open_input``,
+``guard``, ``score_rows``, ``publish``): results are published only under the lock and
+only when the ledger lacks the (content, model version) pair; an inbox entry that is not
+a regular file, or a bad file, is quarantined at staging; any other error (at staging, in
+a part, at the commit) is a failed attempt, counted against the file; a run killed at any
+step leaves the input in the inbox, and the next run stages it again and removes what the
 killed attempt left in staging/ when it commits.
 """
 
@@ -26,37 +31,39 @@ import os
 import shutil
 import socket
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
-from lstm_model.artifacts import atomic_parquet_writer, atomic_write_parquet
+from lstm_model.artifacts import atomic_parquet_writer, atomic_write_parquet, make_dirs
 from lstm_model.config import ScoringConfig
 from lstm_model.errors import PipelineError
-from lstm_model.inbox import BadFile, Rows
+from lstm_model.inbox import Rows
 from lstm_model.scoring import (
     RESULT_SCHEMA,
     Champion,
-    ContractBreach,
+    Dropped,
     FileOutcome,
     FrameCheck,
+    OpenedFile,
+    RejectsFile,
     ScoreTally,
     ScoringFolders,
     already_scored,
     check_rows,
     claim,
-    content_sha256,
-    gone,
+    describe,
+    guard,
+    open_input,
     publish,
-    quarantine,
     read_chunks,
+    rejects_table,
     result_paths,
     score_rows,
     scored_outcome,
-    write_rejects,
 )
 
 log = logging.getLogger(__name__)
@@ -73,22 +80,33 @@ REJECTS_FILE = "rejects.parquet"
 
 class StagedFile(BaseModel):
     """A file read, checked and cut into input parts; or its final outcome if it needs no
-    scoring (already scored, or quarantined)."""
+    scoring (already scored, quarantined, or failed)."""
 
-    path: Path
-    sha256: str
+    entry: Dropped
     staging: Path | None = None
     parts: list[Path] = []
     rows_total: int = 0
     rows_rejected: int = 0
     outcome: FileOutcome | None = None
 
+    @property
+    def path(self) -> Path:
+        return self.entry.path
+
+    @property
+    def sha256(self) -> str:
+        return self.entry.sha256
+
 
 class ScoredPart(BaseModel):
-    """One scored part, its tally, and the process that scored it (host:pid)."""
+    """One scored part: its tally and rejects, or the error that stopped it; and the
+    process that scored it (host:pid)."""
 
     path: Path
-    tally: ScoreTally
+    tally: ScoreTally = ScoreTally()
+    rows_rejected: int = 0
+    rejects: Path | None = None
+    error: str | None = None
     scored_by: str = Field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
 
@@ -102,47 +120,56 @@ def stage_file(
 ) -> StagedFile:
     """Read and check ``path`` once, writing its accepted rows as input parts."""
     folders.create()
-    try:
-        sha = content_sha256(path)
-    except FileNotFoundError:
-        return StagedFile(path=path, sha256="", outcome=gone(path))
-    with claim(folders, sha, champion.version):
-        done = already_scored(path, sha, folders, champion)
-    if done is not None:
-        return StagedFile(path=path, sha256=sha, outcome=done)
-    result, _ = result_paths(path.name, sha, champion.version, folders)
-    staging = folders.staging / f"{result.stem}.{uuid.uuid4().hex[:8]}"
-    staging.mkdir(parents=True)
+    opened = open_input(path, folders)
+    if isinstance(opened, FileOutcome):
+        entry = Dropped(path=path, name=opened.source_file, sha256=opened.sha256)
+        return StagedFile(entry=entry, outcome=opened)
+    entry = opened.entry
+
+    def work() -> StagedFile:
+        done = already_scored(entry, folders, champion)
+        if done is not None:
+            return StagedFile(entry=entry, outcome=done)
+        return _stage(opened, folders, champion, config, check_input)
+
+    with opened, claim(folders, entry.sha256, champion.version):
+        staged = guard(entry, folders, config, work)
+    return staged if isinstance(staged, StagedFile) else StagedFile(entry=entry, outcome=staged)
+
+
+def _stage(
+    opened: OpenedFile,
+    folders: ScoringFolders,
+    champion: Champion,
+    config: ScoringConfig,
+    check_input: FrameCheck | None,
+) -> StagedFile:
+    entry = opened.entry
+    result, _ = result_paths(entry, champion.version, folders)
+    staging = make_dirs(folders.staging / f"{result.stem}.{uuid.uuid4().hex[:8]}")
     parts: list[Path] = []
-    rows_total, rejected = 0, []
+    rows_total = 0
     try:
-        for rows in read_chunks(path, config):
-            check_rows(rows, check_input)
-            rows_total += rows.total
-            rejected += rows.rejected
-            if rows.ids:
-                part = staging / f"input-{len(parts):05d}.parquet"
-                atomic_write_parquet(part, _part_table(rows))
-                parts.append(part)
-    except (BadFile, ContractBreach) as exc:
+        with ExitStack() as stack:
+            rejects = RejectsFile(staging / REJECTS_FILE, entry, stack)
+            for rows in read_chunks(opened, config):
+                check_rows(rows, check_input)
+                rows_total += rows.total
+                rejects.write(rows.rejected)
+                if rows.ids:
+                    part = staging / f"input-{len(parts):05d}.parquet"
+                    atomic_write_parquet(part, _part_table(rows))
+                    parts.append(part)
+            opened.check_unchanged()
+    except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
-        reason = str(exc)
-        if isinstance(exc, ContractBreach):
-            reason = f"breaks the scoring_input contract: {exc}"
-        with claim(folders, sha, champion.version):
-            return StagedFile(path=path, sha256=sha, outcome=quarantine(path, sha, reason, folders))
-    if rejected:
-        atomic_write_parquet(
-            staging / REJECTS_FILE,
-            pa.Table.from_pandas(pd.DataFrame(rejected), preserve_index=False),
-        )
+        raise
     return StagedFile(
-        path=path,
-        sha256=sha,
+        entry=entry,
         staging=staging,
         parts=parts,
         rows_total=rows_total,
-        rows_rejected=len(rejected),
+        rows_rejected=rejects.rows,
     )
 
 
@@ -154,23 +181,34 @@ def score_part(
     *,
     check_output: FrameCheck | None = None,
 ) -> ScoredPart:
-    """Score one input part into ``scored-NNNNN.parquet`` beside it."""
-    if not part.is_file():
-        raise PipelineError(
-            f"{part} is gone: another run published {source.path.name} and removed its "
-            "staging folder, so this run's copy is not needed"
-        )
-    frame = pq.read_table(part).to_pydict()
-    rows = Rows(frame["row_number"], frame["id"], frame["text"], [])
-    table, tally = score_rows(rows, champion, config, source.path.name, source.sha256)
-    if check_output is not None and table.num_rows:
-        check_output(table.to_pandas())
+    """Score one input part into ``scored-NNNNN.parquet`` beside it, and its rows whose
+    model output is not a probability into ``rejects-NNNNN.parquet``. Never raises: an
+    error is carried to ``commit_file``, which counts it against the file."""
     out = part.with_name(part.name.replace("input-", "scored-"))
-    atomic_write_parquet(out, table)
-    scored = ScoredPart(path=out, tally=tally)
-    log.info("%s: %s scored (%d rows) by %s", source.path.name, part.name, table.num_rows,
-             scored.scored_by)  # fmt: skip
-    return scored
+    try:
+        if not part.is_file():
+            raise PipelineError(
+                f"{part.name} is gone: another run published {source.entry.name} and removed "
+                "its staging folder, so this run's copy is not needed"
+            )
+        frame = pq.read_table(part).to_pydict()
+        rows = Rows(frame["row_number"], frame["id"], frame["text"], [])
+        scored = score_rows(rows, champion, config, source.entry)
+        if check_output is not None and scored.table.num_rows:
+            check_output(scored.table.to_pandas())
+        rejects = None
+        if scored.rejected:
+            rejects = part.with_name(part.name.replace("input-", "rejects-"))
+            atomic_write_parquet(rejects, rejects_table(scored.rejected, source.entry))
+        atomic_write_parquet(out, scored.table)
+    except Exception as exc:
+        log.warning("%s: %s failed: %s", source.entry.name, part.name, describe(exc))
+        return ScoredPart(path=out, error=describe(exc))
+    done = ScoredPart(path=out, tally=scored.tally, rows_rejected=len(scored.rejected),
+                      rejects=rejects)  # fmt: skip
+    log.info("%s: %s scored (%d rows) by %s", source.entry.name, part.name, len(rows.ids),
+             done.scored_by)  # fmt: skip
+    return done
 
 
 def commit_file(
@@ -178,42 +216,66 @@ def commit_file(
     scored: list[ScoredPart],
     folders: ScoringFolders,
     champion: Champion,
+    config: ScoringConfig,
 ) -> FileOutcome:
-    """Publish a staged file's scored parts as its result, exactly once (see module doc)."""
+    """Publish a staged file's scored parts as its result, exactly once (see module doc);
+    a part that failed fails the file's attempt."""
     if source.outcome is not None or source.staging is None:
         return _final(source)
-    path, sha, version = source.path, source.sha256, champion.version
-    with claim(folders, sha, version):
-        done = already_scored(path, sha, folders, champion)
+    entry, staging = source.entry, source.staging
+
+    def work() -> FileOutcome:
+        done = already_scored(entry, folders, champion)
         if done is not None:  # a copy of the same content, or another run, got there first
-            shutil.rmtree(source.staging, ignore_errors=True)
             return done
-        if len(scored) != len(source.parts):
-            raise PipelineError(
-                f"{path.name}: {len(scored)} scored parts for {len(source.parts)} staged"
-            )
-        result_path, rejects_path = result_paths(path.name, sha, version, folders)
-        tally = ScoreTally()
+        return _commit(source, staging, scored, folders, champion)
+
+    with claim(folders, entry.sha256, champion.version):
+        outcome = guard(entry, folders, config, work)
+    if outcome.status != "scored":  # publish removed the staging folder of a scored file
+        shutil.rmtree(staging, ignore_errors=True)
+    return outcome
+
+
+def _commit(
+    source: StagedFile,
+    staging: Path,
+    scored: list[ScoredPart],
+    folders: ScoringFolders,
+    champion: Champion,
+) -> FileOutcome:
+    entry, version = source.entry, champion.version
+    failed = [part.error for part in scored if part.error is not None]
+    if failed:
+        raise PipelineError(f"{len(failed)} of {len(scored)} parts failed; first: {failed[0]}")
+    if len(scored) != len(source.parts):
+        raise PipelineError(f"{len(scored)} scored parts for {len(source.parts)} staged")
+    result_path, rejects_path = result_paths(entry, version, folders)
+    tally = ScoreTally()
+    for part in scored:
+        tally += part.tally
+    with ExitStack() as stack:
+        results = stack.enter_context(atomic_parquet_writer(result_path, RESULT_SCHEMA))
         for part in scored:
-            tally += part.tally
-        with atomic_parquet_writer(result_path, RESULT_SCHEMA) as writer:
-            for part in scored:
-                writer.write_table(pq.read_table(part.path, schema=RESULT_SCHEMA))
-            outcome = scored_outcome(
-                path.name, sha, version, source.rows_total, tally, result_path,
-                rejects_path if source.rows_rejected else None, source.rows_rejected,
-            )  # fmt: skip
-        if source.rows_rejected:
-            write_rejects(
-                rejects_path, pd.read_parquet(source.staging / REJECTS_FILE), path.name, sha
-            )
-        publish(path, outcome, folders)  # removes the staging folders of this result too
+            results.write_table(pq.read_table(part.path, schema=RESULT_SCHEMA))
+        rejects = RejectsFile(rejects_path, entry, stack)
+        staged_rejects = [staging / REJECTS_FILE, *(p.rejects for p in scored if p.rejects)]
+        for path in staged_rejects:
+            if path.exists():
+                with pq.ParquetFile(path) as parquet:
+                    for batch in parquet.iter_batches():
+                        rejects.write(pa.Table.from_batches([batch]))
+        outcome = scored_outcome(
+            entry, version, source.rows_total, tally, result_path, rejects.path_if_any,
+            rejects.rows,
+        )  # fmt: skip
+    publish(entry, outcome, folders)  # removes the staging folders of this result too
     return outcome
 
 
 def _final(source: StagedFile) -> FileOutcome:
     if source.outcome is None:
-        raise PipelineError(f"{source.path.name}: neither staged nor finished")
+        raise PipelineError(f"{source.entry.name}: neither staged nor finished")
     return source.outcome
 
 

@@ -1,35 +1,48 @@
 """The FastAPI app: the API layer over preprocessing, inference and post-processing.
 
-``POST /v1/predict`` takes the texts, the champion's exported model turns them into
-probabilities (the SavedModel tokenises inside its graph; the TFLite path tokenises with
-``Tokeniser``), and ``labels_of`` turns those into labels. Errors share FastAPI's
-validation-error shape, ``{"detail": [{"type", "loc", "msg"}]}``:
+``POST /v1/predict`` takes the texts (read by ``serving.body`` in bounded time and
+memory), the champion's exported model turns them into probabilities (the SavedModel
+tokenises inside its graph; the TFLite path tokenises with ``Tokeniser``), every output is
+checked to be a probability, and ``labels_of`` turns those into labels. Errors share
+FastAPI's validation-error shape, ``{"detail": [{"type", "loc", "msg"}]}``, with at most
+``MAX_ERRORS`` entries, each capped in size, and nothing of the request echoed (no values,
+no field names):
 
 - 401: the API key is set and the request lacks it (or has another);
+- 408: the body did not arrive within ``body_timeout_seconds``;
 - 413: the body, the batch or a text is over its configured limit;
 - 422: the body is not JSON, not UTF-8, or not a valid request (wrong types, empty list,
   blank text, both or neither of ``text`` and ``texts``);
-- 503: no model is loaded yet.
+- 500: the model gave something other than a probability per text (never sent as one);
+- 503: no model is loaded yet, or ``max_concurrency`` requests are being handled.
+
+The docs at ``/docs`` and ``/redoc`` load their scripts from this service, never from a CDN.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import anyio
 from fastapi import APIRouter, FastAPI, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
+from fastapi_offline import FastAPIOffline
+from pydantic import ValidationError
 
+from lstm_model.canary import ModelOutputError, check_probabilities
 from lstm_model.config import ServingConfig
 from lstm_model.exported import ExportedModel, labels_of
 from serving.batching import MicroBatcher
+from serving.body import FIELDS, BodyError, read_predict_body
 from serving.champion import ModelSlot
-from serving.guard import API_KEY_HEADER, RequestGuard
+from serving.guard import API_KEY_HEADER, RequestGuard, error_body
 from serving.schemas import (
     ErrorResponse,
     ModelInfo,
@@ -39,11 +52,22 @@ from serving.schemas import (
     Readiness,
 )
 
+log = logging.getLogger(__name__)
+
 ERRORS = {
     401: {"model": ErrorResponse, "description": "API key missing or wrong (when one is set)."},
+    408: {"model": ErrorResponse, "description": "The body did not arrive in time."},
     413: {"model": ErrorResponse, "description": "Body, batch or a text over its limit."},
     422: {"model": ErrorResponse, "description": "Not a valid request (JSON, UTF-8, fields)."},
-    503: {"model": ErrorResponse, "description": "No model loaded yet."},
+    500: {"model": ErrorResponse, "description": "The model's output was not valid."},
+    503: {"model": ErrorResponse, "description": "No model loaded yet, or too busy."},
+}
+MAX_ERRORS = 3
+PREDICT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": PredictRequest.model_json_schema()}},
+    }
 }
 
 
@@ -79,7 +103,7 @@ def create_app(registry_root: Path, config: ServingConfig, api_key: str | None =
         if batcher:
             await batcher[0].stop()
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="IMDB sentiment",
         summary="Real-time predictions from the champion LSTM model.",
         version="1",
@@ -93,21 +117,16 @@ def create_app(registry_root: Path, config: ServingConfig, api_key: str | None =
     def answering() -> ExportedModel:
         model = slot.current
         if model is None:
-            reason = slot.refused.reason if slot.refused else slot.waiting_for
-            raise Refused(503, "not_ready", f"no model loaded yet: {reason}", [])
+            raise Refused(503, "not_ready", f"no model loaded yet: {slot.reason}", [])
         return model
 
-    @v1.post("/predict", response_model=PredictResponse, responses=ERRORS)
-    async def predict(body: PredictRequest, response: Response) -> PredictResponse:
+    @v1.post(
+        "/predict", response_model=PredictResponse, responses=ERRORS, openapi_extra=PREDICT_BODY
+    )
+    async def predict(request: Request, response: Response) -> PredictResponse:
         """Probability and label of one review (`text`) or of a batch (`texts`)."""
+        body = _parse(await request.body(), config.max_batch_size)
         texts = body.batch()
-        if len(texts) > config.max_batch_size:
-            raise Refused(
-                413,
-                "too_many_texts",
-                f"{len(texts)} texts in one request; at most {config.max_batch_size}",
-                ["body", "texts"],
-            )
         for index, text in enumerate(texts):
             if len(text) > config.max_text_chars:
                 raise Refused(
@@ -117,10 +136,15 @@ def create_app(registry_root: Path, config: ServingConfig, api_key: str | None =
                     ["body", "text"] if body.text is not None else ["body", "texts", index],
                 )
         model = answering()  # read once: this request ends on this model whatever happens
-        if batcher:
-            model, probabilities = await batcher[0].predict(texts)
-        else:
-            probabilities = await anyio.to_thread.run_sync(model.predict, texts, limiter=limiter[0])
+        try:
+            if batcher:
+                model, values = await batcher[0].predict(texts)
+            else:
+                values = await anyio.to_thread.run_sync(model.predict, texts, limiter=limiter[0])
+            probabilities = check_probabilities(values, len(texts))
+        except ModelOutputError as error:
+            log.error("model version %d: %s", model.version, error)
+            raise Refused(500, "model_output_invalid", str(error), []) from None
         response.headers["X-Model-Version"] = str(model.version)
         return PredictResponse(
             model_version=model.version,
@@ -141,6 +165,7 @@ def create_app(registry_root: Path, config: ServingConfig, api_key: str | None =
             trained_at=model.trained_at,
             loaded_at=datetime.fromtimestamp(model.loaded_at, UTC).isoformat(),
             refused=slot.refused.model_dump() if slot.refused else None,
+            problem=slot.problem,
         )
 
     @app.get("/healthz")
@@ -150,30 +175,73 @@ def create_app(registry_root: Path, config: ServingConfig, api_key: str | None =
 
     @app.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
     async def readyz() -> JSONResponse:
-        """A model is loaded and answering."""
+        """A model is loaded and answering; ``problem`` says what is wrong with the champion
+        pointer, if anything, while the last good model keeps answering."""
         model = slot.current
         if model is None:
-            reason = slot.refused.reason if slot.refused else slot.waiting_for
-            return JSONResponse(Readiness(ready=False, reason=reason).model_dump(), 503)
-        return JSONResponse(Readiness(ready=True, model_version=model.version).model_dump())
+            return JSONResponse(
+                Readiness(ready=False, reason=slot.reason, problem=slot.problem).model_dump(),
+                503,
+                headers={"Retry-After": str(slot.retry_after())},
+            )
+        ready = Readiness(ready=True, model_version=model.version, problem=slot.problem)
+        return JSONResponse(ready.model_dump())
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
-        # Without "input": it would echo the request (up to max_body_bytes) back.
-        detail = [
-            {"type": e["type"], "loc": list(e["loc"]), "msg": e["msg"]} for e in error.errors()
-        ]
-        return JSONResponse({"detail": detail}, 422)
+        return _errors(422, [(e["type"], list(e["loc"]), e["msg"]) for e in error.errors()])
 
     @app.exception_handler(Refused)
     async def refused(_: Request, error: Refused) -> JSONResponse:
-        headers = {"Retry-After": str(int(config.poll_seconds) + 1)} if error.status == 503 else {}
-        return JSONResponse(
-            {"detail": [{"type": error.kind, "loc": error.loc, "msg": error.message}]},
-            error.status,
-            headers=headers,
-        )
+        headers = {"Retry-After": str(slot.retry_after())} if error.status == 503 else {}
+        return _errors(error.status, [(error.kind, error.loc, error.message)], headers)
 
     app.include_router(v1)
-    app.add_middleware(RequestGuard, max_body_bytes=config.max_body_bytes, api_key=api_key or None)
+    app.add_middleware(
+        RequestGuard,
+        max_body_bytes=config.max_body_bytes,
+        api_key=api_key or None,
+        max_concurrency=config.max_concurrency,
+        body_timeout=config.body_timeout_seconds,
+    )
     return app
+
+
+def _parse(raw: bytes, max_texts: int) -> PredictRequest:
+    """The request from its raw body: its shape read by ``read_predict_body`` (bounded),
+    then the field rules of ``PredictRequest`` over at most ``max_texts`` strings."""
+    try:
+        fields = read_predict_body(raw, max_texts)
+    except BodyError as error:
+        if error.status != 422:
+            raise Refused(error.status, error.kind, error.msg, error.loc) from None
+        raise RequestValidationError(
+            [{"type": error.kind, "loc": error.loc, "msg": error.msg}]
+        ) from None
+    try:
+        return PredictRequest.model_validate(fields)
+    except ValidationError as error:
+        detail = error.errors(include_url=False, include_context=False, include_input=False)
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in detail]) from None
+
+
+def _errors(
+    status: int, errors: list[tuple[str, list[Any], str]], headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """The error shape, at most ``MAX_ERRORS`` entries, none echoing the request."""
+    detail = [error_body(kind, _public_loc(loc), msg) for kind, loc, msg in errors[:MAX_ERRORS]]
+    if len(errors) > MAX_ERRORS:
+        detail.append(error_body("more_errors", ["body"], f"{len(errors) - MAX_ERRORS} more"))
+    return JSONResponse({"detail": detail}, status, headers=headers)
+
+
+def _public_loc(loc: list[Any]) -> list[str | int]:
+    """A location with only the service's own names and indices: a client's field names
+    are never sent back (an unknown field is reported at ``body``)."""
+    safe: list[str | int] = []
+    for part in loc:
+        if isinstance(part, int) or part in ("body", "query", "path", "header", *FIELDS):
+            safe.append(part)
+        else:
+            break
+    return safe

@@ -87,12 +87,18 @@ class ModelInfo(BaseModel):
     refused: dict[str, Any] | None = Field(
         None, description="The last champion version this service refused to load, and why."
     )
+    problem: str | None = Field(
+        None, description="What is wrong with the champion pointer, if anything."
+    )
 
 
 class Readiness(BaseModel):
     ready: bool
     model_version: int | None = None
-    reason: str | None = None
+    reason: str | None = Field(None, description="Why no model answers (when not ready).")
+    problem: str | None = Field(
+        None, description="What is wrong with the champion pointer, if anything."
+    )
 
 
 class ErrorDetail(BaseModel):

@@ -1,10 +1,19 @@
-"""Run the prediction service under uvicorn (``lstm-pipeline serve``)."""
+"""Run the prediction service under uvicorn (``lstm-pipeline serve``).
+
+Two things uvicorn does not do by itself are added here: a connection must send its
+request line and headers within ``header_timeout_seconds`` (an idle or trickling client is
+cut off, so it cannot hold a place for ever), and the access log never shows a query
+string or a path that is not the service's own (a key sent there by mistake must not
+reach a log).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 from lstm_model.config import API_KEY_ENV, ServingConfig
 
@@ -20,6 +29,7 @@ def serve(registry_root: Path, config: ServingConfig, log_level: str = "info") -
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("uvicorn.access").addFilter(_without_query)
     api_key = os.environ.get(API_KEY_ENV) or None
     log.info(
         "serving the champion of %s with the %s backend; API key %s",
@@ -32,8 +42,72 @@ def serve(registry_root: Path, config: ServingConfig, log_level: str = "info") -
         app,
         host=config.host,
         port=config.port,
-        limit_concurrency=config.max_concurrency,
+        http=header_timeout_protocol(config.header_timeout_seconds),
+        limit_concurrency=config.max_connections,
         timeout_keep_alive=5,
         timeout_graceful_shutdown=30,
         log_level=log_level,
     )
+
+
+def header_timeout_protocol(seconds: float) -> type[asyncio.Protocol]:
+    """uvicorn's h11 protocol, closing a connection whose request headers are not complete
+    ``seconds`` after its first byte (or after it opened)."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeaderTimeoutProtocol(H11Protocol):
+        _timer: asyncio.TimerHandle | None = None
+        _cycle: Any = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            if self._timer is None and (self.cycle is None or self.cycle.response_complete):
+                self._arm()  # the first byte of the next request on a kept-alive connection
+            super().data_received(data)
+
+        def handle_events(self) -> None:
+            super().handle_events()
+            if self.cycle is not self._cycle:  # a new request's headers are complete
+                self._cycle = self.cycle
+                self._disarm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            self._timer = self.loop.call_later(seconds, self._too_slow)
+
+        def _disarm(self) -> None:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+        def _too_slow(self) -> None:
+            self._timer = None
+            if not self.transport.is_closing():
+                self.logger.warning(
+                    "closed a connection that sent no complete request headers in %g s", seconds
+                )
+                self.transport.close()
+
+    return HeaderTimeoutProtocol
+
+
+LOGGED_PATHS = ("/v1/predict", "/v1/model", "/healthz", "/readyz", "/docs", "/redoc",
+                "/openapi.json", "/static-offline-docs/")  # fmt: skip
+
+
+def _without_query(record: logging.LogRecord) -> bool:
+    """Drop the query string from uvicorn's access log line (its third argument), and any
+    path that is not the service's own: a key pasted into a URL must not reach the log."""
+    args = record.args
+    if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+        path = args[2].split("?", 1)[0]
+        if not (path in LOGGED_PATHS or path.startswith(LOGGED_PATHS[-1])):
+            path = "<another path>"
+        record.args = (*args[:2], path, *args[3:])
+    return True

@@ -13,10 +13,12 @@ from data_contracts.scoring import validate_scoring_input, validate_scoring_outp
 from lstm_model.config import ScoringConfig
 from lstm_model.scoring import (
     Champion,
+    Dropped,
     FileOutcome,
     FrameCheck,
     RunSummary,
     ScoringFolders,
+    fail_file,
     files_to_score,
     load_champion,
     score_file,
@@ -89,10 +91,22 @@ def score_one_part(
 
 @task(name="commit-file", timeout_seconds=3600, **IO_RETRIES)
 def commit(
-    source: StagedFile, scored: list[ScoredPart], folders: ScoringFolders, best: Champion
+    source: StagedFile,
+    scored: list[ScoredPart],
+    folders: ScoringFolders,
+    best: Champion,
+    config: ScoringConfig,
 ) -> FileOutcome:
     """Publish a staged file's scored parts as its result, exactly once."""
-    return commit_file(source, scored, folders, best)
+    return commit_file(source, scored, folders, best, config)
+
+
+@task(name="count-failure", timeout_seconds=600, **IO_RETRIES)
+def count_failure(
+    entry: Dropped, reason: str, folders: ScoringFolders, best: Champion, config: ScoringConfig
+) -> FileOutcome:
+    """Count a failure the flow saw (a lost worker, a timeout) against the file."""
+    return fail_file(entry, reason, folders, config, best.version)
 
 
 @task(name="scoring-report", timeout_seconds=600, **IO_RETRIES)

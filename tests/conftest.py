@@ -158,3 +158,34 @@ def registry_with_champion(trained, evaluation, tokenised, tmp_path_factory) -> 
     registry.set_status(version, "accepted", "test champion")
     registry.promote(version, "imdb_sentiment")
     return root
+
+
+MODEL_NAME = "imdb_sentiment"
+
+
+@pytest.fixture(scope="session")
+def exported_registry(trained, evaluation, tokenised, ingested, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    """Versions 1 and 2 (another seed), both exported and accepted; 1 is the champion.
+    Copy it before changing it."""
+    from lstm_model.config import ExportConfig
+    from lstm_model.evaluate import evaluate_model
+    from lstm_model.registry import Registry
+    from lstm_model.release import export_candidate, register_candidate
+    from lstm_model.training import train_model
+
+    root = tmp_path_factory.mktemp("exported") / "registry"
+    export = ExportConfig(tflite_batch_size=16)
+    other_train = TINY_TRAIN.model_copy(update={"seed": 7})
+    other = train_model(
+        tokenised, TINY_MODEL, other_train, tmp_path_factory.mktemp("v2"), verbose=0
+    )
+    other_eval = evaluate_model(
+        other.model_path, tokenised, other.history, tmp_path_factory.mktemp("v2eval")
+    )
+    for model, ev, train in ((trained, evaluation, TINY_TRAIN), (other, other_eval, other_train)):
+        version = register_candidate(
+            root, model, ev, tokenised, model_config=TINY_MODEL, train_config=train
+        )
+        assert export_candidate(root, version, ingested, export).passed
+    Registry(root).promote(1, MODEL_NAME)
+    return root

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
 import signal
+import socket
+import stat
 import subprocess
 import sys
 import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +23,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from lstm_model import scoring
 from lstm_model.config import ScoringConfig
+from lstm_model.inbox import REGULAR, NotRegular, iter_rows, open_regular
 from lstm_model.registry import Registry
 from lstm_model.scoring import (
+    Champion,
     Ledger,
     ScoringFolders,
     files_to_score,
@@ -45,7 +55,10 @@ def folders(tmp_path: Path) -> ScoringFolders:
 
 
 def _run(folders: ScoringFolders, registry: Path, config: ScoringConfig = NOW) -> list:  # type: ignore[type-arg]
-    champion = load_champion(registry)
+    return _score_inbox(folders, load_champion(registry), config)
+
+
+def _score_inbox(folders: ScoringFolders, champion: Champion, config: ScoringConfig = NOW) -> list:  # type: ignore[type-arg]
     todo = files_to_score(folders, config, champion.version)
     return [score_file(p, folders, champion, config) for p in todo]
 
@@ -159,7 +172,7 @@ def test_bad_rows_go_to_rejects_and_everything_reconciles(folders, registry_with
     summary = summarise_run(outcomes, load_champion(registry_with_champion), config,
                             folders.root / "report")  # fmt: skip
     assert (summary.rows_total, summary.rows_scored, summary.rows_rejected) == (9, 3, 6)
-    assert summary.files == {"scored": 2, "skipped": 0, "quarantined": 1}
+    assert summary.files == {"scored": 2, "skipped": 0, "quarantined": 1, "failed": 0}
     assert summary.histogram_path.read_bytes()[:4] == b"\x89PNG"
     assert "| 9 | 3 | 6 |" in summary.report_path.read_text()
 
@@ -227,8 +240,8 @@ def test_crash_before_the_ledger_commit_does_not_duplicate(  # type: ignore[no-u
 ) -> None:
     (folders.inbox / "a.txt").write_text("\n".join(TEXTS) + "\n")
     monkeypatch.setattr(Ledger, "record", lambda *_: (_ for _ in ()).throw(OSError("killed")))
-    with pytest.raises(OSError, match="killed"):
-        _run(folders, registry_with_champion)
+    (failed,) = _run(folders, registry_with_champion)
+    assert failed.status == "failed" and "OSError: killed (attempt 1 of 3" in failed.reason
     assert (folders.inbox / "a.txt").exists()  # not archived: the run did not finish it
     monkeypatch.undo()
     (outcome,) = _run(folders, registry_with_champion)
@@ -332,8 +345,8 @@ def test_only_a_contract_verdict_quarantines_a_file(folders, registry_with_champ
     def broken_check(frame: pd.DataFrame) -> None:
         raise AttributeError("'NoneType' object has no attribute 'id'")  # the checker's bug
 
-    with pytest.raises(AttributeError):
-        score_file(folders.inbox / "a.txt", folders, champion, NOW, check_input=broken_check)
+    failed = score_file(folders.inbox / "a.txt", folders, champion, NOW, check_input=broken_check)
+    assert failed.status == "failed" and "AttributeError: 'NoneType'" in failed.reason
     assert (folders.inbox / "a.txt").exists() and list(folders.quarantine.iterdir()) == []
 
     def verdict(frame: pd.DataFrame) -> None:
@@ -342,3 +355,396 @@ def test_only_a_contract_verdict_quarantines_a_file(folders, registry_with_champ
     outcome = score_file(folders.inbox / "a.txt", folders, champion, NOW, check_input=verdict)
     assert outcome.status == "quarantined"
     assert outcome.reason == "breaks the scoring_input contract: 3 ids are not unique"
+
+
+# ------------------------------------------------------------------ a hostile inbox
+
+
+class Hang(BaseException):
+    """Raised by ``within`` when time is up: not an Exception, so that no handler in the
+    code under test takes it for the error of one file and carries on."""
+
+
+@contextmanager
+def within(seconds: int) -> Iterator[None]:
+    """Fail, rather than hang the suite, if the block runs longer than ``seconds``."""
+
+    def expired(*_: object) -> None:
+        raise Hang(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _sha(data: bytes | str) -> str:
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+
+
+def test_lone_surrogates_and_odd_ids_reject_their_rows_not_the_run(
+    folders, registry_with_champion
+) -> None:  # type: ignore[no-untyped-def]
+    lines = [
+        r'{"text": "\ud800"}',  # a JSON escape that is not valid Unicode
+        '{"id": "a", "text": "A wonderful film."}',
+        r'{"id": "\udc00", "text": "Fine."}',
+        '{"id": {"nested": [1, 2]}, "text": "Fine."}',
+        '{"id": true, "text": "Fine."}',
+        '{"id": ' + "9" * 5000 + ', "text": "Fine."}',  # past Python's integer digit limit
+        '{"id": 1e400, "text": "Good."}',
+        '{"id": 123456789012345678901234567890, "text": "Good film."}',
+        '{"id": 2.5, "text": "Bad film."}',
+        r'{"text": "a NUL \u0000 is valid Unicode"}',
+        '{"id": "' + "y" * 1500 + '", "text": "Long id."}',
+    ]
+    (folders.inbox / "s.jsonl").write_text("\n".join(lines) + "\n")
+    (folders.inbox / "later.txt").write_text(TEXTS[0] + "\n")
+    old = time.time() - 60  # s.jsonl first: a crash there would stop later.txt
+    os.utime(folders.inbox / "s.jsonl", (old, old))
+    outcomes = _run(folders, registry_with_champion)
+    assert [(o.source_file, o.status) for o in outcomes] == [
+        ("s.jsonl", "scored"),
+        ("later.txt", "scored"),
+    ]
+    s = outcomes[0]
+    assert (s.rows_total, s.rows_scored, s.rows_rejected) == (11, 5, 6)
+    result = pq.read_table(s.result_path).to_pydict()
+    assert result["id"] == ["a", "inf", "123456789012345678901234567890", "2.5", "s.jsonl:10"]
+    rejects = {r["row_number"]: r for r in pq.read_table(s.rejects_path).to_pylist()}
+    assert rejects[1]["reason"] == "not valid Unicode: lone surrogate at character 0"
+    assert (rejects[1]["text"], rejects[1]["text_chars"]) == ("\\ud800", 1)
+    assert rejects[1]["text_sha256"] == _sha("\ud800".encode("utf-8", "surrogatepass"))
+    assert rejects[3]["reason"] == "id is not valid Unicode: lone surrogate at character 0"
+    assert rejects[3]["id"] == "\\udc00"
+    assert (rejects[4]["id"], rejects[4]["reason"]) == (
+        "{'nested': [1, 2]}",
+        "id is a dict, not a string or a number",
+    )
+    assert rejects[5]["reason"] == "id is a bool, not a string or a number"
+    assert rejects[6]["reason"] == "invalid JSON: a number too long to read"
+    assert len(rejects[6]["text"]) == 1000 and rejects[6]["text_chars"] == len(lines[5])
+    assert rejects[11]["reason"] == "id has more than 1000 characters"
+    assert len(rejects[11]["id"]) == 1000
+    summary = summarise_run(outcomes, load_champion(registry_with_champion), NOW,
+                            folders.root / "report")  # fmt: skip
+    assert "| 12 | 6 | 6 |" in summary.report_path.read_text()
+
+
+def test_objects_that_are_not_regular_files_are_quarantined_once_unopened(  # type: ignore[no-untyped-def]
+    folders, registry_with_champion, tmp_path, monkeypatch
+) -> None:
+    inbox = folders.inbox
+    (tmp_path / "secret.txt").write_text("do not read me\n")
+    os.mkfifo(inbox / "fifo.txt")
+    monkeypatch.chdir(inbox)  # a socket's path must be short
+    server = socket.socket(socket.AF_UNIX)
+    server.bind("sock.txt")
+    (inbox / "folder.csv").mkdir()
+    (inbox / "folder.csv" / "inner.txt").write_text("inside\n")
+    (inbox / "dangling.txt").symlink_to(tmp_path / "missing.txt")
+    (inbox / "loop.txt").symlink_to(inbox / "loop.txt")
+    (inbox / "outside.txt").symlink_to(tmp_path / "secret.txt")
+    kinds = {
+        "fifo.txt": "FIFO (named pipe)",
+        "sock.txt": "socket",
+        "folder.csv": "directory",
+        "dangling.txt": "symbolic link",
+        "loop.txt": "symbolic link",
+        "outside.txt": "symbolic link",
+    }
+    if os.geteuid() == 0:  # only root may make device nodes
+        os.mknod(inbox / "null.txt", stat.S_IFCHR | 0o600, os.makedev(1, 3))
+        kinds["null.txt"] = "character device"
+    (inbox / "good.txt").write_text(TEXTS[0] + "\n")
+    with within(120):
+        outcomes = {o.source_file: o for o in _run(folders, registry_with_champion)}
+    server.close()
+    assert outcomes["good.txt"].status == "scored"
+    for name, kind in kinds.items():
+        outcome = outcomes[name]
+        assert (
+            outcome.status == "quarantined" and f"not a regular file but a {kind}" in outcome.reason
+        )
+        sidecar = json.loads(Path(f"{outcome.quarantine_path}.json").read_text())
+        assert (sidecar["kind"], sidecar["source_file"]) == (kind, name)
+        assert os.path.lexists(outcome.quarantine_path) and not os.path.lexists(inbox / name)
+    moved = outcomes["folder.csv"].quarantine_path
+    assert (moved / "inner.txt").read_text() == "inside\n"  # moved whole, nothing read
+    assert os.readlink(outcomes["outside.txt"].quarantine_path) == str(tmp_path / "secret.txt")
+    assert (tmp_path / "secret.txt").read_text() == "do not read me\n"
+    assert _run(folders, registry_with_champion) == []  # each reported once, not every run
+
+
+def test_the_descriptor_is_checked_so_a_swap_after_the_listing_cannot_block(  # type: ignore[no-untyped-def]
+    folders, registry_with_champion, monkeypatch, tmp_path
+) -> None:
+    real = tmp_path / "real.txt"
+    real.write_text("text\n")
+    (tmp_path / "link.txt").symlink_to(real)
+    os.mkfifo(tmp_path / "fifo.txt")
+    with within(30):
+        for name, kind in (("fifo.txt", "FIFO"), ("link.txt", "symbolic link"), (".", "dir")):
+            with pytest.raises(NotRegular, match=kind):
+                open_regular(tmp_path / name)
+        # the lstat check passes (as if the FIFO came after it): the descriptor still refuses
+        os.mkfifo(folders.inbox / "swapped.txt")
+        monkeypatch.setattr(scoring, "object_kind", lambda mode: REGULAR)
+        (outcome,) = _run(folders, registry_with_champion)
+    assert outcome.status == "quarantined" and "FIFO" in outcome.reason
+
+
+def test_a_huge_csv_field_rejects_its_row_not_the_file(folders, registry_with_champion) -> None:  # type: ignore[no-untyped-def]
+    huge = "y" * 200_000
+    rows = [f"{i},{TEXTS[i % 3]}" for i in range(10)]
+    body = "id,text\n" + "\n".join(rows[:5]) + f'\nbig,"{huge}"\n' + "\n".join(rows[5:]) + "\n"
+    (folders.inbox / "big.csv").write_text(body)
+    (outcome,) = _run(folders, registry_with_champion)
+    assert (outcome.status, outcome.rows_scored, outcome.rows_rejected) == ("scored", 10, 1)
+    (rejected,) = pq.read_table(outcome.rejects_path).to_pylist()
+    assert rejected == {
+        "row_number": 6,
+        "id": "big",
+        "reason": "text has 200000 characters, more than 20000",
+        "text": "y" * 1000,
+        "text_chars": 200_000,
+        "text_sha256": _sha(huge),
+        "source_file": "big.csv",
+        "source_sha256": outcome.sha256,
+    }
+
+
+def test_entries_whose_names_reduce_alike_keep_their_own_quarantine_record(
+    folders, registry_with_champion
+) -> None:  # type: ignore[no-untyped-def]
+    for name in ("a b.docx", "a_b.docx", "a?b.docx"):  # one safe name, one content
+        (folders.inbox / name).write_bytes(b"same bytes")
+    outcomes = _run(folders, registry_with_champion)
+    sidecars = {o.source_file: json.loads(Path(f"{o.quarantine_path}.json").read_text())
+                for o in outcomes}  # fmt: skip
+    assert {name: s["source_file"] for name, s in sidecars.items()} == {
+        n: n for n in ("a b.docx", "a_b.docx", "a?b.docx")
+    }
+    assert len({o.quarantine_path for o in outcomes}) == 3
+    assert all(o.quarantine_path.read_bytes() == b"same bytes" for o in outcomes)
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".jsonl"])
+def test_a_line_over_max_row_bytes_is_rejected_with_its_offset_and_sha(  # type: ignore[no-untyped-def]
+    folders, registry_with_champion, suffix: str
+) -> None:
+    config = ScoringConfig(settle_seconds=0, max_row_bytes=1024, reject_text_chars=50)
+    long = "é" * 2500 if suffix == ".txt" else json.dumps({"text": "é" * 2500}, ensure_ascii=False)
+    good = (
+        [TEXTS[0], TEXTS[1]] if suffix == ".txt" else [json.dumps({"text": t}) for t in TEXTS[:2]]
+    )
+    (folders.inbox / f"long{suffix}").write_text(f"{good[0]}\n{long}\r\n{good[1]}\n")
+    (outcome,) = _run(folders, registry_with_champion, config)
+    assert (outcome.rows_total, outcome.rows_scored, outcome.rows_rejected) == (3, 2, 1)
+    (rejected,) = pq.read_table(outcome.rejects_path).to_pylist()
+    size, offset = len(long.encode()), len(good[0]) + 1
+    assert rejected["row_number"] == 2
+    assert rejected["reason"] == (
+        f"row longer than 1024 bytes ({size} bytes from byte offset {offset}); "
+        "the whole row is in the archived input"
+    )
+    assert (rejected["text"], rejected["text_chars"]) == (long[:50], len(long))
+    assert rejected["text_sha256"] == _sha(long)  # of the row's bytes, line end excluded
+
+
+def test_an_over_long_csv_record_is_skipped_to_its_real_end(
+    folders, registry_with_champion
+) -> None:  # type: ignore[no-untyped-def]
+    config = ScoringConfig(settle_seconds=0, max_row_bytes=1024)
+    header, first = "id,text\n", f"1,{TEXTS[0]}\n"
+    quoted = '2,"' + 'a ""quoted"", b\n3,looks like a row\n' * 200 + 'end"'  # newlines inside
+    (folders.inbox / "multi.csv").write_text(header + first + quoted + f"\n4,{TEXTS[1]}\n")
+    (folders.inbox / "open.csv").write_text(header + first + '2,"never closed ' + "z" * 2000
+                                            + f"\n5,{TEXTS[2]}\n")  # fmt: skip
+    outcomes = {o.source_file: o for o in _run(folders, registry_with_champion, config)}
+    multi, unclosed = outcomes["multi.csv"], outcomes["open.csv"]
+    assert pq.read_table(multi.result_path)["id"].to_pylist() == ["1", "4"]  # no fake rows
+    (rejected,) = pq.read_table(multi.rejects_path).to_pylist()
+    assert rejected["row_number"] == 2 and rejected["text_sha256"] == _sha(quoted)
+    assert f"from byte offset {len(header + first)})" in rejected["reason"]
+    assert (unclosed.rows_total, unclosed.rows_scored, unclosed.rows_rejected) == (2, 1, 1)
+
+
+def test_a_long_line_is_never_held_whole(tmp_path: Path) -> None:
+    path = tmp_path / "one_line.txt"
+    with path.open("wb") as handle:
+        for _ in range(24):
+            handle.write(b"z" * (1 << 20))
+        handle.write(b"\nshort line\n")
+    config = ScoringConfig(max_row_bytes=1 << 20)
+    tracemalloc.start()
+    try:
+        with open_regular(path) as handle:
+            (rows,) = iter_rows(handle, ".txt", "one_line.txt", config)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20  # a 24 MiB line read in 1 MiB pieces
+    assert rows.texts == ["short line"] and rows.rejected[0].text_chars == 24 << 20
+
+
+def test_a_failing_check_fails_the_file_until_max_attempts_then_quarantines_it(
+    folders, registry_with_champion
+) -> None:  # type: ignore[no-untyped-def]
+    champion = load_champion(registry_with_champion)
+    config = ScoringConfig(settle_seconds=0, max_attempts=3)
+    path = folders.inbox / "a.txt"
+    path.write_text("\n".join(TEXTS) + "\n")
+
+    def crash(frame: pd.DataFrame) -> None:
+        raise RuntimeError("disk full")
+
+    outcomes = []
+    for attempt in (1, 2):
+        outcomes.append(score_file(path, folders, champion, config, check_input=crash))
+        assert outcomes[-1].status == "failed" and path.exists()
+        assert f"RuntimeError: disk full (attempt {attempt} of 3;" in outcomes[-1].reason
+    assert [f["attempts"] for f in Ledger(folders.ledger).failures()] == [2]
+    third = score_file(path, folders, champion, config, check_input=crash)
+    assert third.status == "quarantined" and not path.exists()
+    assert third.reason == "scoring failed 3 runs in a row; last error: RuntimeError: disk full"
+    assert Ledger(folders.ledger).failures() == []
+    # a success in between starts the count again
+    other = folders.inbox / "b.txt"
+    other.write_text(TEXTS[0] + "\n")
+    assert score_file(other, folders, champion, config, check_input=crash).status == "failed"
+    scored = score_file(other, folders, champion, config)
+    assert scored.status == "scored" and Ledger(folders.ledger).failures() == []
+    summary = summarise_run([*outcomes, scored], champion, config, folders.root / "report")
+    assert summary.files == {"scored": 1, "skipped": 0, "quarantined": 0, "failed": 2}
+    assert (summary.rows_total, summary.rows_scored) == (1, 1)  # failed rows are not read
+    assert "| 1 | 0 | 0 | 2 |" in summary.report_path.read_text()
+
+
+class _Model:
+    """A stand-in model whose outputs for a batch of n texts are ``outputs(n)``."""
+
+    def __init__(self, outputs: Callable[[int], np.ndarray]) -> None:
+        self.outputs = outputs
+
+    def predict_on_batch(self, ids: np.ndarray) -> np.ndarray:
+        return self.outputs(len(ids))
+
+
+def use_model(
+    monkeypatch: pytest.MonkeyPatch, registry: Path, outputs: Callable[[int], np.ndarray]
+) -> Champion:
+    """The champion, loaded (and checked) before its model is replaced by a stand-in (with
+    the champion's real tokeniser) for the scoring that follows."""
+    champion = load_champion(registry)
+    _, tokeniser = scoring._model_and_tokeniser(champion.folder, champion.model_sha256)
+    monkeypatch.setattr(scoring, "_model_and_tokeniser", lambda *_: (_Model(outputs), tokeniser))
+    return champion
+
+
+ODD_OUTPUTS = np.array([0.2, np.nan, 1.5, -0.1, np.inf, 0.9], dtype="float32")
+
+
+def test_model_outputs_that_are_not_probabilities_reject_their_rows(  # type: ignore[no-untyped-def]
+    folders, registry_with_champion, monkeypatch
+) -> None:
+    champion = use_model(monkeypatch, registry_with_champion, lambda n: ODD_OUTPUTS[:n, None])
+    (folders.inbox / "six.txt").write_text("".join(f"text {i}\n" for i in range(6)))
+    (outcome,) = _score_inbox(folders, champion)
+    assert (outcome.status, outcome.rows_scored, outcome.rows_rejected) == ("scored", 2, 4)
+    result = pq.read_table(outcome.result_path).to_pydict()
+    assert result["row_number"] == [1, 6] and np.allclose(result["probability"], [0.2, 0.9])
+    rejects = pq.read_table(outcome.rejects_path).to_pydict()
+    assert rejects["row_number"] == [2, 3, 4, 5] and rejects["text"] == [
+        f"text {i}" for i in range(1, 5)
+    ]
+    assert set(rejects["reason"]) == {"model output is not a probability"}
+
+
+def test_a_wrong_number_of_model_outputs_fails_the_file(  # type: ignore[no-untyped-def]
+    folders, registry_with_champion, monkeypatch
+) -> None:
+    champion = use_model(monkeypatch, registry_with_champion, lambda n: np.full(n - 1, 0.5))
+    (folders.inbox / "a.txt").write_text("\n".join(TEXTS) + "\n")
+    (outcome,) = _score_inbox(folders, champion)
+    assert (
+        outcome.status == "failed" and "the model gave 2 outputs for a batch of 3" in outcome.reason
+    )
+    assert (folders.inbox / "a.txt").exists() and list(folders.results.iterdir()) == []
+    assert [f["attempts"] for f in Ledger(folders.ledger).failures()] == [1]
+
+
+HOSTILE_NAMES = {
+    b"new\nline.txt": "new\\nline.txt",
+    b"cr\rreturn.txt": "cr\\rreturn.txt",
+    b"ansi\x1b[31mred.txt": "ansi\\u001b[31mred.txt",
+    b"pipe|*bold*_[link](x)<b>.txt": "pipe|*bold*_[link](x)<b>.txt",
+    b"bad\xff\xfeutf8.txt": "bad\\xff\\xfeutf8.txt",
+    b"back\\slash.txt": "back\\\\slash.txt",
+    b"forged\n2024 INFO all good.docx": "forged\\n2024 INFO all good.docx",
+}
+
+
+def test_hostile_file_names_are_shown_one_way_everywhere(  # type: ignore[no-untyped-def]
+    folders, registry_with_champion, caplog
+) -> None:
+    inbox = os.fsencode(folders.inbox)
+    for i, raw in enumerate(HOSTILE_NAMES):
+        with open(os.path.join(inbox, raw), "wb") as handle:
+            handle.write(f"{TEXTS[i % 3]} {i}\n".encode())
+    caplog.set_level(logging.INFO, logger="lstm_model")
+    outcomes = _run(folders, registry_with_champion)
+    assert sorted(o.source_file for o in outcomes) == sorted(HOSTILE_NAMES.values())
+    for outcome in outcomes:
+        if outcome.status == "scored":
+            assert pq.read_table(outcome.result_path)["source_file"].to_pylist() == [
+                outcome.source_file
+            ]
+    (quarantined,) = [o for o in outcomes if o.status == "quarantined"]
+    sidecar = json.loads(Path(f"{quarantined.quarantine_path}.json").read_text())
+    assert sidecar["source_file"] == "forged\\n2024 INFO all good.docx"
+    stored = {e["source_file"] for e in Ledger(folders.ledger).entries()}
+    assert stored == set(HOSTILE_NAMES.values()) - {quarantined.source_file}
+    summary = summarise_run(outcomes, load_champion(registry_with_champion), NOW,
+                            folders.root / "report")  # fmt: skip
+    report = summary.report_path.read_bytes().decode("utf-8")  # valid UTF-8
+    rows = report.split("|---|---|---|---|---|---|\n")[1].splitlines()
+    assert len(rows) == len(HOSTILE_NAMES)  # one table row per file: no line was forged
+    assert all(line.count(" | ") == 5 for line in rows)  # of six cells each: no cell forged
+    assert "| pipe\\|\\*bold\\*\\_\\[link\\](x)\\<b\\>.txt | scored |" in report
+    for record in caplog.records:
+        message = record.getMessage()
+        assert not any(c in message for c in "\n\r\x1b") and message.encode("utf-8")
+
+
+def test_outputs_are_readable_by_the_owner_only(
+    folders, registry_with_champion, monkeypatch, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("LSTM_PIPELINE_FILE_MODE", raising=False)
+    previous = os.umask(0o022)
+    try:
+        fresh = ScoringFolders(root=tmp_path / "fresh")
+        fresh.create()
+        (fresh.inbox / "rows.txt").write_text(f"{TEXTS[0]}\n   \n")
+        (fresh.inbox / "bad.docx").write_text("no\n")
+        outcomes = {o.source_file: o for o in _run(fresh, registry_with_champion)}
+        summary = summarise_run(list(outcomes.values()), load_champion(registry_with_champion),
+                                NOW, fresh.root / "reports" / "now")  # fmt: skip
+    finally:
+        os.umask(previous)
+    scored, bad = outcomes["rows.txt"], outcomes["bad.docx"]
+
+    def mode(path: Path) -> int:
+        return stat.S_IMODE(path.stat().st_mode)
+
+    folders_made = [fresh.results, fresh.rejects, fresh.quarantine, fresh.archive,
+                    fresh.staging, fresh.locks, fresh.root / "reports", summary.report_path.parent]  # fmt: skip
+    assert {p.name: mode(p) for p in folders_made} == {p.name: 0o700 for p in folders_made}
+    files = [scored.result_path, scored.rejects_path, *fresh.archive.iterdir(), fresh.ledger,
+             bad.quarantine_path, Path(f"{bad.quarantine_path}.json"), summary.report_path,
+             summary.report_path.with_name("summary.json"), summary.histogram_path]  # fmt: skip
+    assert {p.name: mode(p) for p in files} == {p.name: 0o600 for p in files}
+    assert mode(fresh.inbox) == 0o755  # the users' folder keeps the mode they gave it

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from data_contracts import ContractViolation
 from data_contracts.scoring import validate_scoring_input, validate_scoring_output
 from flows.score import score_inbox
 from lstm_model.config import ScoringConfig
+from lstm_model.errors import PipelineError
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -32,13 +34,14 @@ def test_flow_scores_a_mixed_inbox_and_publishes_its_report(  # type: ignore[no-
     inbox.mkdir(parents=True)
     (inbox / "good.txt").write_text("Loved it.\nHated it.\n\n")
     (inbox / "bad.txt").write_bytes(b"\x00\x01binary")
+    os.mkfifo(inbox / "pipe.txt")  # quarantined as it is: never opened
     kwargs = {
         "workspace": tmp_path,
         "registry": registry_with_champion,
         "config": ScoringConfig(settle_seconds=0),
     }
     summary = score_inbox(**kwargs)
-    assert summary.files == {"scored": 1, "skipped": 0, "quarantined": 1}
+    assert summary.files == {"scored": 1, "skipped": 0, "quarantined": 2, "failed": 0}
     assert (summary.rows_total, summary.rows_scored, summary.rows_rejected) == (3, 2, 1)
     assert len(list((tmp_path / "scoring" / "results").glob("good.*.v1.parquet"))) == 1
     with get_client(sync_client=True) as client:
@@ -50,7 +53,7 @@ def test_flow_scores_a_mixed_inbox_and_publishes_its_report(  # type: ignore[no-
     # the same content dropped again is skipped by the next run
     (inbox / "copy.txt").write_text("Loved it.\nHated it.\n\n")
     again = score_inbox(**kwargs)
-    assert again.files == {"scored": 0, "skipped": 1, "quarantined": 0}
+    assert again.files == {"scored": 0, "skipped": 1, "quarantined": 0, "failed": 0}
     docs = tmp_path / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
     assert "scoring_input" in docs.read_text() and "scoring_output" in docs.read_text()
 
@@ -78,3 +81,30 @@ def test_a_gx_store_file_cut_by_a_kill_is_rebuilt(tmp_path: Path) -> None:
     stored.write_text("")  # what a process killed while GX wrote it leaves
     validate_scoring_input(rows, workspace=tmp_path, max_text_chars=100)
     assert json.loads(stored.read_text())["name"] == "scoring_input"
+
+
+def test_a_task_that_fails_outside_the_library_fails_only_its_file(  # type: ignore[no-untyped-def]
+    registry_with_champion, tmp_path: Path, monkeypatch
+) -> None:
+    import tasks.scoring
+
+    inbox = tmp_path / "scoring" / "inbox"
+    inbox.mkdir(parents=True)
+    (inbox / "good.txt").write_text("Loved it.\n")
+    (inbox / "doomed.txt").write_text("Hated it.\n")
+    real = tasks.scoring.score_file
+
+    def lost_worker(path: Path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if path.name == "doomed.txt":
+            raise PipelineError("the worker was lost")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(tasks.scoring, "score_file", lost_worker)
+    summary = score_inbox(
+        workspace=tmp_path, registry=registry_with_champion, config=ScoringConfig(settle_seconds=0)
+    )
+    assert summary.files == {"scored": 1, "skipped": 0, "quarantined": 0, "failed": 1}
+    assert (inbox / "doomed.txt").exists()  # left for the next run
+    assert "| doomed.txt | failed | 0 | 0 | 0 | PipelineError: the worker was lost |" in (
+        summary.report_path.read_text()
+    )

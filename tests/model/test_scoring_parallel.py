@@ -25,7 +25,7 @@ from lstm_model.scoring import (
     score_file,
 )
 from lstm_model.scoring_parts import commit_file, score_part, stage_file
-from tests.model.test_scoring import ROOT, TEXTS
+from tests.model.test_scoring import ODD_OUTPUTS, ROOT, TEXTS, use_model, within
 
 SMALL_CHUNKS = ScoringConfig(settle_seconds=0, chunk_rows=7)
 # 40 rows: a blank text (row 3, id 2) and ids 0-4 again in rows 36-40: row 38 (id 2) is
@@ -44,7 +44,7 @@ def _folders(root: Path) -> ScoringFolders:
 def _in_parts(path: Path, folders: ScoringFolders, champion: Champion, config: ScoringConfig):  # type: ignore[no-untyped-def]
     staged = stage_file(path, folders, champion, config)
     scored = [score_part(p, staged, champion, config) for p in reversed(staged.parts)]
-    return staged, commit_file(staged, scored[::-1], folders, champion)
+    return staged, commit_file(staged, scored[::-1], folders, champion, config)
 
 
 def _leftovers(folders: ScoringFolders) -> list[Path]:
@@ -99,13 +99,65 @@ def test_of_two_overlapping_attempts_one_publishes(registry_with_champion, tmp_p
     path.write_text(CSV)
     attempts = [stage_file(path, folders, champion, SMALL_CHUNKS) for _ in range(2)]
     scored = [[score_part(p, s, champion, SMALL_CHUNKS) for p in s.parts] for s in attempts]
-    first = commit_file(attempts[0], scored[0], folders, champion)
-    second = commit_file(attempts[1], scored[1], folders, champion)
+    first = commit_file(attempts[0], scored[0], folders, champion, SMALL_CHUNKS)
+    second = commit_file(attempts[1], scored[1], folders, champion, SMALL_CHUNKS)
     assert (first.status, second.status) == ("scored", "skipped")
     assert "already scored" in second.reason
     assert len(Ledger(folders.ledger).entries()) == 1
     assert len(pq.read_table(first.result_path)) == 35
     assert _leftovers(folders) == []
+
+
+def test_staging_follows_the_same_rules_for_hostile_entries(
+    registry_with_champion, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    champion = load_champion(registry_with_champion)
+    folders = _folders(tmp_path / "scoring")
+    os.mkfifo(folders.inbox / "fifo.txt")
+    (folders.inbox / "s.jsonl").write_text('{"text": "\\ud800"}\n{"text": "Fine film."}\n')
+    with within(60):
+        fifo = stage_file(folders.inbox / "fifo.txt", folders, champion, SMALL_CHUNKS)
+    assert fifo.outcome is not None and fifo.outcome.status == "quarantined"
+    assert "FIFO" in fifo.outcome.reason and not (folders.inbox / "fifo.txt").exists()
+    assert commit_file(fifo, [], folders, champion, SMALL_CHUNKS) == fifo.outcome
+    _, outcome = _in_parts(folders.inbox / "s.jsonl", folders, champion, SMALL_CHUNKS)
+    assert (outcome.rows_scored, outcome.rows_rejected) == (1, 1)
+    assert pq.read_table(outcome.rejects_path)["reason"].to_pylist() == [
+        "not valid Unicode: lone surrogate at character 0"
+    ]
+
+
+def test_parts_reject_outputs_that_are_not_probabilities_like_streaming(  # type: ignore[no-untyped-def]
+    registry_with_champion, tmp_path: Path, monkeypatch
+) -> None:
+    champion = use_model(monkeypatch, registry_with_champion, lambda n: np.resize(ODD_OUTPUTS, n))
+    streamed, parted = _folders(tmp_path / "streamed"), _folders(tmp_path / "parted")
+    for folders in (streamed, parted):
+        (folders.inbox / "reviews.csv").write_text(CSV)
+    whole = score_file(streamed.inbox / "reviews.csv", streamed, champion, SMALL_CHUNKS)
+    _, outcome = _in_parts(parted.inbox / "reviews.csv", parted, champion, SMALL_CHUNKS)
+    assert outcome.rows_rejected > 5 and outcome.rows_scored + outcome.rows_rejected == 40
+    assert outcome.model_dump(exclude={"result_path", "rejects_path"}) == whole.model_dump(
+        exclude={"result_path", "rejects_path"}
+    )
+    a, b = (pq.read_table(o.rejects_path).to_pandas() for o in (whole, outcome))
+    assert sorted(a["row_number"]) == sorted(b["row_number"])
+    assert (b["reason"] == "model output is not a probability").sum() == outcome.rows_rejected - 5
+
+
+def test_a_part_that_fails_fails_the_file_and_leaves_nothing(  # type: ignore[no-untyped-def]
+    registry_with_champion, tmp_path: Path, monkeypatch
+) -> None:
+    champion = use_model(monkeypatch, registry_with_champion, lambda n: np.full(n - 1, 0.5))
+    folders = _folders(tmp_path / "scoring")
+    (folders.inbox / "reviews.csv").write_text(CSV)
+    staged, outcome = _in_parts(folders.inbox / "reviews.csv", folders, champion, SMALL_CHUNKS)
+    assert outcome.status == "failed" and "6 of 6 parts failed; first: ModelOutputError" in (
+        outcome.reason
+    )
+    assert (folders.inbox / "reviews.csv").exists() and list(folders.results.iterdir()) == []
+    assert _leftovers(folders) == [] and not staged.staging.exists()
+    assert [f["attempts"] for f in Ledger(folders.ledger).failures()] == [1]
 
 
 _SCORER = """
@@ -170,6 +222,7 @@ def _mixed_inbox(inbox: Path) -> None:
     (inbox / "copy1.txt").write_text("Loved it.\nHated it.\n\n")
     (inbox / "copy2.txt").write_text("Loved it.\nHated it.\n\n")
     (inbox / "binary.txt").write_bytes(b"\x00\x01binary")
+    os.mkfifo(inbox / "pipe.txt")  # quarantined at staging, never opened
 
 
 def test_flow_on_a_local_dask_cluster_scores_chunks_in_parallel_exactly_once(  # type: ignore[no-untyped-def]
@@ -196,7 +249,12 @@ def test_flow_on_a_local_dask_cluster_scores_chunks_in_parallel_exactly_once(  #
         config=config,
         scale_out=ScaleOutConfig(dask_workers=2),
     )
-    assert summary.files == {"scored": 3, "skipped": 1, "quarantined": 1}  # copy2 = copy1
+    assert summary.files == {
+        "scored": 3,
+        "skipped": 1,
+        "quarantined": 2,
+        "failed": 0,
+    }  # copy2 = copy1
     assert (summary.rows_total, summary.rows_scored) == (230 + 40 + 3, 230 + 35 + 2)
     assert summary.rows_rejected == 5 + 1
     folders = ScoringFolders(root=tmp_path / "scoring")

@@ -31,14 +31,12 @@ import psutil
 import pytest
 
 from lstm_model.artifacts import atomic_write_json
-from lstm_model.config import API_KEY_ENV, ExportConfig
+from lstm_model.config import API_KEY_ENV
 from lstm_model.exported import load_exported
 from lstm_model.registry import Registry
-from lstm_model.release import export_candidate, register_candidate
 from lstm_model.scoring import score_texts
-from tests.conftest import TINY_MODEL, TINY_TRAIN
 
-MODEL_NAME = "imdb_sentiment"
+MODEL_NAME = "imdb_sentiment"  # as tests/conftest.py
 ODD_TEXTS = [
     "ok",
     "Brilliant!!! 10/10 <br /><br />Would watch again.",
@@ -47,6 +45,14 @@ ODD_TEXTS = [
     "worst. movie. ever.",
 ]
 LIMITS = ["--max-batch-size", "16", "--max-text-chars", "6000", "--max-body-bytes", "262144"]
+TIMEOUTS = [
+    "--max-concurrency",
+    "4",
+    "--header-timeout-seconds",
+    "2",
+    "--body-timeout-seconds",
+    "3",
+]
 
 
 @dataclass
@@ -61,27 +67,8 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def base_registry(trained, evaluation, tokenised, ingested, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
-    """Versions 1 and 2 (another seed), both exported and accepted; 1 is the champion."""
-    from lstm_model.evaluate import evaluate_model
-    from lstm_model.training import train_model
-
-    root = tmp_path_factory.mktemp("serving") / "registry"
-    export = ExportConfig(tflite_batch_size=16)
-    other_train = TINY_TRAIN.model_copy(update={"seed": 7})
-    other = train_model(
-        tokenised, TINY_MODEL, other_train, tmp_path_factory.mktemp("v2"), verbose=0
-    )
-    other_eval = evaluate_model(
-        other.model_path, tokenised, other.history, tmp_path_factory.mktemp("v2eval")
-    )
-    for model, ev, train in ((trained, evaluation, TINY_TRAIN), (other, other_eval, other_train)):
-        version = register_candidate(
-            root, model, ev, tokenised, model_config=TINY_MODEL, train_config=train
-        )
-        assert export_candidate(root, version, ingested, export).passed
-    Registry(root).promote(1, MODEL_NAME)
-    return root
+def base_registry(exported_registry: Path) -> Path:
+    return exported_registry
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +122,7 @@ def keyed(base_registry: Path, tmp_path_factory) -> Iterator[Server]:  # type: i
     registry = home / "registry"
     shutil.copytree(base_registry, registry, symlinks=True)
     # Micro-batching off here (on, the default, in the other server): both paths answer.
-    args = (*LIMITS, "--no-micro-batching")
+    args = (*LIMITS, *TIMEOUTS, "--no-micro-batching")
     server = start(registry, home / "serve.log", *args, env={API_KEY_ENV: KEY})
     try:
         wait_ready(server, 1)
@@ -151,7 +138,8 @@ def client(server: Server, key: str | None = KEY) -> httpx.Client:
 def test_health_readiness_model_and_docs(keyed: Server) -> None:
     with client(keyed) as http:
         assert http.get("/healthz").json() == {"status": "ok"}
-        assert http.get("/readyz").json() == {"ready": True, "model_version": 1, "reason": None}
+        ready = http.get("/readyz").json()
+        assert ready == {"ready": True, "model_version": 1, "reason": None, "problem": None}
         info = http.get("/v1/model").json()
         manifest = Registry(keyed.registry).manifest(1)
         assert info["version"] == 1 and info["backend"] == "saved_model"
@@ -195,7 +183,7 @@ BAD_REQUESTS = [
     ({"texts": "not a list"}, 422, "list_type", ["body", "texts"]),
     ({"text": "a", "texts": ["b"]}, 422, "text_or_texts", ["body"]),
     ({}, 422, "text_or_texts", ["body"]),
-    ({"text": "fine", "model": 3}, 422, "extra_forbidden", ["body", "model"]),
+    ({"text": "fine", "model": 3}, 422, "extra_forbidden", ["body"]),  # no name echoed
     ({"texts": ["fine"] * 17}, 413, "too_many_texts", ["body", "texts"]),
     ({"text": "a" * 6001}, 413, "text_too_long", ["body", "text"]),
     ({"texts": ["fine", "b" * 6001]}, 413, "text_too_long", ["body", "texts", 1]),
@@ -298,6 +286,73 @@ def test_the_api_key_is_required_and_never_logged(keyed: Server) -> None:
     logs = keyed.logs()
     assert "API key required" in logs and '"POST /v1/predict HTTP/1.1" 401' in logs
     assert KEY not in logs and wrong not in logs
+
+
+def _closed_within(sock: socket.socket, seconds: float) -> bool:
+    """True if the server closes ``sock`` (whatever it answers first) within ``seconds``."""
+    sock.settimeout(seconds)
+    try:
+        while sock.recv(65536):
+            pass
+    except TimeoutError:
+        return False
+    except ConnectionError:
+        pass
+    return True
+
+
+def test_idle_slow_and_trickling_clients_are_cut_off_while_probes_answer(keyed: Server) -> None:
+    host, port = keyed.url.removeprefix("http://").split(":")
+    address = (host, int(port))
+    head = (
+        f"POST /v1/predict HTTP/1.1\r\nHost: x\r\nX-API-Key: {KEY}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    )
+    idle = [socket.create_connection(address, timeout=10) for _ in range(8)]
+    trickling = socket.create_connection(address, timeout=10)
+    trickling.sendall(b"POST /v1/pre")  # the start of a request line, never finished
+    # Four requests that send their headers, then a trickle of body: every place taken.
+    slow_bodies = [socket.create_connection(address, timeout=10) for _ in range(4)]
+    for sock in slow_bodies:
+        sock.sendall(head.encode() + b'{"text')
+    time.sleep(0.5)
+    try:
+        with client(keyed) as http:
+            probes = [http.get("/healthz") for _ in range(5)] + [http.get("/readyz")]
+            busy = http.post("/v1/predict", json={"text": "a review"})
+        assert [p.status_code for p in probes] == [200] * 6
+        assert max(p.elapsed.total_seconds() for p in probes) < 1
+        assert busy.status_code == 503 and busy.json()["detail"][0]["type"] == "busy"
+        # The slow bodies are answered 408 and closed, the idle ones closed, all in time.
+        for sock in slow_bodies:
+            answer = sock.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 408") and b"body_timeout" in answer
+        assert all(_closed_within(sock, 5) for sock in [*idle, trickling])
+        with client(keyed) as http:
+            assert http.post("/v1/predict", json={"text": "fine"}).status_code == 200
+    finally:
+        for sock in [*idle, trickling, *slow_bodies]:
+            sock.close()
+    assert "sent no complete request headers in 2 s" in keyed.logs()
+
+
+def test_a_key_sent_outside_its_header_is_refused_and_never_logged(keyed: Server) -> None:
+    stray = "s-" + secrets.token_hex(16)
+    with client(keyed, key=None) as http:
+        in_query = http.post(f"/v1/predict?api_key={stray}&x=1", json={"text": "a review"})
+        in_bearer = http.post(
+            "/v1/predict", json={"text": "a"}, headers={"Authorization": f"Bearer {stray}"}
+        )
+        in_body = http.post("/v1/predict", json={"text": "a", "api_key": stray})
+        in_path = http.post(f"/v1/predict/{stray}", json={"text": "a"})
+        in_root = http.get(f"/{stray}")
+    assert [r.status_code for r in (in_query, in_bearer, in_body, in_path)] == [401] * 4
+    assert in_root.status_code == 404 and stray not in in_root.text
+    assert all(stray not in r.text for r in (in_query, in_bearer, in_body))
+    time.sleep(0.5)
+    logs = keyed.logs()
+    assert stray not in logs
+    assert '"POST /v1/predict HTTP/1.1" 401' in logs
 
 
 # ------------------------------------------- TFLite, no key: empty registry, hot switch
@@ -421,6 +476,9 @@ def test_a_tampered_champion_is_refused_and_the_previous_model_kept(switching: S
             time.sleep(0.2)
         assert refused["version"] == 2
         assert "export/model.tflite" in refused["reason"] and "tampered" in refused["reason"]
+        # Shown to anyone: no path of this machine, no hash.
+        assert str(switching.registry) not in refused["reason"]
+        assert not re.search(r"[0-9a-f]{8,}", refused["reason"]), refused["reason"]
         answer = httpx.post(f"{switching.url}/v1/predict", json={"text": "a fine film"})
         assert answer.status_code == 200 and answer.json()["model_version"] == 1
         assert httpx.get(f"{switching.url}/readyz").json()["model_version"] == 1
@@ -430,3 +488,34 @@ def test_a_tampered_champion_is_refused_and_the_previous_model_kept(switching: S
         tflite.write_bytes(original)
     wait_ready(switching, 2, timeout=60)  # restored: taken on the next retry
     assert httpx.get(f"{switching.url}/v1/model").json()["refused"] is None
+
+
+def test_a_broken_pointer_is_reported_once_and_the_model_kept(switching: Server) -> None:
+    wait_ready(switching, 2)
+    pointer = switching.registry / "champion.json"
+    saved = pointer.read_bytes()
+    pointer.write_text('{"version": "two"}')
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            ready = httpx.get(f"{switching.url}/readyz")
+            if ready.json()["problem"]:
+                break
+            time.sleep(0.2)
+        time.sleep(2)  # ten more polls of the broken pointer
+        body = ready.json()
+        assert ready.status_code == 200 and body["model_version"] == 2
+        assert "champion pointer is broken" in body["problem"]
+        assert "still serving version 2" in body["problem"]
+        assert str(switching.registry) not in body["problem"]
+        info = httpx.get(f"{switching.url}/v1/model").json()
+        assert info["problem"] == body["problem"] and info["version"] == 2
+        answer = httpx.post(f"{switching.url}/v1/predict", json={"text": "a fine film"})
+        assert answer.status_code == 200 and answer.json()["model_version"] == 2
+        assert switching.logs().count("champion pointer is broken") == 1  # once per change
+    finally:
+        pointer.write_bytes(saved)
+    deadline = time.monotonic() + 30
+    while httpx.get(f"{switching.url}/readyz").json()["problem"]:
+        assert time.monotonic() < deadline, "the mended pointer was not seen"
+        time.sleep(0.2)
