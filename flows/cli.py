@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from lstm_model.config import (
+from flows.config import (
     CACHE_ENV,
     LOCAL_SOURCE_CANDIDATES,
     OFFICIAL_ARCHIVE_URL,
@@ -400,7 +400,7 @@ def models_list(
     registry: Annotated[Path | None, typer.Option(help=_REGISTRY_HELP)] = None,
 ) -> None:
     """Every registered version with its test accuracy, status and reason."""
-    from lstm_model.registry import Registry
+    from lstm_model.release.registry import Registry
 
     versions = Registry(_registry(workspace, registry)).list_versions()
     if not versions:
@@ -422,14 +422,14 @@ def models_rollback(
     registry: Annotated[Path | None, typer.Option(help=_REGISTRY_HELP)] = None,
 ) -> None:
     """Make the previous champion the champion again."""
-    from lstm_model.release import rollback_champion
+    from lstm_model.release.promotion import rollback_champion
 
     version = _run(lambda: rollback_champion(_registry(workspace, registry), ExportConfig()))
     typer.echo(f"champion is now version {version}")
 
 
 def _registry(workspace: Path | None, registry: Path | None) -> Path:
-    from lstm_model.config import default_workspace
+    from flows.config import default_workspace
 
     return registry or (workspace or default_workspace()) / "registry"
 
@@ -442,7 +442,7 @@ def _given(**values: object) -> dict[str, object]:
 @app.command("show-source", epilog=_SOURCE_ORDER)
 def show_source(source: Annotated[str | None, typer.Option(help=_SOURCE_HELP)] = None) -> None:
     """Print which data source a run would use, and why, without ingesting it."""
-    from lstm_model.sources import resolve_source
+    from lstm_model.data.sources import resolve_source
 
     resolved = _run(lambda: resolve_source(source))
     typer.echo(resolved.model_dump_json(indent=2))

@@ -8,7 +8,7 @@ from pathlib import Path
 from prefect import flow
 from pydantic import BaseModel
 
-from lstm_model.config import (
+from flows.config import (
     BaselineConfig,
     ExportConfig,
     GateConfig,
@@ -18,8 +18,8 @@ from lstm_model.config import (
     TrainConfig,
     default_workspace,
 )
-from lstm_model.evaluate import Metrics
-from lstm_model.training import run_folder
+from lstm_model.evaluation.evaluate import Metrics
+from lstm_model.training.fit import run_folder
 from tasks.data import ingest, resolve_source, tokenise, validate_reviews, validate_tokenised
 from tasks.model import baseline, evaluate, export, gate, promote, register, train
 from tasks.tuning import load_config

@@ -4,7 +4,7 @@ champion (contracts in and out) -> archive -> report.
 By default files are scored one after another in the flow's process. With
 ``ScaleOutConfig.dask_workers`` (or a scheduler address) a subflow on a Dask task runner
 stages every file, scores the parts of all files in parallel, and commits each file
-under its lock: the same exactly-once rules, see ``lstm_model.scoring_parts``.
+under its lock: the same exactly-once rules, see ``lstm_model.scoring.parallel``.
 
 No file stops the run: the library turns whatever one file holds into its outcome, and a
 task that fails outside it (a timeout, a lost Dask worker) gives that file a "failed"
@@ -21,17 +21,13 @@ from prefect import flow
 from prefect.futures import PrefectFuture
 from prefect.states import State
 
-from lstm_model.config import ScaleOutConfig, ScoringConfig, default_workspace
-from lstm_model.inbox import display_name
-from lstm_model.scoring import (
-    Champion,
-    FileOutcome,
-    RunSummary,
-    ScoringFolders,
-    describe,
-    unsettled,
-)
-from lstm_model.scoring_parts import StagedFile
+from flows.config import ScaleOutConfig, ScoringConfig, default_workspace
+from lstm_model.scoring.folders import ScoringFolders
+from lstm_model.scoring.inbox import display_name
+from lstm_model.scoring.infer import Champion
+from lstm_model.scoring.outcomes import FileOutcome, describe, unsettled
+from lstm_model.scoring.parallel import StagedFile
+from lstm_model.scoring.report import RunSummary
 from tasks.scoring import (
     champion,
     commit,

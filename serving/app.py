@@ -36,12 +36,13 @@ from fastapi.security import APIKeyHeader
 from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 
-from lstm_model.canary import ModelOutputError, check_probabilities
-from lstm_model.config import ServingConfig
-from lstm_model.exported import ExportedModel, labels_of
+from lstm_model.model.labels import labels_of
+from lstm_model.release.canary import ModelOutputError, check_probabilities
 from serving.batching import MicroBatcher
 from serving.body import FIELDS, BodyError, read_predict_body
 from serving.champion import ModelSlot
+from serving.config import ServingConfig
+from serving.exported import ExportedModel
 from serving.guard import API_KEY_HEADER, RequestGuard, error_body
 from serving.schemas import (
     ErrorResponse,

@@ -26,9 +26,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from lstm_model.config import ServingConfig
-from lstm_model.exported import ExportedModel, load_exported
-from lstm_model.registry import ChampionPointerError, Registry
+from lstm_model.release.registry import ChampionPointerError, Registry
+from serving.config import ServingConfig
+from serving.exported import ExportedModel, load_exported
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from lstm_model.config import API_KEY_ENV, ServingConfig
+from serving.config import API_KEY_ENV, ServingConfig
 
 log = logging.getLogger(__name__)
 

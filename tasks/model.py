@@ -13,20 +13,23 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
-from lstm_model.baseline import BaselineResult, fit_baseline
-from lstm_model.config import BaselineConfig, ExportConfig, GateConfig, ModelConfig, TrainConfig
-from lstm_model.dataset import TokenisedResult
-from lstm_model.evaluate import EvaluationResult, evaluate_model
-from lstm_model.export import ParityResult
-from lstm_model.gate import GateDecision
-from lstm_model.ingest import IngestResult
-from lstm_model.release import (
+from lstm_model.data.dataset import TokenisedResult
+from lstm_model.data.ingest import IngestResult
+from lstm_model.evaluation.baseline import BaselineResult, fit_baseline
+from lstm_model.evaluation.config import BaselineConfig, GateConfig
+from lstm_model.evaluation.evaluate import EvaluationResult, evaluate_model
+from lstm_model.evaluation.gate import GateDecision
+from lstm_model.model.config import ModelConfig
+from lstm_model.release.config import ExportConfig
+from lstm_model.release.export import ParityResult
+from lstm_model.release.promotion import (
     export_candidate,
     gate_candidate,
     promote_candidate,
     register_candidate,
 )
-from lstm_model.training import TrainResult, train_model
+from lstm_model.training.config import TrainConfig
+from lstm_model.training.fit import TrainResult, train_model
 from tasks._policies import IO_RETRIES
 
 

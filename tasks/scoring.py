@@ -10,27 +10,22 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from data_contracts.scoring import validate_scoring_input, validate_scoring_output
-from lstm_model.config import ScoringConfig
-from lstm_model.scoring import (
-    Champion,
-    Dropped,
-    FileOutcome,
-    FrameCheck,
-    RunSummary,
-    ScoringFolders,
-    fail_file,
-    files_to_score,
-    load_champion,
-    score_file,
-    summarise_run,
-)
-from lstm_model.scoring_parts import (
+from lstm_model.scoring.config import ScoringConfig
+from lstm_model.scoring.discovery import files_to_score
+from lstm_model.scoring.folders import ScoringFolders
+from lstm_model.scoring.infer import Champion, load_champion
+from lstm_model.scoring.ledger import fail_file
+from lstm_model.scoring.outcomes import Dropped, FileOutcome
+from lstm_model.scoring.parallel import (
     ScoredPart,
     StagedFile,
     commit_file,
     score_part,
     stage_file,
 )
+from lstm_model.scoring.report import RunSummary, summarise_run
+from lstm_model.scoring.rows import FrameCheck
+from lstm_model.scoring.sequential import score_file
 from tasks._policies import IO_RETRIES
 
 

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from lstm_model.config import ModelConfig, TokeniserConfig, TrainConfig
+from lstm_model.data.config import TokeniserConfig
+from lstm_model.model.config import ModelConfig
+from lstm_model.training.config import TrainConfig
 
 FIXTURE = Path(__file__).parent / "fixtures" / "aclImdb_sample.tar.gz"
 FIXTURE_REVIEWS = 408  # 100 per split and polarity + 4 texts that are in both splits
@@ -21,14 +23,12 @@ FIXTURE_CONTRACT = {"min_rows": 100}
 
 def tiny_flow_kwargs(**overrides: object) -> dict[str, object]:
     """Flow parameters for a model that trains on the fixture in seconds."""
-    from lstm_model.config import (
-        ExportConfig,
-        GateConfig,
-        ModelConfig,
-        ReviewsContractConfig,
-        TokeniserConfig,
-        TrainConfig,
-    )
+    from data_contracts.config import ReviewsContractConfig
+    from lstm_model.data.config import TokeniserConfig
+    from lstm_model.evaluation.config import GateConfig
+    from lstm_model.model.config import ModelConfig
+    from lstm_model.release.config import ExportConfig
+    from lstm_model.training.config import TrainConfig
 
     return {
         "tokeniser": TokeniserConfig(vocab_size=2000, maxlen=40),
@@ -92,8 +92,8 @@ def make_archive(tmp_path: Path, fixture_members: dict[str, bytes]) -> Callable[
 @pytest.fixture(scope="session")
 def ingested(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """The fixture ingested once into a session workspace (IngestResult)."""
-    from lstm_model.ingest import ingest_reviews
-    from lstm_model.sources import resolve_source
+    from lstm_model.data.ingest import ingest_reviews
+    from lstm_model.data.sources import resolve_source
 
     workspace = tmp_path_factory.mktemp("workspace")
     return ingest_reviews(resolve_source(str(FIXTURE)), workspace)
@@ -101,7 +101,7 @@ def ingested(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyp
 
 @pytest.fixture(scope="session")
 def reviews_frame(ingested):  # type: ignore[no-untyped-def]
-    from lstm_model.ingest import load_reviews
+    from lstm_model.data.ingest import load_reviews
 
     return load_reviews(ingested).to_pandas()
 
@@ -115,7 +115,7 @@ TINY_TRAIN = TrainConfig(epochs=2, ngram_epochs=2, batch_size=32)
 
 @pytest.fixture(scope="session")
 def tokenised(ingested, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    from lstm_model.dataset import tokenise_reviews
+    from lstm_model.data.dataset import tokenise_reviews
 
     return tokenise_reviews(
         ingested, TokeniserConfig(vocab_size=2000, maxlen=40), tmp_path_factory.mktemp("tok")
@@ -124,14 +124,14 @@ def tokenised(ingested, tmp_path_factory: pytest.TempPathFactory):  # type: igno
 
 @pytest.fixture(scope="session")
 def trained(tokenised, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    from lstm_model.training import train_model
+    from lstm_model.training.fit import train_model
 
     return train_model(tokenised, TINY_MODEL, TINY_TRAIN, tmp_path_factory.mktemp("run"), verbose=0)
 
 
 @pytest.fixture(scope="session")
 def evaluation(trained, tokenised, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    from lstm_model.evaluate import evaluate_model
+    from lstm_model.evaluation.evaluate import evaluate_model
 
     return evaluate_model(
         trained.model_path, tokenised, trained.history, tmp_path_factory.mktemp("ev")
@@ -147,8 +147,8 @@ def registry_root(tmp_path: Path) -> Path:
 def registry_with_champion(trained, evaluation, tokenised, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
     """A tiny champion trained on the fixture (promoted without export: scoring reads
     only the Keras model and the tokeniser)."""
-    from lstm_model.registry import Registry
-    from lstm_model.release import register_candidate
+    from lstm_model.release.promotion import register_candidate
+    from lstm_model.release.registry import Registry
 
     root = tmp_path_factory.mktemp("registry")
     version = register_candidate(
@@ -167,11 +167,11 @@ MODEL_NAME = "imdb_sentiment"
 def exported_registry(trained, evaluation, tokenised, ingested, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
     """Versions 1 and 2 (another seed), both exported and accepted; 1 is the champion.
     Copy it before changing it."""
-    from lstm_model.config import ExportConfig
-    from lstm_model.evaluate import evaluate_model
-    from lstm_model.registry import Registry
-    from lstm_model.release import export_candidate, register_candidate
-    from lstm_model.training import train_model
+    from lstm_model.evaluation.evaluate import evaluate_model
+    from lstm_model.release.config import ExportConfig
+    from lstm_model.release.promotion import export_candidate, register_candidate
+    from lstm_model.release.registry import Registry
+    from lstm_model.training.fit import train_model
 
     root = tmp_path_factory.mktemp("exported") / "registry"
     export = ExportConfig(tflite_batch_size=16)

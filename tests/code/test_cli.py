@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from data_contracts.config import ReviewsContractConfig
 from lstm_model.artifacts import sha256_file
-from lstm_model.config import GateConfig, ReviewsContractConfig, TokeniserConfig
+from lstm_model.data.config import TokeniserConfig
+from lstm_model.evaluation.config import GateConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 

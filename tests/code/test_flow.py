@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 from prefect.testing.utilities import prefect_test_harness
 
+from data_contracts.config import ReviewsContractConfig
 from flows.retrain import retrain
 from lstm_model.artifacts import sha256_file
-from lstm_model.config import GateConfig, ReviewsContractConfig, TrainConfig
-from lstm_model.registry import Registry
+from lstm_model.evaluation.config import GateConfig
+from lstm_model.release.registry import Registry
+from lstm_model.training.config import TrainConfig
 from tests.conftest import tiny_flow_kwargs
 
 
@@ -75,7 +77,7 @@ def test_the_tuning_flow_saves_a_config_that_retraining_takes(
     fixture_archive: Path, tmp_path: Path
 ) -> None:
     from flows.tune import tune_hyperparameters
-    from lstm_model.config import SearchSpace, TuningConfig
+    from lstm_model.training.config import SearchSpace, TuningConfig
 
     space = SearchSpace(
         units_min=4, units_max=8, maxlen_min=20, maxlen_max=40, maxlen_step=10,

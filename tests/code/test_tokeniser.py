@@ -7,9 +7,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from lstm_model.config import TokeniserConfig
+from lstm_model.data.config import TokeniserConfig
+from lstm_model.data.tokeniser import OOV_ID, PAD_ID, RESERVED, Tokeniser, tokenize
 from lstm_model.errors import ArtifactError
-from lstm_model.tokeniser import OOV_ID, PAD_ID, RESERVED, Tokeniser, tokenize
 
 TRAIN = ["the film was good", "the film was bad", "good good acting", "the end"]
 

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from lstm_model.artifacts import FILE_MODE_ENV, sha256_file
-from lstm_model.canary import CANARY_TEXTS, ModelOutputError
 from lstm_model.errors import ArtifactError
-from lstm_model.exported import load_exported
-from lstm_model.registry import ChampionPointerError, Registry
-from lstm_model.scoring import load_champion
-from lstm_model.signing import SIGNING_KEY_ENV
+from lstm_model.release.canary import CANARY_TEXTS, ModelOutputError
+from lstm_model.release.registry import ChampionPointerError, Registry
+from lstm_model.release.signing import SIGNING_KEY_ENV
+from lstm_model.scoring.infer import load_champion
+from serving.exported import load_exported
 
 MODEL_NAME = "imdb_sentiment"
 

@@ -9,18 +9,19 @@ import numpy as np
 import pyarrow.compute as pc
 import pytest
 
-from lstm_model.config import ExportConfig, TokeniserConfig
+from lstm_model.data.config import TokeniserConfig
+from lstm_model.data.ingest import load_reviews
+from lstm_model.data.tokeniser import Tokeniser
 from lstm_model.errors import ArtifactError
-from lstm_model.export import _tf_encode, tflite_predict
-from lstm_model.ingest import load_reviews
-from lstm_model.registry import Registry, RegistryError
-from lstm_model.release import (
+from lstm_model.release.config import ExportConfig
+from lstm_model.release.export import _tf_encode, tflite_predict
+from lstm_model.release.promotion import (
     ParityFailed,
     export_candidate,
     register_candidate,
     rollback_champion,
 )
-from lstm_model.tokeniser import Tokeniser
+from lstm_model.release.registry import Registry, RegistryError
 from tests.conftest import TINY_MODEL, TINY_TRAIN
 
 EXPORT = ExportConfig(tflite_batch_size=16)
@@ -213,8 +214,8 @@ def test_export_that_died_half_way_is_redone(
 
 
 def test_an_attention_model_exports_with_parity(tokenised, reviews_frame, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from lstm_model.export import check_parity, export_model
-    from lstm_model.model import build_model
+    from lstm_model.model.builders import build_model
+    from lstm_model.release.export import check_parity, export_model
 
     config = TINY_MODEL.model_copy(update={"pooling": "attention"})
     tokeniser = Tokeniser.load(tokenised.tokeniser_dir)

@@ -23,20 +23,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lstm_model import scoring
-from lstm_model.config import ScoringConfig
-from lstm_model.inbox import REGULAR, NotRegular, iter_rows, open_regular
-from lstm_model.registry import Registry
-from lstm_model.scoring import (
-    Champion,
-    Ledger,
-    ScoringFolders,
-    files_to_score,
-    load_champion,
-    score_file,
-    summarise_run,
-)
-from lstm_model.tokeniser import Tokeniser
+from lstm_model.data.tokeniser import Tokeniser
+from lstm_model.release.registry import Registry
+from lstm_model.scoring import discovery, infer
+from lstm_model.scoring.config import ScoringConfig
+from lstm_model.scoring.discovery import files_to_score
+from lstm_model.scoring.folders import ScoringFolders
+from lstm_model.scoring.inbox import REGULAR, NotRegular, iter_rows, open_regular
+from lstm_model.scoring.infer import Champion, load_champion
+from lstm_model.scoring.ledger import Ledger
+from lstm_model.scoring.report import summarise_run
+from lstm_model.scoring.sequential import score_file
 
 ROOT = Path(__file__).resolve().parents[2]
 TEXTS = [
@@ -64,7 +61,7 @@ def _score_inbox(folders: ScoringFolders, champion: Champion, config: ScoringCon
 
 
 def _expected(registry: Path, texts: list[str]) -> np.ndarray:
-    from lstm_model.model import load_model
+    from lstm_model.model.builders import load_model
 
     folder = Registry(registry).path(Registry(registry).champion())
     ids = Tokeniser.load(folder / "tokenizer").encode(texts)
@@ -253,8 +250,11 @@ def test_crash_before_the_ledger_commit_does_not_duplicate(  # type: ignore[no-u
 _SCORER = """
 import sys, time
 from pathlib import Path
-from lstm_model.config import ScoringConfig
-from lstm_model.scoring import ScoringFolders, files_to_score, load_champion, score_file
+from lstm_model.scoring.config import ScoringConfig
+from lstm_model.scoring.discovery import files_to_score
+from lstm_model.scoring.folders import ScoringFolders
+from lstm_model.scoring.infer import load_champion
+from lstm_model.scoring.sequential import score_file
 folders = ScoringFolders(root=Path(sys.argv[1]))
 champion = load_champion(Path(sys.argv[2]))
 config = ScoringConfig(settle_seconds=0, chunk_rows=50)
@@ -492,7 +492,7 @@ def test_the_descriptor_is_checked_so_a_swap_after_the_listing_cannot_block(  # 
                 open_regular(tmp_path / name)
         # the lstat check passes (as if the FIFO came after it): the descriptor still refuses
         os.mkfifo(folders.inbox / "swapped.txt")
-        monkeypatch.setattr(scoring, "object_kind", lambda mode: REGULAR)
+        monkeypatch.setattr(discovery, "object_kind", lambda mode: REGULAR)
         (outcome,) = _run(folders, registry_with_champion)
     assert outcome.status == "quarantined" and "FIFO" in outcome.reason
 
@@ -640,8 +640,8 @@ def use_model(
     """The champion, loaded (and checked) before its model is replaced by a stand-in (with
     the champion's real tokeniser) for the scoring that follows."""
     champion = load_champion(registry)
-    _, tokeniser = scoring._model_and_tokeniser(champion.folder, champion.model_sha256)
-    monkeypatch.setattr(scoring, "_model_and_tokeniser", lambda *_: (_Model(outputs), tokeniser))
+    _, tokeniser = infer._model_and_tokeniser(champion.folder, champion.model_sha256)
+    monkeypatch.setattr(infer, "_model_and_tokeniser", lambda *_: (_Model(outputs), tokeniser))
     return champion
 
 

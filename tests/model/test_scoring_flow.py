@@ -14,8 +14,8 @@ from prefect.testing.utilities import prefect_test_harness
 from data_contracts import ContractViolation
 from data_contracts.scoring import validate_scoring_input, validate_scoring_output
 from flows.score import score_inbox
-from lstm_model.config import ScoringConfig
 from lstm_model.errors import PipelineError
+from lstm_model.scoring.config import ScoringConfig
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -35,18 +35,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lstm_model.config import ScoringConfig
-from lstm_model.inbox import IN_PROGRESS_SUFFIXES, display_name
-from lstm_model.scoring import (
-    Champion,
-    FileOutcome,
-    ScoringFolders,
-    files_to_score,
-    load_champion,
-    score_file,
-    summarise_run,
-)
-from lstm_model.scoring_parts import commit_file, score_part, stage_file
+from lstm_model.scoring.config import ScoringConfig
+from lstm_model.scoring.discovery import files_to_score
+from lstm_model.scoring.folders import ScoringFolders
+from lstm_model.scoring.inbox import IN_PROGRESS_SUFFIXES, display_name
+from lstm_model.scoring.infer import Champion, load_champion
+from lstm_model.scoring.outcomes import FileOutcome
+from lstm_model.scoring.parallel import commit_file, score_part, stage_file
+from lstm_model.scoring.report import summarise_run
+from lstm_model.scoring.sequential import score_file
 from tests.model.test_scoring import TEXTS, Hang, within
 
 FUZZ_CONFIG = ScoringConfig(

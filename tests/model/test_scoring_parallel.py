@@ -15,16 +15,14 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from lstm_model.config import ScaleOutConfig, ScoringConfig
-from lstm_model.scoring import (
-    Champion,
-    Ledger,
-    ScoringFolders,
-    files_to_score,
-    load_champion,
-    score_file,
-)
-from lstm_model.scoring_parts import commit_file, score_part, stage_file
+from flows.config import ScaleOutConfig
+from lstm_model.scoring.config import ScoringConfig
+from lstm_model.scoring.discovery import files_to_score
+from lstm_model.scoring.folders import ScoringFolders
+from lstm_model.scoring.infer import Champion, load_champion
+from lstm_model.scoring.ledger import Ledger
+from lstm_model.scoring.parallel import commit_file, score_part, stage_file
+from lstm_model.scoring.sequential import score_file
 from tests.model.test_scoring import ODD_OUTPUTS, ROOT, TEXTS, use_model, within
 
 SMALL_CHUNKS = ScoringConfig(settle_seconds=0, chunk_rows=7)
@@ -163,8 +161,11 @@ def test_a_part_that_fails_fails_the_file_and_leaves_nothing(  # type: ignore[no
 _SCORER = """
 import sys
 from pathlib import Path
-from lstm_model.config import ScoringConfig
-from lstm_model.scoring import ScoringFolders, files_to_score, load_champion, score_file
+from lstm_model.scoring.config import ScoringConfig
+from lstm_model.scoring.discovery import files_to_score
+from lstm_model.scoring.folders import ScoringFolders
+from lstm_model.scoring.infer import load_champion
+from lstm_model.scoring.sequential import score_file
 folders = ScoringFolders(root=Path(sys.argv[1]))
 champion = load_champion(Path(sys.argv[2]))
 config = ScoringConfig(settle_seconds=0, chunk_rows=50)
@@ -284,7 +285,8 @@ import sys
 from pathlib import Path
 from prefect.testing.utilities import prefect_test_harness
 from flows.score import score_inbox
-from lstm_model.config import ScaleOutConfig, ScoringConfig
+from flows.config import ScaleOutConfig
+from lstm_model.scoring.config import ScoringConfig
 if __name__ == "__main__":
     with prefect_test_harness(server_startup_timeout=120):
         score_inbox(workspace=Path(sys.argv[1]), registry=Path(sys.argv[2]),

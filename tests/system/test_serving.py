@@ -31,10 +31,10 @@ import psutil
 import pytest
 
 from lstm_model.artifacts import atomic_write_json
-from lstm_model.config import API_KEY_ENV
-from lstm_model.exported import load_exported
-from lstm_model.registry import Registry
-from lstm_model.scoring import score_texts
+from lstm_model.release.registry import Registry
+from lstm_model.scoring.sequential import score_texts
+from serving.config import API_KEY_ENV
+from serving.exported import load_exported
 
 MODEL_NAME = "imdb_sentiment"  # as tests/conftest.py
 ODD_TEXTS = [

@@ -39,31 +39,28 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
 from lstm_model.artifacts import atomic_parquet_writer, atomic_write_parquet, make_dirs
-from lstm_model.config import ScoringConfig
 from lstm_model.errors import PipelineError
-from lstm_model.inbox import Rows
-from lstm_model.scoring import (
-    RESULT_SCHEMA,
-    Champion,
+from lstm_model.scoring.config import ScoringConfig
+from lstm_model.scoring.discovery import open_input
+from lstm_model.scoring.folders import ScoringFolders
+from lstm_model.scoring.inbox import Rows
+from lstm_model.scoring.infer import RESULT_SCHEMA, Champion, score_rows
+from lstm_model.scoring.ledger import already_scored, claim, guard, publish
+from lstm_model.scoring.outcomes import (
     Dropped,
     FileOutcome,
-    FrameCheck,
     OpenedFile,
-    RejectsFile,
     ScoreTally,
-    ScoringFolders,
-    already_scored,
-    check_rows,
-    claim,
     describe,
-    guard,
-    open_input,
-    publish,
+    scored_outcome,
+)
+from lstm_model.scoring.rows import (
+    FrameCheck,
+    RejectsFile,
+    check_rows,
     read_chunks,
     rejects_table,
     result_paths,
-    score_rows,
-    scored_outcome,
 )
 
 log = logging.getLogger(__name__)

@@ -10,11 +10,11 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from lstm_model.artifacts import atomic_write_bytes, atomic_write_json
-from lstm_model.dataset import TokenisedResult, load_split
+from lstm_model.data.dataset import TokenisedResult, load_split
+from lstm_model.model.labels import THRESHOLD
 
 log = logging.getLogger(__name__)
 
-THRESHOLD = 0.5
 PROBABILITIES_FILE = "test_probabilities.npy"
 PLOTS = ("training_curves.png", "roc.png", "confusion_matrix.png")
 
@@ -74,7 +74,7 @@ def evaluate_model(
     baseline: Metrics | None = None,
 ) -> EvaluationResult:
     """Score the test split, write ``metrics.json``, PNG plots and ``report.md``."""
-    from lstm_model.model import load_model
+    from lstm_model.model.builders import load_model
 
     x, y = load_split(tokenised, "test")
     model = load_model(model_path)

@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from lstm_model.artifacts import sha256_file, sha256_text
-from lstm_model.config import (
+from lstm_model.data.config import (
     LOCAL_SOURCE_CANDIDATES,
     OFFICIAL_ARCHIVE_URL,
     SOURCE_ENV,

@@ -56,8 +56,8 @@ from typing import BinaryIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lstm_model.config import ScoringConfig
 from lstm_model.errors import PipelineError
+from lstm_model.scoring.config import ScoringConfig
 
 FORMATS = (".txt", ".csv", ".jsonl", ".parquet")
 IN_PROGRESS_SUFFIXES = (".part", ".tmp", ".crdownload")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from lstm_model.config import GateConfig
 from lstm_model.errors import PipelineError
+from lstm_model.evaluation.config import GateConfig
 
 
 class GateFailed(PipelineError):

@@ -20,11 +20,19 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from lstm_model.artifacts import atomic_write_json, sha256_file, sha256_text
-from lstm_model.augment import augment, build_synonyms
-from lstm_model.config import ModelConfig, TrainConfig
-from lstm_model.dataset import TokenisedResult, load_split
-from lstm_model.model import NBSVM_LOGIT, branch_models, build_model, compile_model, lstm_kernel
-from lstm_model.tokeniser import Tokeniser
+from lstm_model.data.dataset import TokenisedResult, load_split
+from lstm_model.data.splits import stratified_split
+from lstm_model.data.tokeniser import Tokeniser
+from lstm_model.model.builders import (
+    NBSVM_LOGIT,
+    branch_models,
+    build_model,
+    lstm_kernel,
+)
+from lstm_model.model.config import ModelConfig
+from lstm_model.training.augment import augment, build_synonyms
+from lstm_model.training.config import TrainConfig
+from lstm_model.training.optimizer import compile_model
 
 log = logging.getLogger(__name__)
 
@@ -50,21 +58,6 @@ class TrainResult(BaseModel):
     lstm_kernel: str
     train_seconds: float
     samples_per_second: float
-
-
-def stratified_split(
-    labels: np.ndarray, fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, validation): ``fraction`` of each class to validation, seeded."""
-    rng = np.random.default_rng(seed)
-    train: list[np.ndarray] = []
-    validation: list[np.ndarray] = []
-    for label in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == label))
-        cut = round(len(members) * fraction)
-        validation.append(members[:cut])
-        train.append(members[cut:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(validation))
 
 
 class GradientNormLogger(keras.callbacks.Callback):

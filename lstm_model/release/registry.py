@@ -31,14 +31,19 @@ from pydantic import BaseModel, ConfigDict
 
 from lstm_model.artifacts import atomic_write_json, make_dirs, restrict_tree, sha256_file
 from lstm_model.errors import ArtifactError, PipelineError
-from lstm_model.signing import sign, verify
+from lstm_model.release.layout import (
+    CHAMPION,
+    EXPORT_DIR,
+    MANIFEST,
+    SERVING_DIR,
+    STATUS,
+    VERSIONS_DIR,
+)
+from lstm_model.release.signing import sign, verify
 
 log = logging.getLogger(__name__)
 
 Status = Literal["candidate", "rejected", "accepted", "champion", "retired"]
-MANIFEST = "manifest.json"
-STATUS = "status.json"
-CHAMPION = "champion.json"
 MAX_POINTER_BYTES = 1 << 20
 MAX_MANIFEST_BYTES = 64 << 20
 
@@ -70,7 +75,7 @@ class Registry:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.versions_dir = root / "versions"
+        self.versions_dir = root / VERSIONS_DIR
 
     # -- registering ---------------------------------------------------------------------
 
@@ -275,9 +280,9 @@ class Registry:
 
     def _point(self, version: int, history: list[int], model_name: str) -> None:
         # Serving link first, pointer last: the pointer is what names the champion.
-        serving = self.root / "serving"
+        serving = self.root / SERVING_DIR
         serving.mkdir(parents=True, exist_ok=True)
-        export = self.path(version) / "export" / model_name
+        export = self.path(version) / EXPORT_DIR / model_name
         if export.is_dir():
             link = serving / model_name
             tmp = serving / f".{model_name}.{uuid.uuid4().hex}"
@@ -302,7 +307,7 @@ class Registry:
     def sign(self, version: int) -> None:
         """Sign an existing version's manifest with ``$LSTM_PIPELINE_SIGNING_KEY``, after
         checking every file against it (a version signed is a version vouched for)."""
-        from lstm_model.signing import SIGNING_KEY_ENV, signing_key
+        from lstm_model.release.signing import SIGNING_KEY_ENV, signing_key
 
         if signing_key() is None:
             raise RegistryError(f"${SIGNING_KEY_ENV} is not set: there is no key to sign with")

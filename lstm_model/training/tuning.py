@@ -22,18 +22,15 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from lstm_model.artifacts import atomic_write_json, sha256_text
-from lstm_model.config import (
-    ModelConfig,
-    SearchSpace,
-    TokeniserConfig,
-    TrainConfig,
-    TuningConfig,
-)
-from lstm_model.dataset import TokenisedResult, load_split
+from lstm_model.data.config import TokeniserConfig
+from lstm_model.data.dataset import TokenisedResult, load_split
+from lstm_model.data.splits import stratified_split
+from lstm_model.data.tokeniser import OOV_ID
 from lstm_model.errors import PipelineError
-from lstm_model.model import build_model, compile_model
-from lstm_model.tokeniser import OOV_ID
-from lstm_model.training import stratified_split
+from lstm_model.model.builders import build_model
+from lstm_model.model.config import ModelConfig
+from lstm_model.training.config import SearchSpace, TrainConfig, TuningConfig
+from lstm_model.training.optimizer import compile_model
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from lstm_model.config import ExportConfig
-from lstm_model.tokeniser import (
+from lstm_model.data.tokeniser import (
     APOSTROPHE_PATTERN,
     BREAK_PATTERN,
     NON_WORD_PATTERN,
@@ -29,10 +28,11 @@ from lstm_model.tokeniser import (
     RESERVED,
     Tokeniser,
 )
+from lstm_model.release import layout
+from lstm_model.release.config import ExportConfig
 
 log = logging.getLogger(__name__)
 
-TFLITE_FILE = "model.tflite"
 SIGNATURE = "serving_default"
 
 
@@ -72,7 +72,7 @@ def export_model(
     """Write ``out_dir/<model_name>/<version>/`` (SavedModel) and ``out_dir/model.tflite``."""
     import tensorflow as tf
 
-    from lstm_model.model import load_model
+    from lstm_model.model.builders import load_model
 
     started = time.perf_counter()
     tokeniser = Tokeniser.load(tokeniser_dir)
@@ -97,7 +97,7 @@ def export_model(
     frozen = convert_variables_to_constants_v2(predict.get_concrete_function())
     converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # no Flex ops
-    tflite_path = out_dir / TFLITE_FILE
+    tflite_path = out_dir / Path(layout.TFLITE).name
     tflite_path.write_bytes(converter.convert())
     seconds = time.perf_counter() - started
     log.info("exported SavedModel %s and TFLite %s in %.1f s", serving_dir, tflite_path, seconds)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from lstm_model.tokeniser import RESERVED
+from lstm_model.data.tokeniser import RESERVED
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ files a predictor needs are copied out of the registry while they are hashed, an
 is loaded only if every hash matches the version's manifest (and the manifest's signature,
 when a signing key is set), so what is loaded is exactly what was verified (a file changed
 after the check cannot slip in). Before it answers anything, the loaded model must score
-the canary texts as recorded at export (``lstm_model.canary``).
+the canary texts as recorded at export (``lstm_model.release.canary``).
 """
 
 from __future__ import annotations
@@ -22,17 +22,16 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from lstm_model.canary import ModelOutputError, verify_canary
+from lstm_model.data.tokeniser import Tokeniser
 from lstm_model.errors import ArtifactError, PipelineError
-from lstm_model.evaluate import THRESHOLD
-from lstm_model.export import SIGNATURE, TFLITE_FILE, tflite_invoke
-from lstm_model.registry import Registry
-from lstm_model.tokeniser import Tokeniser
+from lstm_model.release import layout
+from lstm_model.release.canary import ModelOutputError, verify_canary
+from lstm_model.release.export import SIGNATURE, tflite_invoke
+from lstm_model.release.registry import Registry
 
 log = logging.getLogger(__name__)
 
 Backend = Literal["saved_model", "tflite"]
-LABELS = ("negative", "positive")
 
 
 class Predictor(Protocol):
@@ -63,11 +62,6 @@ class ExportedModel:
         return values
 
 
-def labels_of(probabilities: np.ndarray) -> list[str]:
-    """Post-processing: the label of each probability, at the evaluation threshold."""
-    return [LABELS[int(p >= THRESHOLD)] for p in probabilities]
-
-
 def load_exported(
     registry_root: Path, version: int, backend: Backend, threads: int = 2
 ) -> ExportedModel:
@@ -88,12 +82,13 @@ def load_exported(
     folder = registry.path(version)
     model_name = manifest["export"]["model_name"]
     # The SavedModel folder holds its tokeniser as ops; TFLite needs the tokeniser files.
-    tree = f"export/{model_name}/{version}/" if backend == "saved_model" else "tokenizer/"
+    saved_model = layout.saved_model_dir(model_name, version)
+    tree = f"{saved_model}/" if backend == "saved_model" else f"{layout.TOKENISER_DIR}/"
     names = [n for n in manifest["files"] if n.startswith(tree)]
     if not names:
         raise ArtifactError(f"model version {version}: its manifest lists nothing under {tree}")
     if backend == "tflite":
-        names.append(f"export/{TFLITE_FILE}")
+        names.append(layout.TFLITE)
     on_disk = {p.relative_to(folder).as_posix() for p in (folder / tree).rglob("*") if p.is_file()}
     unlisted = sorted(on_disk - set(manifest["files"]))
     if unlisted:
@@ -106,8 +101,8 @@ def load_exported(
             predictor: Predictor = SavedModelPredictor(copy / tree)
         else:
             predictor = TFLitePredictor(
-                (copy / "export" / TFLITE_FILE).read_bytes(),
-                Tokeniser.load(copy / "tokenizer"),
+                (copy / layout.TFLITE).read_bytes(),
+                Tokeniser.load(copy / layout.TOKENISER_DIR),
                 interpreters=threads,
             )
     # Also the warm-up: the first call traces the function.

@@ -21,9 +21,9 @@ from lstm_model.artifacts import (
     staged_artifact,
     write_manifest,
 )
-from lstm_model.config import TokeniserConfig
-from lstm_model.ingest import IngestResult, load_reviews
-from lstm_model.tokeniser import Tokeniser
+from lstm_model.data.config import TokeniserConfig
+from lstm_model.data.ingest import IngestResult, load_reviews
+from lstm_model.data.tokeniser import Tokeniser
 
 log = logging.getLogger(__name__)
 

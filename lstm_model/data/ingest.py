@@ -30,8 +30,8 @@ from lstm_model.artifacts import (
     staged_artifact,
     write_manifest,
 )
+from lstm_model.data.sources import ResolvedSource
 from lstm_model.errors import IngestError
-from lstm_model.sources import ResolvedSource
 
 log = logging.getLogger(__name__)
 

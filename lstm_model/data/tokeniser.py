@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lstm_model.artifacts import atomic_write_bytes, atomic_write_json, sha256_file
-from lstm_model.config import TokeniserConfig
+from lstm_model.data.config import TokeniserConfig
 from lstm_model.errors import ArtifactError
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ NON_WORD_PATTERN = r"[^\p{L}\p{M}\p{N}]+"
 
 TOKENIZER_FILE = "tokenizer.json"
 VOCAB_FILE = "vocab.txt"
-FORMAT = "lstm_model.tokeniser/1"
+FORMAT = "lstm_model.tokeniser/1"  # a stored format name: kept across module moves
 _CHUNK_ROWS = 8_192  # small enough to stay in cache, large enough to amortise kernel calls
 _THREADS = min(4, os.cpu_count() or 1)  # Arrow kernels release the GIL
 

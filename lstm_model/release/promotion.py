@@ -14,24 +14,28 @@ import numpy as np
 import pyarrow.compute as pc
 
 from lstm_model.artifacts import read_manifest
-from lstm_model.baseline import BaselineResult
-from lstm_model.canary import record_canary
-from lstm_model.config import ExportConfig, GateConfig, ModelConfig, TrainConfig
-from lstm_model.dataset import TokenisedResult
+from lstm_model.data.dataset import TokenisedResult
+from lstm_model.data.ingest import IngestResult, load_reviews
+from lstm_model.data.tokeniser import TOKENIZER_FILE, VOCAB_FILE, Tokeniser
 from lstm_model.errors import PipelineError
-from lstm_model.evaluate import PROBABILITIES_FILE, EvaluationResult
-from lstm_model.export import (
+from lstm_model.evaluation.baseline import BaselineResult
+from lstm_model.evaluation.config import GateConfig
+from lstm_model.evaluation.evaluate import PROBABILITIES_FILE, EvaluationResult
+from lstm_model.evaluation.gate import GateDecision, GateFailed, decide
+from lstm_model.model.config import ModelConfig
+from lstm_model.release import layout
+from lstm_model.release.canary import record_canary
+from lstm_model.release.config import ExportConfig
+from lstm_model.release.export import (
     ParityResult,
     check_parity,
     export_model,
     saved_model_predict,
     tflite_predict,
 )
-from lstm_model.gate import GateDecision, GateFailed, decide
-from lstm_model.ingest import IngestResult, load_reviews
-from lstm_model.registry import Registry
-from lstm_model.tokeniser import TOKENIZER_FILE, VOCAB_FILE, Tokeniser
-from lstm_model.training import HISTORY_FILE, TrainResult
+from lstm_model.release.registry import Registry
+from lstm_model.training.config import TrainConfig
+from lstm_model.training.fit import HISTORY_FILE, TrainResult
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +57,11 @@ def register_candidate(
     """Copy the model, its tokeniser and its evaluation into a new registry version."""
     evaluation_dir = evaluation.report_path.parent
     files = {
-        "model.keras": trained.model_path,
+        layout.MODEL: trained.model_path,
         f"tokenizer/{TOKENIZER_FILE}": tokenised.tokeniser_dir / TOKENIZER_FILE,
         f"tokenizer/{VOCAB_FILE}": tokenised.tokeniser_dir / VOCAB_FILE,
-        f"training/{HISTORY_FILE}": trained.run_dir / HISTORY_FILE,
-        "evaluation": evaluation_dir,
+        f"{layout.TRAINING_DIR}/{HISTORY_FILE}": trained.run_dir / HISTORY_FILE,
+        layout.EVALUATION_DIR: evaluation_dir,
     }
     return Registry(registry_root).register(
         files,
@@ -84,7 +88,7 @@ def register_candidate(
 
 
 def _keras_predictor(model_path: Path, tokeniser_dir: Path):  # type: ignore[no-untyped-def]
-    from lstm_model.model import load_model, predict_ids
+    from lstm_model.model.builders import load_model, predict_ids
 
     model, tokeniser = load_model(model_path), Tokeniser.load(tokeniser_dir)
     return lambda texts: predict_ids(model, tokeniser.encode(list(texts)))
@@ -130,22 +134,23 @@ def export_candidate(
     """
     registry = Registry(registry_root)
     folder = registry.path(version)
-    if (folder / "export").exists() and "parity" not in registry.manifest(version):
-        shutil.rmtree(folder / "export")  # left by an export that died: start it again
+    if (folder / layout.EXPORT_DIR).exists() and "parity" not in registry.manifest(version):
+        shutil.rmtree(folder / layout.EXPORT_DIR)  # left by an export that died: start it again
     folder = registry.load_version(version)
+    tokeniser_dir = folder / layout.TOKENISER_DIR
     exported = export_model(
-        folder / "model.keras", folder / "tokenizer", folder / "export", version, config
+        folder / layout.MODEL, tokeniser_dir, folder / layout.EXPORT_DIR, version, config
     )
     table = load_reviews(reviews, columns=["split", "text"])
     texts = table.filter(pc.equal(table["split"], "test"))["text"].to_pylist()
-    expected = np.load(folder / "evaluation" / PROBABILITIES_FILE)
+    expected = np.load(folder / layout.EVALUATION_DIR / PROBABILITIES_FILE)
     if len(expected) != len(texts):
         raise PipelineError(
             f"model version {version} was evaluated on {len(expected)} test reviews but the "
             f"reviews hold {len(texts)}: pass the reviews it was trained on"
         )
-    parity = check_parity(exported, folder / "tokenizer", texts, expected, config.parity_tolerance)
-    tokeniser = Tokeniser.load(folder / "tokenizer")
+    parity = check_parity(exported, tokeniser_dir, texts, expected, config.parity_tolerance)
+    tokeniser = Tokeniser.load(tokeniser_dir)
     canary = record_canary(
         lambda t: saved_model_predict(exported.saved_model_dir, t),
         "saved_model",

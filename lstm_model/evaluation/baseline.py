@@ -23,11 +23,12 @@ from lstm_model.artifacts import (
     staged_artifact,
     write_manifest,
 )
-from lstm_model.config import BaselineConfig, TrainConfig
-from lstm_model.evaluate import Metrics, compute_metrics
-from lstm_model.ingest import IngestResult, load_reviews
-from lstm_model.tokeniser import normalise
-from lstm_model.training import stratified_split
+from lstm_model.data.ingest import IngestResult, load_reviews
+from lstm_model.data.splits import stratified_split
+from lstm_model.data.tokeniser import normalise
+from lstm_model.evaluation.config import BaselineConfig
+from lstm_model.evaluation.evaluate import Metrics, compute_metrics
+from lstm_model.training.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
