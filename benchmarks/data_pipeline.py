@@ -4,10 +4,10 @@
 
 Times ingest (archive -> Parquet), the imdb_reviews contract, and tokenising the
 50,000 reviews (fit on train + encode all), each the median of ``--repeats`` runs into
-fresh workspaces (no cache hits), and prints each beside its target from issue 2. The
+fresh workspaces (no cache hits), and prints each beside its target. The
 reference, measured in the same run on the same machine: a plain Python read of the
 archive plus a regex tokeniser with a dict vocabulary (about 10 s for both together
-when issue 2 was written).
+when the targets were set).
 """
 
 from __future__ import annotations

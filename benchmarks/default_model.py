@@ -4,7 +4,7 @@
 
 Runs the retraining steps as the flow does (train -> evaluate -> register -> gate ->
 export with parity on all 25,000 test reviews) and prints each figure beside its
-target from issue 3: test accuracy >= 0.880, training <= 20 min on this CPU, export and
+target: test accuracy >= 0.880, training <= 20 min on this CPU, export and
 parity together <= 2 min.
 """
 

@@ -31,10 +31,10 @@ from pathlib import Path
 from lstm_model.scoring.config import ScoringConfig
 from lstm_model.scoring.discovery import files_to_score
 from lstm_model.scoring.folders import ScoringFolders
-from lstm_model.scoring.infer import load_champion
+from lstm_model.scoring.infer import load_scoring_model
 from lstm_model.scoring.sequential import score_file
 folders = ScoringFolders(root=Path(sys.argv[1]))
-champion = load_champion(Path(sys.argv[2]))
+champion = load_scoring_model(Path(sys.argv[2]))
 config = ScoringConfig(settle_seconds=0)
 started = time.perf_counter()
 (path,) = files_to_score(folders, config, champion.version)
@@ -62,7 +62,7 @@ def main() -> None:
     from lstm_model.model.builders import load_model
     from lstm_model.scoring.config import ScoringConfig
     from lstm_model.scoring.folders import ScoringFolders
-    from lstm_model.scoring.infer import load_champion
+    from lstm_model.scoring.infer import load_scoring_model
     from lstm_model.scoring.sequential import score_file
 
     reviews, _ = prepare(args.source, args.workspace, _default_tokeniser())
@@ -73,7 +73,7 @@ def main() -> None:
     def texts(n: int) -> list[str]:
         return (base * (n // len(base) + 1))[:n]
 
-    champion = load_champion(args.registry)
+    champion = load_scoring_model(args.registry)
     model = load_model(champion.folder / "model.keras")
     tokeniser = Tokeniser.load(champion.folder / "tokenizer")
     config = ScoringConfig(settle_seconds=0)

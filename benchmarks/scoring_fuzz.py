@@ -35,7 +35,7 @@ def tiny_champion(workspace: Path) -> Path:
     from lstm_model.release.promotion import register_candidate
     from lstm_model.release.registry import Registry
     from lstm_model.training.fit import train_model
-    from tests.conftest import FIXTURE, TINY_MODEL, TINY_TRAIN
+    from tests.helpers.tiny import FIXTURE, TINY_MODEL, TINY_TRAIN
 
     root = workspace / "fuzz-registry"
     if root.is_dir() and Registry(root).champion() is not None:
@@ -72,10 +72,10 @@ def main() -> None:
     from hypothesis import HealthCheck, given, seed, settings
     from hypothesis import strategies as st
 
-    from lstm_model.scoring.infer import load_champion
-    from tests.model.test_scoring_fuzz import Entry, Findings, cases, run_case
+    from lstm_model.scoring.infer import load_scoring_model
+    from tests.helpers.hostile_inbox import Entry, Findings, cases, run_case
 
-    champion = load_champion(args.registry or tiny_champion(args.workspace.resolve()))
+    champion = load_scoring_model(args.registry or tiny_champion(args.workspace.resolve()))
     findings, entries_seen = Findings(), [0]
 
     @seed(args.seed)

@@ -1,4 +1,4 @@
-"""Issue 6: latency and throughput of the prediction service against the raw model.
+"""Latency and throughput of the prediction service against the raw model.
 
 Starts `lstm-pipeline serve` on loopback over the registry's champion (run `make retrain`
 first), then measures, on the same machine and in the same run:

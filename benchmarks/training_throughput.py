@@ -7,7 +7,7 @@ Both fit the same architecture (Embedding 10000x128, LSTM 64, dropout and recurr
 dropout 0.2) on the same 22,500 training rows with the same 2,500 validation rows and
 batch size; the figure is training samples per second over the whole fit (median of the
 per-epoch times; the fastest epochs are shown too, since this machine is noisy).
-Target (issue 3): pipeline >= plain.
+Target: pipeline >= plain.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 7: test accuracy per training time of the model variants, on this machine.
+"""Test accuracy per training time of the model variants, on this machine.
 
     uv run python benchmarks/variants.py [--variants default attention ...] [--seed 42]
 

@@ -67,7 +67,7 @@ def retrain(
     Args:
         source: aclImdb archive, folder or http(s) URL; empty resolves it (see README).
         workspace: folder for all artifacts; empty means $LSTM_PIPELINE_HOME or ./artifacts.
-        registry: model registry folder; empty means <workspace>/registry.
+        registry: model registry folder; empty means the workspace's registry folder.
         tokeniser: vocabulary size, sequence length, padding and truncation sides.
         model: architecture, sizes and dropouts.
         training: epochs, batch size, learning rate, clipping, validation share, seed.
@@ -75,7 +75,7 @@ def retrain(
         export_config: served model name, TFLite batch size, parity tolerance.
         reviews_contract: bounds of the imdb_reviews data contract.
         baseline_config: the linear baseline reported beside the model (and optionally gated on).
-        named_config: a configuration saved by the tuning flow (<workspace>/configs/<name>.json);
+        named_config: a configuration saved by the tuning flow (configs/NAME.json in the workspace);
             when set, its tokeniser, model and training replace those three parameters.
     """
     root = (workspace or default_workspace()).resolve()
@@ -89,10 +89,10 @@ def retrain(
     tokenised = tokenise(reviews, tokeniser, root, wait_for=[contract])
     validate_tokenised(tokenised, reviews, root)
     run_dir = run_folder(root, tokenised, model, training)
-    reference = baseline(reviews, baseline_config, training, root, wait_for=[contract])
+    baseline_result = baseline(reviews, baseline_config, training, root, wait_for=[contract])
     trained = train(tokenised, model, training, run_dir)
-    evaluation = evaluate(trained, tokenised, run_dir / "evaluation", reference)
-    version = register(models, trained, evaluation, tokenised, model, training, reference)
+    evaluation = evaluate(trained, tokenised, run_dir / "evaluation", baseline_result)
+    version = register(models, trained, evaluation, tokenised, model, training, baseline_result)
     decision = gate(models, version, gate_config)
     parity = export(models, version, reviews, export_config)
     champion = promote(models, version, export_config)
@@ -108,7 +108,7 @@ def retrain(
         data_docs=contract.data_docs,
         model_version=version,
         metrics=evaluation.metrics,
-        baseline_metrics=None if reference is None else reference.metrics,
+        baseline_metrics=None if baseline_result is None else baseline_result.metrics,
         gate=decision.describe(),
         parity=parity.describe(),
         champion=champion,

@@ -46,8 +46,8 @@ class ServingConfig(FrozenConfig):
     max_connections: int = Field(
         1024,
         ge=2,
-        description="Most open connections, idle ones included; past it the server answers "
-        "503 without reading the request (a last resort: timeouts close idle ones first).",
+        description="Most open connections, idle ones included; past it a new connection is "
+        "closed at once (a last resort: the header timeout closes idle ones first).",
     )
     header_timeout_seconds: float = Field(
         10.0,

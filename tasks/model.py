@@ -71,7 +71,7 @@ def evaluate(
     trained: TrainResult,
     tokenised: TokenisedResult,
     out_dir: Path,
-    reference: BaselineResult | None = None,
+    baseline_result: BaselineResult | None = None,
 ) -> EvaluationResult:
     """Test-split metrics, plots and report (beside the baseline's metrics, when measured);
     published as a Prefect markdown artifact."""
@@ -80,7 +80,7 @@ def evaluate(
         tokenised,
         trained.history,
         out_dir,
-        baseline=None if reference is None else reference.metrics,
+        baseline=None if baseline_result is None else baseline_result.metrics,
     )
     images = "\n\n".join(
         f"![{path.stem}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})"
@@ -102,7 +102,7 @@ def register(
     tokenised: TokenisedResult,
     model: ModelConfig,
     config: TrainConfig,
-    reference: BaselineResult | None = None,
+    baseline_result: BaselineResult | None = None,
 ) -> int:
     """Add the candidate to the model registry; returns its version."""
     return register_candidate(
@@ -112,7 +112,7 @@ def register(
         tokenised,
         model_config=model,
         train_config=config,
-        baseline=reference,
+        baseline=baseline_result,
     )
 
 

@@ -75,7 +75,7 @@ def split_tokens(texts: TextBatch) -> tuple[pa.Array, np.ndarray]:
     return flat.filter(keep), parents.filter(keep).to_numpy()
 
 
-def tokenize(texts: TextBatch) -> list[list[str]]:
+def split_words(texts: TextBatch) -> list[list[str]]:
     """Tokens of each text, as Python lists (for inspection; not the hot path)."""
     flat, parents = split_tokens(texts)
     counts = np.bincount(parents, minlength=len(_as_string_array(texts)))

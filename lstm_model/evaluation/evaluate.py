@@ -1,4 +1,4 @@
-"""Test-split metrics, plots and a markdown report for a trained model."""
+"""Test-split metrics, plots, behavioural checks and a markdown report for a trained model."""
 
 from __future__ import annotations
 
@@ -11,11 +11,14 @@ from pydantic import BaseModel, ConfigDict
 
 from lstm_model.artifacts import atomic_write_bytes, atomic_write_json
 from lstm_model.data.dataset import TokenisedResult, load_split
+from lstm_model.data.tokeniser import Tokeniser
+from lstm_model.evaluation.behaviour import BehaviourReport, check_behaviour
 from lstm_model.model.labels import THRESHOLD
 
 log = logging.getLogger(__name__)
 
 PROBABILITIES_FILE = "test_probabilities.npy"
+BEHAVIOUR_FILE = "behaviour.json"
 PLOTS = ("training_curves.png", "roc.png", "confusion_matrix.png")
 
 
@@ -36,13 +39,14 @@ class Metrics(BaseModel):
 
 
 class EvaluationResult(BaseModel):
-    """Metrics and where the report and plots were written."""
+    """Metrics, behavioural checks, and where the report and plots were written."""
 
     model_config = ConfigDict(frozen=True)
 
     metrics: Metrics
     report_path: Path
     plot_paths: list[Path]
+    behaviour: BehaviourReport | None = None
 
 
 def compute_metrics(labels: np.ndarray, probabilities: np.ndarray) -> Metrics:
@@ -73,29 +77,37 @@ def evaluate_model(
     title: str = "candidate",
     baseline: Metrics | None = None,
 ) -> EvaluationResult:
-    """Score the test split, write ``metrics.json``, PNG plots and ``report.md``."""
-    from lstm_model.model.builders import load_model
+    """Score the test split and the behavioural cases; write ``metrics.json``,
+    ``behaviour.json``, PNG plots and ``report.md``."""
+    from lstm_model.model.builders import load_model, predict_ids
 
     x, y = load_split(tokenised, "test")
     model = load_model(model_path)
     probabilities = model.predict(x, batch_size=512, verbose=0).ravel()
     metrics = compute_metrics(y, probabilities)
+    tokeniser = Tokeniser.load(tokenised.tokeniser_dir)
+    behaviour = check_behaviour(lambda texts: predict_ids(model, tokeniser.encode(texts)))
     out_dir.mkdir(parents=True, exist_ok=True)
     # Kept so the export's parity check compares against these very probabilities.
     buffer = io.BytesIO()
     np.save(buffer, probabilities.astype("float32"))
     atomic_write_bytes(out_dir / PROBABILITIES_FILE, buffer.getvalue())
     atomic_write_json(out_dir / "metrics.json", metrics.model_dump())
+    # In the evaluation folder, so registration copies it into the version and hashes it.
+    atomic_write_json(out_dir / BEHAVIOUR_FILE, behaviour.model_dump(mode="json"))
     plots = _plots(y, probabilities, metrics, history, out_dir)
     report = out_dir / "report.md"
-    atomic_write_bytes(report, render_report(title, metrics, history, baseline).encode())
+    text = render_report(title, metrics, history, baseline, behaviour)
+    atomic_write_bytes(report, text.encode())
     log.info(
         "test accuracy %.4f, ROC AUC %.4f on %d reviews",
         metrics.accuracy,
         metrics.roc_auc,
         metrics.n,
     )
-    return EvaluationResult(metrics=metrics, report_path=report, plot_paths=plots)
+    return EvaluationResult(
+        metrics=metrics, report_path=report, plot_paths=plots, behaviour=behaviour
+    )
 
 
 def render_report(
@@ -103,9 +115,10 @@ def render_report(
     metrics: Metrics,
     history: dict[str, list[float]],
     baseline: Metrics | None = None,
+    behaviour: BehaviourReport | None = None,
 ) -> str:
     """Markdown summary: metrics table (beside the linear baseline's, when given), confusion
-    matrix, training curve figures."""
+    matrix, training curve figures, and the behavioural checks (when given)."""
     (tn, fp), (fn, tp) = metrics.confusion_matrix
     names = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
     if baseline is None:
@@ -124,6 +137,7 @@ def render_report(
         f"| | predicted neg | predicted pos |\n|---|---|---|\n"
         f"| **actual neg** | {tn} | {fp} |\n| **actual pos** | {fn} | {tp} |\n\n"
         f"Trained {epochs} epochs; plots: {', '.join(PLOTS)}.\n"
+        + ("" if behaviour is None else f"\n{behaviour.render()}")
     )
 
 

@@ -119,5 +119,5 @@ PRESETS: dict[str, tuple[TokeniserConfig, ModelConfig]] = {
     ),
     "default": (TokeniserConfig(), ModelConfig()),
 }
-"""Named (tokeniser, model) pairs: the issue's classic and bidirectional models, the pooled
+"""Named (tokeniser, model) pairs: the classic and bidirectional reference models, the pooled
 BiLSTM alone (the default's LSTM branch), and the default (BiLSTM + n-gram branch)."""

@@ -2,7 +2,9 @@
 
 Two checks, shared by batch scoring and the prediction service:
 
-- ``check_probabilities``: one finite probability in [0, 1] per text, at every call;
+- ``check_probabilities`` (defined in ``lstm_model.model.outputs`` with
+  ``ModelOutputError``, and importable from here): one finite probability in [0, 1] per
+  text, at every call;
 - ``verify_canary``: at load, the model scores the fixed ``CANARY_TEXTS`` and must give the
   probabilities recorded for the same format (``keras``, ``saved_model``, ``tflite``) when
   the version was registered (Keras) and exported (the other two). A model that loads but
@@ -17,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from lstm_model.errors import PipelineError
+from lstm_model.model.outputs import ModelOutputError, check_probabilities
 
 CANARY_TEXTS: tuple[str, ...] = (
     "One of the best films I have seen: moving, funny and beautifully acted.",
@@ -30,26 +32,6 @@ CANARY_TEXTS: tuple[str, ...] = (
 )
 CANARY_TOLERANCE = 1e-4
 """Largest |difference| from the recorded canary probabilities: the export parity bound."""
-
-
-class ModelOutputError(PipelineError):
-    """A model gave something other than one probability in [0, 1] per text."""
-
-
-def check_probabilities(values: Any, n: int) -> np.ndarray:
-    """``values`` as a float32 vector of ``n`` finite probabilities in [0, 1]; raises
-    ModelOutputError naming what is wrong otherwise."""
-    array = np.asarray(values, dtype="float64").ravel()
-    if array.shape != (n,):
-        raise ModelOutputError(f"the model gave {array.size} values for {n} texts")
-    bad = ~np.isfinite(array) | (array < 0.0) | (array > 1.0)
-    if bad.any():
-        first = int(np.argmax(bad))
-        raise ModelOutputError(
-            f"the model gave {int(bad.sum())} value(s) that are not probabilities in [0, 1], "
-            f"the first for text {first}: {array[first]!r}"
-        )
-    return array.astype("float32")
 
 
 def canary_probabilities(

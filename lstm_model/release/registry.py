@@ -29,7 +29,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from lstm_model.artifacts import atomic_write_json, make_dirs, restrict_tree, sha256_file
+from lstm_model.artifacts import (
+    NotRegularFile,
+    atomic_write_json,
+    make_dirs,
+    open_regular,
+    restrict_tree,
+    sha256_file,
+)
 from lstm_model.errors import ArtifactError, PipelineError
 from lstm_model.release.layout import (
     CHAMPION,
@@ -46,6 +53,7 @@ log = logging.getLogger(__name__)
 Status = Literal["candidate", "rejected", "accepted", "champion", "retired"]
 MAX_POINTER_BYTES = 1 << 20
 MAX_MANIFEST_BYTES = 64 << 20
+MAX_STATUS_BYTES = 1 << 20
 
 
 class RegistryError(PipelineError):
@@ -125,7 +133,13 @@ class Registry:
     def seal(self, version: int, updates: dict[str, Any]) -> None:
         """Re-hash every file of a version (after exports were added) into its manifest."""
         folder = self.path(version)
-        manifest = self.manifest(version)
+        manifest = self.trusted_manifest(version)
+        for name, expected in manifest["files"].items():  # what it vouched for is unchanged
+            if not (folder / name).is_file() or sha256_file(folder / name) != expected:
+                raise ArtifactError(
+                    f"model version {version}: {name} changed since it was registered; "
+                    "refusing to seal (and sign) it"
+                )
         manifest.update(updates)
         restrict_tree(folder)  # the exports were written by TensorFlow, with its modes
         self._write_manifest(folder, manifest)
@@ -159,7 +173,12 @@ class Registry:
         return manifest
 
     def status(self, version: int) -> dict[str, Any]:
-        return json.loads((self.path(version) / STATUS).read_text())
+        """The version's ``status.json``: its status and why (read as ``_read_json`` reads)."""
+        what = f"model version {version}'s {STATUS}"
+        status = _read_json(self.path(version) / STATUS, MAX_STATUS_BYTES, what)
+        if not isinstance(status, dict) or not isinstance(status.get("status"), str):
+            raise ArtifactError(f"{what} names no status")
+        return status
 
     def load_version(self, version: int) -> Path:
         """The version's folder, after checking every file against its (signed) manifest."""
@@ -192,11 +211,7 @@ class Registry:
         path = self.root / CHAMPION
         if not os.path.lexists(path):
             return None
-        if path.is_symlink():
-            raise ChampionPointerError(f"{CHAMPION} is a link: a pointer is never followed")
-        if not path.is_file():
-            raise ChampionPointerError(f"{CHAMPION} is not a regular file")
-        try:
+        try:  # opened as _read_json opens: never followed, never blocking
             pointer = _read_json(path, MAX_POINTER_BYTES, CHAMPION)
         except ArtifactError as error:
             raise ChampionPointerError(str(error)) from error
@@ -317,10 +332,18 @@ class Registry:
 
 
 def _read_json(path: Path, limit: int, what: str) -> Any:
-    """Parse a JSON file of at most ``limit`` bytes; ArtifactError naming ``what`` if not."""
+    """Parse a JSON file of at most ``limit`` bytes; ArtifactError naming ``what`` if not.
+
+    Opened by ``artifacts.open_regular``: a FIFO, device or socket in its place cannot
+    hang the reader, and a link (which could lead out of the registry) is refused.
+    """
     try:
-        with path.open("rb") as handle:
+        with open_regular(path) as handle:
             raw = handle.read(limit + 1)
+    except NotRegularFile as error:
+        if error.kind == "symbolic link":
+            raise ArtifactError(f"{what} is a link: a link is never followed") from error
+        raise ArtifactError(f"{what} is not a regular file but a {error.kind}") from error
     except OSError as error:
         raise ArtifactError(f"{what} cannot be read ({error.strerror})") from error
     if len(raw) > limit:

@@ -24,8 +24,17 @@ class ScoringConfig(FrozenConfig):
     max_row_bytes: int = Field(
         1 << 20,
         ge=1024,
-        description="Longest row in bytes (a line of TXT or JSONL, a record of CSV). A longer "
-        "row is rejected with its row number and sha256 and never held in memory whole.",
+        le=64 << 20,
+        description="Longest row in bytes (a line of TXT or JSONL, a record of CSV), at most "
+        "64 MiB. A longer row is rejected with its row number and sha256 and never held in "
+        "memory whole.",
+    )
+    max_row_group_bytes: int = Field(
+        256 << 20,
+        ge=1 << 20,
+        description="Parquet: largest uncompressed size of the text and id columns in one "
+        "row group. A file with a larger row group is quarantined (a page is decoded whole, "
+        "and one page may be as large as its row group): write it with smaller row groups.",
     )
     reject_text_chars: int = Field(
         1000,
@@ -45,6 +54,12 @@ class ScoringConfig(FrozenConfig):
         50_000,
         ge=1,
         description="Rows read, checked, tokenised and scored at a time (bounds memory).",
+    )
+    chunk_bytes: int = Field(
+        64 << 20,
+        ge=1 << 16,
+        description="A chunk also ends once its rows hold this many bytes in memory (texts, "
+        "ids and the records of rejected rows), whichever of the two limits comes first.",
     )
     rescore: bool = Field(
         False,

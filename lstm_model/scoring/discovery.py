@@ -24,7 +24,16 @@ from lstm_model.scoring.inbox import (
     sha256_and_rewind,
 )
 from lstm_model.scoring.ledger import Ledger, discard_staging, quarantine
-from lstm_model.scoring.outcomes import Dropped, FileOutcome, OpenedFile, describe, gone, unsettled
+from lstm_model.scoring.outcomes import (
+    Dropped,
+    FileOutcome,
+    OpenedFile,
+    describe,
+    error_kind,
+    gone,
+    identity,
+    unsettled,
+)
 
 
 def files_to_score(folders: ScoringFolders, config: ScoringConfig, version: int) -> list[Path]:
@@ -69,16 +78,25 @@ def open_input(path: Path, folders: ScoringFolders) -> OpenedFile | FileOutcome:
         return gone(name)
     except BadFile as exc:  # not a regular file, or not one we may open
         kind = exc.kind if isinstance(exc, NotRegular) else REGULAR
-        entry = Dropped(path=path, name=name, sha256=_identity_sha256(path, kind), kind=kind)
+        try:
+            seen = identity(os.lstat(path))
+        except FileNotFoundError:
+            return gone(name)
+        except OSError:
+            seen = None
+        entry = Dropped(
+            path=path, name=name, sha256=_identity_sha256(path, kind), kind=kind, identity=seen
+        )
         return quarantine(entry, str(exc), folders)
     except OSError as exc:
-        return unsettled(name, "", describe(exc))
+        return unsettled(name, "", describe(exc), error_kind(exc))
     try:
         info = os.fstat(handle.fileno())
-        entry = Dropped(path=path, name=name, sha256=sha256_and_rewind(handle))
+        sha = sha256_and_rewind(handle)
+        entry = Dropped(path=path, name=name, sha256=sha, identity=identity(info))
     except OSError as exc:
         handle.close()
-        return unsettled(name, "", describe(exc))
+        return unsettled(name, "", describe(exc), error_kind(exc))
     return OpenedFile(entry, handle, info)
 
 

@@ -6,26 +6,36 @@ or ``.crdownload`` are still being written by convention and never picked up. Wr
 cannot wait may write under such a name and rename when done.
 
 Only regular files are ever opened, and never in a way that can block or follow a link:
-``open_regular`` opens with ``O_RDONLY | O_NONBLOCK | O_NOFOLLOW`` and refuses the
-descriptor unless ``fstat`` says it is a regular file; the caller hashes and reads that
-same descriptor, so swapping the file between the check and the open cannot fool it.
-Every other object in the inbox (a FIFO, socket, device, directory, or symbolic link,
-dangling or looping included) is named by ``object_kind`` and quarantined by the caller
-with ``os.replace``, which moves it without opening it. Directories are moved too, so
-that each is reported once rather than on every run.
+``open_regular`` (``artifacts.open_regular``) opens with ``O_RDONLY | O_NONBLOCK |
+O_NOFOLLOW`` and refuses the descriptor unless ``fstat`` says it is a regular file; the
+caller hashes and reads that same descriptor, so swapping the file between the check and
+the open cannot fool it. Every other object in the inbox (a FIFO, socket, device,
+directory, or symbolic link, dangling or looping included) is named by ``object_kind``
+and quarantined by the caller with ``os.replace``, which moves it without opening it.
+Directories are moved too, so that each is reported once rather than on every run.
 
 Reading never guesses: a file that cannot be read as its format says (bad UTF-8, binary
 content, a parse error, no text column, no rows) raises ``BadFile`` with the reason, and
 the caller quarantines it whole. Rows that are bad inside a good file are rejected apart,
-each with a reason.
+each with a reason. A TXT line ends at ``\\n``, ``\\r\\n`` or a lone ``\\r`` (universal
+newlines); a JSONL line at ``\\n`` or ``\\r\\n``.
 
-Memory stays bounded by the chunk size whatever the file holds: a line (TXT, JSONL) or a
-CSV record (which may span lines) longer than ``max_row_bytes`` is never held whole; it
-is read in bounded pieces while it is hashed and checked, and rejected with its row
-number, its byte offset and the sha256 of its bytes. A rejected row keeps a bounded record
-(its row number, id, reason, text cut to ``reject_text_chars``, the text's length in
-characters and its sha256): the archived input keeps the whole row, so the archive is
-the record.
+Memory stays bounded by the chunk size whatever the file holds. The row rules run on
+each row as it is read, so a rejected row is dropped at once and only its bounded record
+is kept; a chunk ends at ``chunk_rows`` rows or once its rows hold ``chunk_bytes``,
+whichever comes first. A line (TXT, JSONL) or a CSV record (which may span lines) longer
+than ``max_row_bytes`` is never held whole: it is read in bounded pieces while it is
+hashed and checked. Parquet is read in small batches, text and string ids as dictionaries
+(a value repeated a million times is decoded once), and a text longer than
+``max_text_chars`` is measured and hashed in Arrow, never made a Python string; a file
+whose text column is not text, or with a row group larger than ``max_row_group_bytes``
+uncompressed, is refused whole.
+
+A rejected row keeps a bounded record (``Reject``): its row number, id, reason, text cut
+to ``reject_text_chars``, the text's length in characters, and ``text_sha256``, always
+the sha256 of the row's bytes as read: the line (TXT, JSONL) or the record (CSV) without
+its line end, the text cell (Parquet). The archived input keeps the whole row, found by
+its row number and that hash, so the archive is the record.
 
 Names and texts from users are shown through ``printable``: one line of valid UTF-8,
 with control characters, lone surrogates and undecodable bytes escaped, so that no file
@@ -36,13 +46,11 @@ from __future__ import annotations
 
 import codecs
 import csv
-import errno
 import hashlib
 import json
-import os
 import re
 import reprlib
-import stat
+import sys
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -51,17 +59,21 @@ from datetime import date, timedelta
 from datetime import time as dt_time
 from decimal import Decimal
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from lstm_model.artifacts import REGULAR as REGULAR
+from lstm_model.artifacts import NotRegularFile
+from lstm_model.artifacts import object_kind as object_kind
+from lstm_model.artifacts import open_regular as open_regular_file
 from lstm_model.errors import PipelineError
 from lstm_model.scoring.config import ScoringConfig
 
 FORMATS = (".txt", ".csv", ".jsonl", ".parquet")
 IN_PROGRESS_SUFFIXES = (".part", ".tmp", ".crdownload")
-REGULAR = "regular file"
 MAX_ID_CHARS = 1000
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _BOM = b"\xef\xbb\xbf"
@@ -69,6 +81,9 @@ _SNIFF_BYTES = 8192
 _READ_BUFFER = 1 << 20
 _NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 _ID_TYPES = (str, int, float, Decimal, date, dt_time, timedelta)
+_PARQUET_BATCH_ROWS = 1024
+_PARQUET_SLICE_BYTES = 4 << 20  # text bytes made Python strings at a time
+_ROW_OVERHEAD = 200  # bytes a row costs beyond its strings: list slots, its number, a record
 
 
 class BadFile(PipelineError):
@@ -88,7 +103,8 @@ class NotRegular(BadFile):
 
 @dataclass(frozen=True)
 class Reject:
-    """A rejected row, bounded: the whole row stays in the archived input."""
+    """A rejected row, bounded: the whole row stays in the archived input, where
+    ``text_sha256`` (of the row's bytes as read) and ``row_number`` find it."""
 
     row_number: int
     id: str
@@ -100,12 +116,15 @@ class Reject:
 
 @dataclass(frozen=True)
 class Rows:
-    """The rows of one chunk: accepted ones to score, rejected ones with a reason each."""
+    """The rows of one chunk: accepted ones to score, rejected ones with a reason each.
+    ``row_sha256`` holds, per accepted row, the sha256 of the row's bytes where they are
+    not its text's UTF-8 (a CSV record, a JSONL line), else None."""
 
     row_number: list[int]
     ids: list[str]
     texts: list[str]
     rejected: list[Reject]
+    row_sha256: list[str | None]
 
     @property
     def total(self) -> int:
@@ -147,42 +166,16 @@ def safe_name(name: str, limit: int = 100) -> str:
     return cleaned[:limit]
 
 
-def object_kind(mode: int) -> str:
-    """What an ``lstat``/``fstat`` mode says an inbox entry is, in words."""
-    kinds = (
-        (stat.S_ISREG, REGULAR),
-        (stat.S_ISLNK, "symbolic link"),
-        (stat.S_ISDIR, "directory"),
-        (stat.S_ISFIFO, "FIFO (named pipe)"),
-        (stat.S_ISSOCK, "socket"),
-        (stat.S_ISCHR, "character device"),
-        (stat.S_ISBLK, "block device"),
-    )
-    return next((kind for test, kind in kinds if test(mode)), "file of an unknown type")
-
-
 def open_regular(path: Path) -> BinaryIO:
     """``path`` opened for reading if it is a regular file; never blocks, never follows a
-    link. Raises NotRegular for any other object, BadFile if it may not be read."""
-    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
+    link (``artifacts.open_regular``). Raises NotRegular for any other object, BadFile if
+    it may not be read."""
     try:
-        fd = os.open(path, flags)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:  # what O_NOFOLLOW answers for a link
-            raise NotRegular("symbolic link") from exc
-        if exc.errno in (errno.ENXIO, errno.ENODEV, errno.EOPNOTSUPP):  # sockets, devices
-            raise NotRegular(object_kind(os.lstat(path).st_mode)) from exc
-        if exc.errno in (errno.EACCES, errno.EPERM):
-            raise BadFile(f"cannot be opened: {exc.strerror}") from exc
-        raise
-    try:
-        kind = object_kind(os.fstat(fd).st_mode)
-        if kind != REGULAR:
-            raise NotRegular(kind)
-        return os.fdopen(fd, "rb", buffering=_READ_BUFFER)
-    except BaseException:
-        os.close(fd)
-        raise
+        return open_regular_file(path, _READ_BUFFER)
+    except NotRegularFile as exc:
+        raise NotRegular(exc.kind) from exc
+    except PermissionError as exc:
+        raise BadFile(f"cannot be opened: {exc.strerror}") from exc
 
 
 def sha256_and_rewind(handle: BinaryIO) -> str:
@@ -221,34 +214,35 @@ def ready_files(inbox: Path, settle_seconds: float, now: float | None = None) ->
 
 def iter_rows(handle: BinaryIO, suffix: str, name: str, config: ScoringConfig) -> Iterator[Rows]:
     """Stream one dropped file (opened by ``open_regular``) as chunks of at most
-    ``config.chunk_rows`` rows; memory stays bounded however long the file or its rows.
-    ``name`` is the file's display name (default ids are ``<name>:<row number>``).
-    Raises ``BadFile`` as soon as the file proves unreadable; the caller must then
-    discard what it made of the earlier chunks."""
+    ``config.chunk_rows`` rows, each ended early once its rows hold ``config.chunk_bytes``;
+    every row is checked by the row rules as it is read, so memory stays bounded however
+    long the file or its rows. ``name`` is the file's display name (default ids are
+    ``<name>:<row number>``). Raises ``BadFile`` as soon as the file proves unreadable;
+    the caller must then discard what it made of the earlier chunks."""
     suffix = suffix.lower()
     if suffix not in FORMATS:
         raise BadFile(f"unsupported format {suffix or '(no extension)'}; use one of {FORMATS}")
-    records: Iterator[Record]
+    records: Iterator[_Record]
     if suffix == ".parquet":
         records = _parquet_records(handle, config)
     elif suffix == ".txt":
-        lines = _lines(handle, config.max_row_bytes, config.reject_text_chars)
-        records = ((None, line) for line in lines)
+        lines = _lines(handle, config.max_row_bytes, config.reject_text_chars, universal=True)
+        records = (_Record(None, line) for line in lines)
     elif suffix == ".csv":
         records = _csv_records(handle, config)
     else:
         records = _jsonl_records(handle, config)
     checker = _RowChecker(name, config)
-    chunk: list[Record] = []
+    chunk = _Chunk()
     for record in records:
-        chunk.append(record)
-        if len(chunk) == config.chunk_rows:
-            yield checker.check(chunk)
-            chunk = []
-    if chunk or not checker.rows_seen:
-        if not chunk:
-            raise BadFile("the file holds no rows")
-        yield checker.check(chunk)
+        checker.take(record, chunk)
+        if chunk.rows >= config.chunk_rows or chunk.size >= config.chunk_bytes:
+            yield chunk.done()
+            chunk = _Chunk()
+    if not checker.rows_seen:
+        raise BadFile("the file holds no rows")
+    if chunk.rows:
+        yield chunk.done()
 
 
 @dataclass(frozen=True)
@@ -256,27 +250,33 @@ class _Invalid:
     """A row rejected as read: its reason and what is kept of it."""
 
     reason: str
-    raw: str
-    chars: int | None = None  # of the whole row, where ``raw`` is only its head
-    sha256: str | None = None  # of the whole row's bytes, likewise
+    head: str  # the row, or only its head where ``chars`` is given
+    chars: int | None = None  # of the whole row, where ``head`` is only its head
+    sha256: str | None = None  # of the whole row's bytes, where they are not at hand
 
 
-Record = tuple[object, object]  # (id or None, text, or a non-string or _Invalid to reject)
+@dataclass(frozen=True)
+class _LongId:
+    """A Parquet id too long to make a Python string of: its head and its length."""
+
+    head: str
+    chars: int
 
 
-def _pieces(handle: BinaryIO, limit: int) -> Iterator[tuple[int, bytes]]:
-    """(byte offset, bytes) pieces of a text file, each at most ``limit`` bytes; a piece
-    that ends with ``\\n`` ends its line. Drops the UTF-8 BOM; NUL bytes make it binary."""
-    head = handle.read(_SNIFF_BYTES)
-    if b"\x00" in head:  # how file(1) tells binary from text
-        raise BadFile("binary content (NUL bytes): not a text file")
-    offset = len(_BOM) if head.startswith(_BOM) else 0
-    handle.seek(offset)
-    while piece := handle.readline(limit):
-        if b"\x00" in piece:
-            raise BadFile("binary content (NUL bytes): not a text file")
-        yield offset, piece
-        offset += len(piece)
+class _Record(NamedTuple):
+    """One row as read: the id (None: none given), the text (a str to check; any other
+    value or an ``_Invalid`` is rejected), and the row's bytes as read where they are not
+    the text's UTF-8 (a CSV record, a JSONL line; a str stands for its UTF-8)."""
+
+    id: object
+    text: object
+    raw: bytes | str | None = None
+
+
+def _sha256(data: bytes | str) -> str:
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    return hashlib.sha256(data).hexdigest()
 
 
 def _decode(raw: bytes, offset: int) -> str:
@@ -296,6 +296,71 @@ def _without_line_end(raw: bytes) -> bytes:
     return raw[:-1] if raw.endswith(b"\r") else raw
 
 
+def _sniffed(handle: BinaryIO) -> tuple[bytes, int]:
+    """The file's first bytes and where its text starts (past a UTF-8 BOM); NUL bytes in
+    them make it binary, as file(1) tells binary from text."""
+    head = handle.read(_SNIFF_BYTES)
+    if b"\x00" in head:
+        raise BadFile("binary content (NUL bytes): not a text file")
+    return head, len(_BOM) if head.startswith(_BOM) else 0
+
+
+def _pieces(handle: BinaryIO, limit: int) -> Iterator[tuple[int, bytes]]:
+    """(byte offset, bytes) pieces of a text file split at ``\\n``, each at most ``limit``
+    bytes; a piece that ends with ``\\n`` ends its line (what CSV records are cut from)."""
+    _, offset = _sniffed(handle)
+    handle.seek(offset)
+    while piece := handle.readline(limit):
+        if b"\x00" in piece:
+            raise BadFile("binary content (NUL bytes): not a text file")
+        yield offset, piece
+        offset += len(piece)
+
+
+_UNIVERSAL_END = re.compile(rb"\r\n|\r|\n")
+_LF_END = re.compile(rb"\r?\n")
+
+
+def _line_pieces(
+    handle: BinaryIO, limit: int, universal: bool
+) -> Iterator[tuple[int, bytes, bool]]:
+    """(byte offset, bytes, whether the line ends there) of a text file's lines, their line
+    ends left out. A line ends at ``\\r\\n``, ``\\n`` or (``universal``) a lone ``\\r``. A
+    line longer than ``limit`` bytes comes in pieces of at most ``limit`` bytes, the last
+    one marked as its end, so no more than ``limit`` bytes plus one read are ever held."""
+    ends = _UNIVERSAL_END if universal else _LF_END
+    buffer, pos = _sniffed(handle)
+    offset, searched, eof = pos, pos, False  # no line end starts in buffer[pos:searched]
+    while True:
+        match = ends.search(buffer, max(pos, searched))
+        if match is not None and not eof and match.end() == len(buffer) and match[0] == b"\r":
+            match, searched = None, match.start()  # perhaps half of \r\n: read on to know
+        elif match is None:  # a final \r may yet start a \r\n
+            searched = len(buffer) if eof else max(pos, len(buffer) - 1)
+        else:
+            searched = match.start()
+        if match is not None and match.start() - pos <= limit:
+            yield offset, buffer[pos : match.start()], True
+            offset += match.end() - pos
+            pos = searched = match.end()
+            continue
+        if searched - pos > limit:  # a line longer than the limit: cut a piece off it
+            yield offset, buffer[pos : pos + limit], False
+            offset, pos = offset + limit, pos + limit
+            continue
+        if eof:
+            if pos < len(buffer):
+                yield offset, buffer[pos:], True
+            return
+        data = handle.read(_READ_BUFFER)
+        if not data:
+            eof = True
+            continue
+        if b"\x00" in data:
+            raise BadFile("binary content (NUL bytes): not a text file")
+        buffer, searched, pos = buffer[pos:] + data, searched - pos, 0
+
+
 class _LongRow:
     """A row too long to hold: hashed, checked and counted piece by piece, its head kept."""
 
@@ -307,9 +372,11 @@ class _LongRow:
         self.head = ""
         self.held = b""  # a trailing \r that may be the start of the line end
 
-    def add(self, data: bytes) -> None:
+    def add(self, data: bytes, line_end_may_follow: bool = True) -> None:
+        """Take the next bytes of the row; with ``line_end_may_follow``, a trailing ``\\r``
+        is held back until it is known not to start the line end."""
         data = self.held + data
-        self.held = b"\r" if data.endswith(b"\r") else b""
+        self.held = b"\r" if line_end_may_follow and data.endswith(b"\r") else b""
         self._take(data[: len(data) - len(self.held)])
 
     def _take(self, data: bytes, final: bool = False) -> None:
@@ -334,48 +401,45 @@ class _LongRow:
         return _Invalid(reason, self.head, self.chars, self.digest.hexdigest())
 
 
-def _lines(handle: BinaryIO, max_row_bytes: int, head_chars: int) -> Iterator[str | _Invalid]:
+def _lines(
+    handle: BinaryIO, max_row_bytes: int, head_chars: int, universal: bool
+) -> Iterator[str | _Invalid]:
     """Decoded lines without their ends; an ``_Invalid`` for a line over ``max_row_bytes``."""
-    limit = max_row_bytes + 2  # room for the line end
-    pieces = _pieces(handle, limit)
-    for offset, piece in pieces:
-        if piece.endswith(b"\n") or len(piece) < limit:
-            raw = _without_line_end(piece)
-            if len(raw) <= max_row_bytes:
-                yield _decode(raw, offset).rstrip("\r")
-                continue
-        long_row = _LongRow(offset, max_row_bytes, head_chars)
-        long_row.add(piece if not piece.endswith(b"\n") else piece[:-1])
-        while not piece.endswith(b"\n"):
-            try:
-                _, piece = next(pieces)
-            except StopIteration:
-                break
-            long_row.add(piece[:-1] if piece.endswith(b"\n") else piece)
-        yield long_row.finish()
+    long_row: _LongRow | None = None
+    for offset, piece, ends in _line_pieces(handle, max_row_bytes, universal):
+        if long_row is None and ends:
+            yield _decode(piece, offset)
+            continue
+        if long_row is None:
+            long_row = _LongRow(offset, max_row_bytes, head_chars)
+        long_row.add(piece, line_end_may_follow=False)
+        if ends:
+            yield long_row.finish()
+            long_row = None
 
 
-def _jsonl_records(handle: BinaryIO, config: ScoringConfig) -> Iterator[Record]:
+def _jsonl_records(handle: BinaryIO, config: ScoringConfig) -> Iterator[_Record]:
     text_column, id_column = config.text_column, config.id_column
-    for line in _lines(handle, config.max_row_bytes, config.reject_text_chars):
+    lines = _lines(handle, config.max_row_bytes, config.reject_text_chars, universal=False)
+    for line in lines:
         if isinstance(line, _Invalid) or not line.strip():
-            yield (None, line)  # a blank line is rejected as blank below
+            yield _Record(None, line)  # a blank line is rejected as blank below
             continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            yield (None, _Invalid(f"invalid JSON: {exc.msg}", line))
+            yield _Record(None, _Invalid(f"invalid JSON: {exc.msg}", line), line)
             continue
         except ValueError:  # an integer past Python's digit limit
-            yield (None, _Invalid("invalid JSON: a number too long to read", line))
+            yield _Record(None, _Invalid("invalid JSON: a number too long to read", line), line)
             continue
         except RecursionError:
-            yield (None, _Invalid("invalid JSON: nested too deeply", line))
+            yield _Record(None, _Invalid("invalid JSON: nested too deeply", line), line)
             continue
         if not isinstance(obj, dict) or text_column not in obj:
-            yield (None, _Invalid(f"no {text_column!r} field", line))
+            yield _Record(None, _Invalid(f"no {text_column!r} field", line), line)
             continue
-        yield (obj.get(id_column), obj[text_column])
+        yield _Record(obj.get(id_column), obj[text_column], line)
 
 
 # CSV quoting states, as Python's csv module (excel dialect, not strict) moves between them
@@ -463,10 +527,18 @@ class _Feed:
         return self.lines.popleft()
 
 
-def _csv_records(handle: BinaryIO, config: ScoringConfig) -> Iterator[Record]:
-    # Records are bounded by max_row_bytes before they reach the csv module: its own
-    # limit (131072 characters a field by default) must never be what rejects a record.
-    csv.field_size_limit(max(csv.field_size_limit(), config.max_row_bytes))
+def _parse_csv(reader: Any, limit: int) -> list[str]:
+    """The next record's fields. Records are bounded by max_row_bytes before they reach
+    the csv module, whose own field limit (131072 characters by default) must never be
+    what rejects one: it is raised for this call alone, as it is the whole process's."""
+    previous = csv.field_size_limit(max(limit, csv.field_size_limit()))
+    try:
+        return next(reader, [])
+    finally:
+        csv.field_size_limit(previous)
+
+
+def _csv_records(handle: BinaryIO, config: ScoringConfig) -> Iterator[_Record]:
     feed = _Feed()
     reader = csv.reader(feed)
     fields: list[str] | None = None
@@ -474,16 +546,19 @@ def _csv_records(handle: BinaryIO, config: ScoringConfig) -> Iterator[Record]:
         if isinstance(record, _Invalid):
             if fields is None:
                 raise BadFile(f"the header row is longer than {config.max_row_bytes} bytes")
-            yield (None, record)
+            yield _Record(None, record)
             continue
         feed.lines.clear()
         feed.lines.extend(record)
+        raw = "".join(record)
+        raw = raw[:-1] if raw.endswith("\n") else raw
+        raw = raw[:-1] if raw.endswith("\r") else raw
         try:
-            row = next(reader, [])
+            row = _parse_csv(reader, config.max_row_bytes)
         except csv.Error as exc:
             if fields is None:
                 raise BadFile(f"CSV parse error in the header: {exc}") from exc
-            yield (None, _Invalid(f"malformed CSV record: {exc}", "".join(record)))
+            yield _Record(None, _Invalid(f"malformed CSV record: {exc}", raw), raw)
             continue
         if not row:  # a blank line: not a row, as csv.DictReader has it
             continue
@@ -500,25 +575,177 @@ def _csv_records(handle: BinaryIO, config: ScoringConfig) -> Iterator[Record]:
             continue
         given = row[id_at] if id_at is not None and id_at < len(row) else None
         if text_at < len(row):
-            yield (given, row[text_at])
+            yield _Record(given, row[text_at], raw)
         else:
-            yield (given, _Invalid("row has fewer fields than the header", "".join(record)))
+            yield _Record(given, _Invalid("row has fewer fields than the header", raw), raw)
 
 
-def _parquet_records(handle: BinaryIO, config: ScoringConfig) -> Iterator[Record]:
+def _is_text_type(kind: pa.DataType) -> bool:
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return bool(
+        pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
+    )
+
+
+def _is_scalar_id_type(kind: pa.DataType) -> bool:
+    """Types whose values are small and fixed in size, and that ``_row_id`` takes."""
+    checks = (
+        pa.types.is_integer, pa.types.is_floating, pa.types.is_decimal, pa.types.is_date,
+        pa.types.is_time, pa.types.is_timestamp, pa.types.is_duration, pa.types.is_null,
+    )  # fmt: skip
+    return any(check(kind) for check in checks)
+
+
+@dataclass(frozen=True)
+class _BadIdType:
+    """A Parquet id column of a type no id is taken from (never read)."""
+
+    kind: str
+
+
+def _parquet_records(handle: BinaryIO, config: ScoringConfig) -> Iterator[_Record]:
+    """Rows of a Parquet file, read a few hundred at a time (see the module docstring)."""
     text_column, id_column = config.text_column, config.id_column
     try:
         parquet = pq.ParquetFile(handle)
-        names = parquet.schema_arrow.names
-        if text_column not in names:
-            raise BadFile(f"no {text_column!r} column (columns: {_shown(names, 200)})")
-        columns = [text_column] + ([id_column] if id_column in names else [])
-        for batch in parquet.iter_batches(batch_size=config.chunk_rows, columns=columns):
-            texts = batch.column(text_column).to_pylist()
-            ids = batch.column(id_column).to_pylist() if id_column in names else [None] * len(texts)
-            yield from zip(ids, texts, strict=True)
+        schema, metadata = parquet.schema_arrow, parquet.metadata
+        if text_column not in schema.names:
+            raise BadFile(f"no {text_column!r} column (columns: {_shown(schema.names, 200)})")
+        text_type = schema.field(text_column).type
+        if not _is_text_type(text_type):
+            shown = _shown(str(text_type), 200)
+            raise BadFile(f"the {text_column!r} column holds {shown}, not text")
+        columns, as_dictionary, bad_id = [text_column], [text_column], None
+        if id_column in schema.names:
+            id_type = schema.field(id_column).type
+            if _is_text_type(id_type):
+                columns.append(id_column)
+                as_dictionary.append(id_column)
+            elif _is_scalar_id_type(id_type):
+                columns.append(id_column)
+            else:  # never read: a nested or binary value may be huge however small the file
+                bad_id = _BadIdType(_shown(str(id_type), 100))
+        sizes = _row_group_sizes(metadata, columns, config.max_row_group_bytes)
+        parquet = pq.ParquetFile(
+            handle, metadata=metadata, read_dictionary=as_dictionary, buffer_size=_READ_BUFFER
+        )
+        for group, (rows, size) in enumerate(sizes):
+            per_row = max(1, size // max(1, rows))
+            batch_rows = max(1, min(_PARQUET_BATCH_ROWS, config.chunk_rows,
+                                    _PARQUET_SLICE_BYTES // per_row))  # fmt: skip
+            batches = parquet.iter_batches(
+                batch_size=batch_rows, row_groups=[group], columns=columns, use_threads=False
+            )
+            for batch in batches:
+                yield from _batch_records(batch, config, bad_id)
     except (pa.ArrowException, OSError, ValueError, KeyError, TypeError, IndexError) as exc:
-        raise BadFile(f"unreadable Parquet: {exc}") from exc
+        raise BadFile(f"unreadable Parquet: {_shown(str(exc), 500)}") from exc
+
+
+def _row_group_sizes(metadata: Any, columns: list[str], limit: int) -> list[tuple[int, int]]:
+    """(rows, uncompressed bytes of ``columns``) per row group; BadFile past ``limit``."""
+    sizes = []
+    for group in range(metadata.num_row_groups):
+        row_group = metadata.row_group(group)
+        size = 0
+        for at in range(row_group.num_columns):
+            column = row_group.column(at)
+            path = column.path_in_schema
+            if any(path == name or path.startswith(f"{name}.") for name in columns):
+                size += column.total_uncompressed_size
+        if size > limit:
+            raise BadFile(
+                f"row group {group} holds {size} bytes uncompressed in the columns read, more "
+                f"than max_row_group_bytes ({limit}): write the file with smaller row groups"
+            )
+        sizes.append((row_group.num_rows, size))
+    return sizes
+
+
+def _as_dictionary(column: Any) -> Any:
+    return column if pa.types.is_dictionary(column.type) else pc.dictionary_encode(column)
+
+
+class _ParquetStrings:
+    """One batch's string column (read as a dictionary), measured in Arrow: values longer
+    than ``limit`` characters are never made Python strings."""
+
+    def __init__(self, column: Any, limit: int) -> None:
+        column = _as_dictionary(column)
+        self.values, self.indices = column.dictionary, column.indices
+        self.value_chars = pc.utf8_length(self.values)
+        chars = pc.take(self.value_chars, self.indices)
+        self.too_long = pc.fill_null(pc.greater(chars, limit), False)
+        null = pa.scalar(None, self.indices.type)
+        self.short = pc.if_else(self.too_long, null, self.indices)
+
+    def bytes_per_row(self) -> Any:
+        """Bytes of the values that would be made Python strings, per row (numpy)."""
+        sizes = pc.take(pc.binary_length(self.values), self.short)
+        return pc.fill_null(sizes, 0).to_numpy(zero_copy_only=False)
+
+    def strings(self, start: int, stop: int) -> list[object]:
+        """Rows ``start`` to ``stop``: a str, None for a null, a ``(index, chars)`` pair for
+        a value that is too long."""
+        out: list[object] = pc.take(self.values, self.short[start:stop]).to_pylist()
+        long_rows = pc.indices_nonzero(self.too_long[start:stop]).to_pylist()
+        for row in long_rows:
+            index = self.indices[start + row].as_py()
+            out[row] = (index, self.value_chars[index].as_py())
+        return out
+
+    def head(self, index: int, chars: int) -> str:
+        return pc.utf8_slice_codeunits(self.values[index : index + 1], 0, chars)[0].as_py()
+
+    def sha256(self, index: int) -> str:
+        return hashlib.sha256(self.values[index].as_buffer()).hexdigest()
+
+
+def _batch_records(
+    batch: Any, config: ScoringConfig, bad_id: _BadIdType | None
+) -> Iterator[_Record]:
+    """The records of one Parquet batch, made Python objects a bounded slice at a time."""
+    texts = _ParquetStrings(batch.column(config.text_column), config.max_text_chars)
+    id_strings: _ParquetStrings | None = None
+    id_column: Any = None
+    if bad_id is None and config.id_column in batch.schema.names:
+        id_column = batch.column(config.id_column)
+        if _is_text_type(id_column.type):
+            id_strings = _ParquetStrings(id_column, MAX_ID_CHARS)
+    ends = _slice_ends(texts.bytes_per_row(), _PARQUET_SLICE_BYTES)
+    start = 0
+    for stop in ends:
+        ids: list[object]
+        if id_strings is not None:
+            ids = id_strings.strings(start, stop)
+            ids = [_LongId(id_strings.head(v[0], MAX_ID_CHARS), v[1]) if isinstance(v, tuple)
+                   else v for v in ids]  # fmt: skip
+        elif id_column is not None:
+            ids = id_column[start:stop].to_pylist()
+        else:
+            ids = [bad_id] * (stop - start)
+        for given, text in zip(ids, texts.strings(start, stop), strict=True):
+            if isinstance(text, tuple):
+                index, chars = text
+                reason = f"text has {chars} characters, more than {config.max_text_chars}"
+                head = texts.head(index, config.reject_text_chars)
+                text = _Invalid(reason, head, chars, texts.sha256(index))
+            yield _Record(given, text, b"" if text is None else None)
+        start = stop
+
+
+def _slice_ends(sizes: Any, budget: int) -> list[int]:
+    """Where to cut rows of these byte sizes so that each slice holds about ``budget``."""
+    ends, total = [], 0
+    for row, size in enumerate(sizes.tolist()):
+        total += size
+        if total >= budget:
+            ends.append(row + 1)
+            total = 0
+    if not ends or ends[-1] != len(sizes):
+        ends.append(len(sizes))
+    return ends
 
 
 # ------------------------------------------------------------------------ row rules
@@ -556,16 +783,23 @@ def lone_surrogate(text: str) -> int | None:
     return None
 
 
-def reject(number: int, row_id: str, reason: str, text: object, keep_chars: int) -> Reject:
-    """The bounded record of a rejected row (see the module docstring)."""
+def reject(
+    number: int,
+    row_id: str,
+    reason: str,
+    text: object,
+    keep_chars: int,
+    row_sha256: str | None = None,
+) -> Reject:
+    """The bounded record of a rejected row (see the module docstring). ``row_sha256``:
+    of the row's bytes as read, where they are not the text's UTF-8."""
     if isinstance(text, _Invalid):
-        kept, chars, sha = text.raw, text.chars, text.sha256
+        kept, chars, sha = text.head, text.chars, text.sha256
     else:
         kept, chars, sha = text if isinstance(text, str) else _shown(text, keep_chars), None, None
     if chars is None:
         chars = len(kept)
-    if sha is None:
-        sha = hashlib.sha256(kept.encode("utf-8", "surrogatepass")).hexdigest()
+    sha = sha or row_sha256 or _sha256(text if isinstance(text, str) else b"")
     return Reject(number, row_id, reason, encodable(kept[:keep_chars]), chars, sha)
 
 
@@ -573,6 +807,10 @@ def _row_id(given: object, default: str) -> tuple[str, str | None]:
     """The id a row is scored under, or a bounded form of it and why it is refused."""
     if given is None or given == "":
         return default, None
+    if isinstance(given, _LongId):
+        return encodable(given.head), f"id has more than {MAX_ID_CHARS} characters"
+    if isinstance(given, _BadIdType):
+        return default, f"id is a {given.kind}, not a string or a number"
     if isinstance(given, bool) or not isinstance(given, _ID_TYPES):
         kind = type(given).__name__
         return _shown(given, MAX_ID_CHARS), f"id is a {kind}, not a string or a number"
@@ -589,36 +827,67 @@ def _row_id(given: object, default: str) -> tuple[str, str | None]:
     return text, None
 
 
+class _Chunk:
+    """The rows of the chunk being read, and what they hold in memory (bytes)."""
+
+    def __init__(self) -> None:
+        self.numbers: list[int] = []
+        self.ids: list[str] = []
+        self.texts: list[str] = []
+        self.rejected: list[Reject] = []
+        self.row_sha256: list[str | None] = []
+        self.size = 0
+
+    @property
+    def rows(self) -> int:
+        return len(self.ids) + len(self.rejected)
+
+    def accept(self, number: int, row_id: str, text: str, row_sha256: str | None) -> None:
+        self.numbers.append(number)
+        self.ids.append(row_id)
+        self.texts.append(text)
+        self.row_sha256.append(row_sha256)
+        self.size += sys.getsizeof(text) + sys.getsizeof(row_id) + _ROW_OVERHEAD
+        if row_sha256 is not None:
+            self.size += sys.getsizeof(row_sha256)
+
+    def add_reject(self, rejected: Reject) -> None:
+        self.rejected.append(rejected)
+        strings = (rejected.id, rejected.reason, rejected.text, rejected.text_sha256)
+        self.size += sum(sys.getsizeof(s) for s in strings) + _ROW_OVERHEAD
+
+    def done(self) -> Rows:
+        return Rows(self.numbers, self.ids, self.texts, self.rejected, self.row_sha256)
+
+
 class _RowChecker:
-    """Row rules across the chunks of one file (duplicate ids span chunks)."""
+    """Row rules, applied to each row as it is read, across the chunks of one file
+    (duplicate ids span chunks: a 16-byte digest of each id accepted is kept)."""
 
     def __init__(self, file_name: str, config: ScoringConfig) -> None:
         self.file_name = file_name
         self.max_text_chars, self.keep_chars = config.max_text_chars, config.reject_text_chars
-        self.seen: set[str] = set()
+        self.seen: set[bytes] = set()
         self.rows_seen = 0
 
-    def check(self, records: list[Record]) -> Rows:
-        numbers: list[int] = []
-        ids: list[str] = []
-        texts: list[str] = []
-        rejected: list[Reject] = []
-        for offset, (given, text) in enumerate(records, start=1):
-            number = self.rows_seen + offset
-            row_id, reason = _row_id(given, f"{self.file_name}:{number}")
-            reason = self._text_problem(text) or reason
-            if reason is None and row_id in self.seen:
+    def take(self, record: _Record, chunk: _Chunk) -> None:
+        """Check one row and add it to ``chunk``: accepted, or only its bounded reject."""
+        self.rows_seen += 1
+        number, text = self.rows_seen, record.text
+        row_id, reason = _row_id(record.id, f"{self.file_name}:{number}")
+        reason = self._text_problem(text) or reason
+        key = b""
+        if reason is None:
+            key = hashlib.blake2b(row_id.encode("utf-8"), digest_size=16).digest()
+            if key in self.seen:
                 reason = f"duplicate id {row_id!r}"
-            if reason is not None:
-                rejected.append(reject(number, row_id, reason, text, self.keep_chars))
-                continue
-            assert isinstance(text, str)  # _text_problem refuses every other type
-            self.seen.add(row_id)
-            numbers.append(number)
-            ids.append(row_id)
-            texts.append(text)
-        self.rows_seen += len(records)
-        return Rows(numbers, ids, texts, rejected)
+        row_sha256 = None if record.raw is None else _sha256(record.raw)
+        if reason is not None:
+            chunk.add_reject(reject(number, row_id, reason, text, self.keep_chars, row_sha256))
+            return
+        assert isinstance(text, str)  # _text_problem refuses every other type
+        self.seen.add(key)
+        chunk.accept(number, row_id, text, row_sha256)
 
     def _text_problem(self, text: object) -> str | None:
         if isinstance(text, _Invalid):

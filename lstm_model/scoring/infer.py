@@ -1,9 +1,17 @@
 """The champion model, checked on its canary texts, and scoring rows with it. Rows the
 model scores as NaN, infinite or outside [0, 1] are rejected ("model output is not a
-probability")."""
+probability").
+
+Every process that scores (the flow's, and each Dask worker) loads the model for itself,
+once: from copies of its files made while hashing them against the version's trusted
+manifest (signed, when a signing key is set), then checked on the canary texts, so no
+process ever scores with a model it has not verified.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -13,12 +21,13 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
+from lstm_model.artifacts import NotRegularFile, open_regular
 from lstm_model.data.tokeniser import OOV_ID, Tokeniser
-from lstm_model.errors import PipelineError
+from lstm_model.errors import ArtifactError, PipelineError
 from lstm_model.evaluation.evaluate import PROBABILITIES_FILE
 from lstm_model.model.labels import THRESHOLD
 from lstm_model.release import layout
-from lstm_model.release.canary import ModelOutputError, verify_canary
+from lstm_model.release.canary import verify_canary
 from lstm_model.release.registry import Registry
 from lstm_model.scoring.config import ScoringConfig
 from lstm_model.scoring.inbox import (
@@ -44,8 +53,9 @@ RESULT_SCHEMA = pa.schema(
 )
 
 
-class Champion(BaseModel):
-    """The champion model's version, folder and reference figures."""
+class ScoringModel(BaseModel):
+    """The registry's champion as scoring uses it: its version, folder, model hash, and the
+    figures of its training data that drift is measured against."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -53,43 +63,81 @@ class Champion(BaseModel):
     folder: Path
     model_sha256: str
     test_positive_rate: float
-    reference: dict[str, float | None] = {}
+    training_figures: dict[str, float | None] = {}
     """Training data's oov_rate, mean_chars and mean_tokens (empty for older models)."""
 
 
-def load_champion(registry_root: Path) -> Champion:
+def load_scoring_model(registry_root: Path) -> ScoringModel:
     """The current champion, every file checked against its (signed) manifest, and its
     Keras model checked on the canary texts before any file is scored."""
-    from lstm_model.model.builders import predict_ids
-
     registry = Registry(registry_root)
     version = registry.champion()
     if version is None:
         raise PipelineError(f"no champion model in {registry_root}: run the retraining flow first")
     folder = registry.load_version(version)
     manifest = registry.trusted_manifest(version)
-    model, tokeniser = _model_and_tokeniser(folder, manifest["files"][layout.MODEL])
+    _model_and_tokeniser(folder, manifest["files"][layout.MODEL])  # verified, in this process
+    reference = np.load(folder / layout.EVALUATION_DIR / PROBABILITIES_FILE)
+    return ScoringModel(
+        version=version,
+        folder=folder,
+        model_sha256=manifest["files"][layout.MODEL],
+        test_positive_rate=float(np.mean(reference >= THRESHOLD)),
+        training_figures=manifest.get("reference") or {},  # its stored key
+    )
+
+
+@lru_cache(maxsize=2)
+def _model_and_tokeniser(folder: Path, model_sha256: str) -> tuple[Any, Tokeniser]:
+    """The Keras model and tokeniser of the version at ``folder``, once per process (see
+    the module docstring). ``model_sha256`` is the model's hash as the run verified it: a
+    manifest that now names another model is refused. Raises ArtifactError (a file that
+    differs from the manifest, a bad signature) or ModelOutputError (the canary texts)."""
+    from lstm_model.model.builders import load_model, predict_ids
+
+    registry, version = Registry(folder.parent.parent), int(folder.name)
+    manifest = registry.trusted_manifest(version)
+    files: dict[str, str] = manifest["files"]
+    if registry.path(version) != folder or files.get(layout.MODEL) != model_sha256:
+        raise ArtifactError(
+            f"model version {version}: its manifest no longer names the model this run "
+            "verified; refusing it"
+        )
+    names = [layout.MODEL, *sorted(n for n in files if n.startswith(f"{layout.TOKENISER_DIR}/"))]
+    with tempfile.TemporaryDirectory(prefix=f"lstm-scoring-v{version}-") as scratch:
+        copy = Path(scratch)
+        for name in names:
+            _copy_verified(folder, copy, name, files[name], f"model version {version}")
+        model = load_model(copy / layout.MODEL)  # read whole: the copy may go afterwards
+        tokeniser = Tokeniser.load(copy / layout.TOKENISER_DIR)
     verify_canary(
         lambda texts: predict_ids(model, tokeniser.encode(list(texts))),
         manifest.get("canary"),
         "keras",
         f"model version {version}",
     )
-    reference = np.load(folder / layout.EVALUATION_DIR / PROBABILITIES_FILE)
-    return Champion(
-        version=version,
-        folder=folder,
-        model_sha256=manifest["files"][layout.MODEL],
-        test_positive_rate=float(np.mean(reference >= THRESHOLD)),
-        reference=manifest.get("reference") or {},
-    )
+    return model, tokeniser
 
 
-@lru_cache(maxsize=2)
-def _model_and_tokeniser(folder: Path, model_sha256: str) -> tuple[Any, Tokeniser]:
-    from lstm_model.model.builders import load_model
-
-    return load_model(folder / layout.MODEL), Tokeniser.load(folder / layout.TOKENISER_DIR)
+def _copy_verified(folder: Path, copy: Path, name: str, expected: str, what: str) -> None:
+    """Copy ``folder/name`` (a regular file, never a link) to ``copy/name`` while hashing
+    it; ArtifactError unless the bytes copied hash to ``expected``."""
+    try:
+        reader = open_regular(folder / name)
+    except (NotRegularFile, OSError) as exc:
+        raise ArtifactError(f"{what}: {name} cannot be read ({type(exc).__name__})") from exc
+    target = copy / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    with reader, target.open("wb") as writer:
+        while piece := reader.read(1 << 20):
+            digest.update(piece)
+            writer.write(piece)
+    if digest.hexdigest() != expected:
+        raise ArtifactError(
+            f"{what}: {name} has sha256 {digest.hexdigest()[:12]}…, the manifest says "
+            f"{expected[:12]}…; refusing a tampered model"
+        )
 
 
 class ScoredRows(NamedTuple):
@@ -101,9 +149,13 @@ class ScoredRows(NamedTuple):
     rejected: list[Reject]
 
 
-def score_rows(rows: Rows, champion: Champion, config: ScoringConfig, entry: Dropped) -> ScoredRows:
+def score_rows(
+    rows: Rows, champion: ScoringModel, config: ScoringConfig, entry: Dropped
+) -> ScoredRows:
     """Score accepted rows with the champion. A row whose output is NaN, infinite or
     outside [0, 1] is rejected; a wrong number of outputs raises ModelOutputError."""
+    from lstm_model.model.builders import predict_ids
+
     model, tokeniser = _model_and_tokeniser(champion.folder, champion.model_sha256)
     n = len(rows.texts)
     probabilities = np.zeros(n, dtype="float32")
@@ -115,20 +167,11 @@ def score_rows(rows: Rows, champion: Champion, config: ScoringConfig, entry: Dro
         ids = tokeniser.encode(rows.texts[begin : begin + step])
         tokens[begin : begin + len(ids)] = np.count_nonzero(ids, axis=1)  # all but padding
         oov[begin : begin + len(ids)] = np.count_nonzero(ids == OOV_ID, axis=1)
-        # predict_on_batch reuses one traced function and skips model.predict's data
-        # pipeline: measured 1.65x the texts/s of model.predict here, same memory.
-        for at in range(0, len(ids), config.batch_size):
-            batch = ids[at : at + config.batch_size]
-            out = np.asarray(model.predict_on_batch(batch)).ravel()
-            if len(out) != len(batch):
-                raise ModelOutputError(
-                    f"the model gave {len(out)} outputs for a batch of {len(batch)} texts"
-                )
-            probabilities[begin + at : begin + at + len(out)] = out
+        probabilities[begin : begin + len(ids)] = predict_ids(model, ids, config.batch_size)
     valid = np.isfinite(probabilities) & (probabilities >= 0) & (probabilities <= 1)
     rejected = [
         reject(rows.row_number[i], rows.ids[i], NOT_A_PROBABILITY, rows.texts[i],
-               config.reject_text_chars)
+               config.reject_text_chars, rows.row_sha256[i])
         for i in np.flatnonzero(~valid)
     ]  # fmt: skip
     keep = np.flatnonzero(valid)

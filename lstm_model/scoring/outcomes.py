@@ -65,12 +65,26 @@ class FileOutcome(BaseModel):
     tokens: int = 0
     oov_tokens: int = 0
     text_chars: int = 0
+    cause: str = ""
+    """For a failed file, the kind of error that failed it (its type, and errno if any):
+    what tells a failure of the whole run from one file's (``ledger.settle_run``)."""
+
+
+Identity = tuple[int, int, int, int]
+"""(st_dev, st_ino, st_size, st_mtime_ns) of an inbox entry: what was read, as opposed to
+whatever holds its name later."""
+
+
+def identity(info: os.stat_result) -> Identity:
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
 
 
 class Dropped(BaseModel):
     """One inbox entry being handled: its path, display name (``inbox.display_name``), what
     it is, and its sha256: of its bytes for a regular file; for another object, of its link
-    target or its identity, as it is never read."""
+    target or its identity, as it is never read. ``identity`` is that of the entry hashed
+    (from ``fstat`` of the descriptor read, or ``lstat`` of an object never opened): an
+    entry is archived or quarantined only while its path still holds that same entry."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -78,6 +92,7 @@ class Dropped(BaseModel):
     name: str
     sha256: str
     kind: str = REGULAR
+    identity: Identity | None = None
 
 
 def scored_outcome(
@@ -108,16 +123,27 @@ def scored_outcome(
     )
 
 
-def unsettled(name: str, sha: str, reason: str) -> FileOutcome:
-    """The outcome of a file left in the inbox because handling it failed."""
+def unsettled(name: str, sha: str, reason: str, cause: str = "") -> FileOutcome:
+    """The outcome of a file left in the inbox because handling it failed; ``cause`` is
+    the kind of error (see ``error_kind``)."""
     reason = printable(reason)[:MAX_REASON_CHARS]
     log.warning("%s: failed: %s", name, reason)
-    return FileOutcome(source_file=name, sha256=sha, status="failed", reason=reason)
+    return FileOutcome(
+        source_file=name, sha256=sha, status="failed", reason=reason, cause=printable(cause)[:200]
+    )
 
 
 def describe(exc: BaseException) -> str:
     """An error in one printable, bounded line: its type and message."""
     return printable(f"{type(exc).__name__}: {exc}")[:MAX_REASON_CHARS]
+
+
+def error_kind(exc: BaseException) -> str:
+    """The kind of an error, the same for every file it hits: its type, and its errno for
+    an OSError (a message names the file; ``[Errno 28]`` is a full disk for every one)."""
+    kind = type(exc).__name__
+    number = getattr(exc, "errno", None)
+    return f"{kind} [Errno {number}]" if isinstance(number, int) else kind
 
 
 def gone(name: str, sha: str = "") -> FileOutcome:

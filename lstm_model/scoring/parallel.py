@@ -44,8 +44,15 @@ from lstm_model.scoring.config import ScoringConfig
 from lstm_model.scoring.discovery import open_input
 from lstm_model.scoring.folders import ScoringFolders
 from lstm_model.scoring.inbox import Rows
-from lstm_model.scoring.infer import RESULT_SCHEMA, Champion, score_rows
-from lstm_model.scoring.ledger import already_scored, claim, guard, publish
+from lstm_model.scoring.infer import RESULT_SCHEMA, ScoringModel, score_rows
+from lstm_model.scoring.ledger import (
+    already_scored,
+    claim,
+    guard,
+    new_run_id,
+    publish,
+    start_attempt,
+)
 from lstm_model.scoring.outcomes import (
     Dropped,
     FileOutcome,
@@ -70,6 +77,7 @@ PART_SCHEMA = pa.schema(
         pa.field("row_number", pa.int64()),
         pa.field("id", pa.string()),
         pa.field("text", pa.string()),
+        pa.field("row_sha256", pa.string()),  # null: the text's own bytes are the row's
     ]
 )
 REJECTS_FILE = "rejects.parquet"
@@ -77,9 +85,11 @@ REJECTS_FILE = "rejects.parquet"
 
 class StagedFile(BaseModel):
     """A file read, checked and cut into input parts; or its final outcome if it needs no
-    scoring (already scored, quarantined, or failed)."""
+    scoring (already scored, quarantined, or failed). ``run``: the run that staged it, in
+    which its attempt is counted once."""
 
     entry: Dropped
+    run: str = ""
     staging: Path | None = None
     parts: list[Path] = []
     rows_total: int = 0
@@ -110,36 +120,45 @@ class ScoredPart(BaseModel):
 def stage_file(
     path: Path,
     folders: ScoringFolders,
-    champion: Champion,
+    champion: ScoringModel,
     config: ScoringConfig,
     *,
     check_input: FrameCheck | None = None,
+    run: str | None = None,
 ) -> StagedFile:
-    """Read and check ``path`` once, writing its accepted rows as input parts."""
+    """Read and check ``path`` once, writing its accepted rows as input parts; its
+    attempt is counted once per ``run`` (by default a run of its own)."""
     folders.create()
+    run = run or new_run_id()
     opened = open_input(path, folders)
     if isinstance(opened, FileOutcome):
         entry = Dropped(path=path, name=opened.source_file, sha256=opened.sha256)
-        return StagedFile(entry=entry, outcome=opened)
+        return StagedFile(entry=entry, run=run, outcome=opened)
     entry = opened.entry
 
     def work() -> StagedFile:
         done = already_scored(entry, folders, champion)
         if done is not None:
-            return StagedFile(entry=entry, outcome=done)
-        return _stage(opened, folders, champion, config, check_input)
+            return StagedFile(entry=entry, run=run, outcome=done)
+        refused = start_attempt(entry, folders, config, run, champion.version)
+        if refused is not None:
+            return StagedFile(entry=entry, run=run, outcome=refused)
+        return _stage(opened, folders, champion, config, check_input, run)
 
     with opened, claim(folders, entry.sha256, champion.version):
-        staged = guard(entry, folders, config, work)
-    return staged if isinstance(staged, StagedFile) else StagedFile(entry=entry, outcome=staged)
+        staged = guard(entry, folders, config, work, run)
+    if isinstance(staged, StagedFile):
+        return staged
+    return StagedFile(entry=entry, run=run, outcome=staged)
 
 
 def _stage(
     opened: OpenedFile,
     folders: ScoringFolders,
-    champion: Champion,
+    champion: ScoringModel,
     config: ScoringConfig,
     check_input: FrameCheck | None,
+    run: str,
 ) -> StagedFile:
     entry = opened.entry
     result, _ = result_paths(entry, champion.version, folders)
@@ -163,6 +182,7 @@ def _stage(
         raise
     return StagedFile(
         entry=entry,
+        run=run,
         staging=staging,
         parts=parts,
         rows_total=rows_total,
@@ -173,7 +193,7 @@ def _stage(
 def score_part(
     part: Path,
     source: StagedFile,
-    champion: Champion,
+    champion: ScoringModel,
     config: ScoringConfig,
     *,
     check_output: FrameCheck | None = None,
@@ -188,8 +208,8 @@ def score_part(
                 f"{part.name} is gone: another run published {source.entry.name} and removed "
                 "its staging folder, so this run's copy is not needed"
             )
-        frame = pq.read_table(part).to_pydict()
-        rows = Rows(frame["row_number"], frame["id"], frame["text"], [])
+        frame = pq.read_table(part, schema=PART_SCHEMA).to_pydict()
+        rows = Rows(frame["row_number"], frame["id"], frame["text"], [], frame["row_sha256"])
         scored = score_rows(rows, champion, config, source.entry)
         if check_output is not None and scored.table.num_rows:
             check_output(scored.table.to_pandas())
@@ -212,14 +232,14 @@ def commit_file(
     source: StagedFile,
     scored: list[ScoredPart],
     folders: ScoringFolders,
-    champion: Champion,
+    champion: ScoringModel,
     config: ScoringConfig,
 ) -> FileOutcome:
     """Publish a staged file's scored parts as its result, exactly once (see module doc);
     a part that failed fails the file's attempt."""
     if source.outcome is not None or source.staging is None:
         return _final(source)
-    entry, staging = source.entry, source.staging
+    entry, staging, run = source.entry, source.staging, source.run or new_run_id()
 
     def work() -> FileOutcome:
         done = already_scored(entry, folders, champion)
@@ -228,7 +248,7 @@ def commit_file(
         return _commit(source, staging, scored, folders, champion)
 
     with claim(folders, entry.sha256, champion.version):
-        outcome = guard(entry, folders, config, work)
+        outcome = guard(entry, folders, config, work, run)
     if outcome.status != "scored":  # publish removed the staging folder of a scored file
         shutil.rmtree(staging, ignore_errors=True)
     return outcome
@@ -239,7 +259,7 @@ def _commit(
     staging: Path,
     scored: list[ScoredPart],
     folders: ScoringFolders,
-    champion: Champion,
+    champion: ScoringModel,
 ) -> FileOutcome:
     entry, version = source.entry, champion.version
     failed = [part.error for part in scored if part.error is not None]
@@ -277,6 +297,6 @@ def _final(source: StagedFile) -> FileOutcome:
 
 
 def _part_table(rows: Rows) -> pa.Table:
-    return pa.table(
-        {"row_number": rows.row_number, "id": rows.ids, "text": rows.texts}, schema=PART_SCHEMA
-    )
+    columns = {"row_number": rows.row_number, "id": rows.ids, "text": rows.texts,
+               "row_sha256": rows.row_sha256}  # fmt: skip
+    return pa.table(columns, schema=PART_SCHEMA)

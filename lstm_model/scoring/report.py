@@ -20,7 +20,7 @@ from lstm_model.scoring.config import ScoringConfig
 from lstm_model.scoring.inbox import (
     printable,
 )
-from lstm_model.scoring.infer import Champion
+from lstm_model.scoring.infer import ScoringModel
 from lstm_model.scoring.outcomes import HISTOGRAM_BINS, FileOutcome
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class RunSummary(BaseModel):
 
 
 def summarise_run(
-    outcomes: list[FileOutcome], champion: Champion, config: ScoringConfig, out_dir: Path
+    outcomes: list[FileOutcome], champion: ScoringModel, config: ScoringConfig, out_dir: Path
 ) -> RunSummary:
     """Reconcile the counts, draw the score histogram, write ``report.md`` (rows of
     failed files are not counted as read: they are read again by a later run)."""
@@ -69,7 +69,7 @@ def summarise_run(
             )
     oov_rate = sum(o.oov_tokens for o in scored) / tokens if tokens else None
     mean_chars = sum(o.text_chars for o in scored) / rows_scored if rows_scored else None
-    warnings += _drift(oov_rate, mean_chars, champion.reference, config)
+    warnings += _drift(oov_rate, mean_chars, champion.training_figures, config)
     for warning in warnings:
         log.warning("scoring drift: %s", warning)
     make_dirs(out_dir)
@@ -150,7 +150,7 @@ def markdown_cell(text: str, limit: int | None = None) -> str:
     return printable(text)[:limit].translate(_MARKDOWN_SPECIALS)
 
 
-def _render(summary: RunSummary, outcomes: list[FileOutcome], champion: Champion) -> str:
+def _render(summary: RunSummary, outcomes: list[FileOutcome], champion: ScoringModel) -> str:
     def pct(value: float | None) -> str:
         return "-" if value is None else f"{100 * value:.1f}%"
 
@@ -174,9 +174,9 @@ def _render(summary: RunSummary, outcomes: list[FileOutcome], champion: Champion
         f"| positive rate | {pct(summary.positive_rate)} | "
         f"{pct(champion.test_positive_rate)} (champion on its test split) |",
         f"| out-of-vocabulary rate | {pct(summary.oov_rate)} | "
-        f"{pct(champion.reference.get('oov_rate'))} (training data) |",
+        f"{pct(champion.training_figures.get('oov_rate'))} (training data) |",
         f"| mean characters per text | {num(summary.mean_chars)} | "
-        f"{num(champion.reference.get('mean_chars'))} (training data) |",
+        f"{num(champion.training_figures.get('mean_chars'))} (training data) |",
         "",
     ]
     lines += [f"**Warning:** {markdown_cell(w)}" for w in summary.warnings]

@@ -22,8 +22,15 @@ from lstm_model.errors import PipelineError
 from lstm_model.scoring.config import ScoringConfig
 from lstm_model.scoring.discovery import files_to_score, open_input
 from lstm_model.scoring.folders import ScoringFolders
-from lstm_model.scoring.infer import RESULT_SCHEMA, Champion, load_champion, score_rows
-from lstm_model.scoring.ledger import already_scored, claim, guard, publish
+from lstm_model.scoring.infer import RESULT_SCHEMA, ScoringModel, load_scoring_model, score_rows
+from lstm_model.scoring.ledger import (
+    already_scored,
+    claim,
+    guard,
+    new_run_id,
+    publish,
+    start_attempt,
+)
 from lstm_model.scoring.outcomes import FileOutcome, OpenedFile, ScoreTally, scored_outcome
 from lstm_model.scoring.rows import FrameCheck, RejectsFile, check_rows, read_chunks, result_paths
 
@@ -33,14 +40,16 @@ log = logging.getLogger(__name__)
 def score_file(
     path: Path,
     folders: ScoringFolders,
-    champion: Champion,
+    champion: ScoringModel,
     config: ScoringConfig,
     *,
     check_input: FrameCheck | None = None,
     check_output: FrameCheck | None = None,
+    run: str | None = None,
 ) -> FileOutcome:
     """Score one file exactly once (see the module docstring); never raises for what one
-    file holds or is: bad files are quarantined, failed attempts counted.
+    file holds or is: bad files are quarantined, failed attempts counted (once per
+    ``run``: the flow names its run; by default each call is a run of its own).
 
     The file is streamed in chunks of ``config.chunk_rows`` rows into a temporary result
     that is renamed into place only when the whole file is scored, so memory stays flat and
@@ -55,14 +64,19 @@ def score_file(
         return opened
     entry, started = opened.entry, time.perf_counter()
 
+    run = run or new_run_id()
+
     def work() -> FileOutcome:
         done = already_scored(entry, folders, champion)
         if done is not None:
             return done
+        refused = start_attempt(entry, folders, config, run, champion.version)
+        if refused is not None:
+            return refused
         return _score_opened(opened, folders, champion, config, check_input, check_output)
 
     with opened, claim(folders, entry.sha256, champion.version):
-        outcome = guard(entry, folders, config, work)
+        outcome = guard(entry, folders, config, work, run)
     if outcome.status == "scored":
         log.info(
             "%s: %d rows scored, %d rejected by model %d in %.1f s -> %s",
@@ -75,7 +89,7 @@ def score_file(
 def _score_opened(
     opened: OpenedFile,
     folders: ScoringFolders,
-    champion: Champion,
+    champion: ScoringModel,
     config: ScoringConfig,
     check_input: FrameCheck | None,
     check_output: FrameCheck | None,
@@ -112,7 +126,7 @@ def score_texts(registry_root: Path, texts: list[str], scratch: Path) -> np.ndar
     lines = "\n".join(json.dumps({"text": t}) for t in texts) + "\n"
     (folders.inbox / "texts.jsonl").write_text(lines, encoding="utf-8")
     config = ScoringConfig(settle_seconds=0)
-    champion = load_champion(registry_root)
+    champion = load_scoring_model(registry_root)
     [path] = files_to_score(folders, config, champion.version)
     outcome = score_file(path, folders, champion, config)
     if outcome.status != "scored" or outcome.rows_scored != len(texts):

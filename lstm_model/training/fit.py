@@ -27,6 +27,7 @@ from lstm_model.model.builders import (
     NBSVM_LOGIT,
     branch_models,
     build_model,
+    gpu_visible,
     lstm_kernel,
 )
 from lstm_model.model.config import ModelConfig
@@ -122,7 +123,7 @@ def train_model(
     )
     kernel = lstm_kernel(model_config)
     log.info("training %s on %d reviews (%d held out)", model.name, len(train_idx), len(val_idx))
-    if "on CPU" in kernel:
+    if not gpu_visible():
         log.warning("no GPU visible to Keras: training on the CPU (%s)", kernel)
     else:
         log.info("training on the GPU: %s", kernel)

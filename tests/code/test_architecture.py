@@ -23,6 +23,7 @@ FORBIDDEN = {
     "deployments": {"flows", "tasks", "serving"},  # deployments name flows by entrypoint only
     # the service runs the exported model: no orchestration, no training-data contracts
     "serving": {"prefect", "tasks", "flows", "data_contracts", "deployments", "cli"},
+    "cli": {"deployments"},
 }
 
 # The library's layers, lowest first: a sub-package imports only those below it, and the
@@ -119,6 +120,23 @@ def test_no_test_module_imports_another() -> None:
         if name.startswith("tests.") and not name.startswith("tests.helpers")
     ]
     assert offenders == []
+
+
+def test_flow_parameter_descriptions_survive_the_ui() -> None:
+    """The Prefect UI renders descriptions as HTML: an angle bracket would eat words."""
+    from prefect.utilities.callables import parameter_schema
+
+    from flows.retrain import retrain
+    from flows.score import score_inbox
+    from flows.tune import tune_hyperparameters
+
+    described = {
+        f"{flow.name}.{name}": spec.get("description", "")
+        for flow in (retrain, score_inbox, tune_hyperparameters)
+        for name, spec in parameter_schema(flow.fn).model_dump()["properties"].items()
+    }
+    assert described and all(described.values()), described
+    assert {k: v for k, v in described.items() if "<" in v or ">" in v} == {}
 
 
 def test_the_rule_checker_catches_a_prefect_import(tmp_path: Path) -> None:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 from data_contracts.config import ReviewsContractConfig
 from flows.retrain import retrain
@@ -15,13 +13,9 @@ from lstm_model.artifacts import sha256_file
 from lstm_model.evaluation.config import GateConfig
 from lstm_model.release.registry import Registry
 from lstm_model.training.config import TrainConfig
-from tests.conftest import tiny_flow_kwargs
+from tests.helpers.tiny import tiny_flow_kwargs
 
-
-@pytest.fixture(scope="module", autouse=True)
-def harness() -> Iterator[None]:
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
+pytestmark = pytest.mark.usefixtures("prefect_harness")  # one test server for the session
 
 
 def _artifact(key: str) -> str:

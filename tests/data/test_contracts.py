@@ -20,7 +20,7 @@ from data_contracts.imdb_tokenised import summarise
 from lstm_model.data.config import TokeniserConfig
 from lstm_model.data.dataset import tokenise_reviews
 from lstm_model.data.ingest import REVIEWS_SCHEMA
-from tests.conftest import FIXTURE_CONTRACT
+from tests.helpers.tiny import FIXTURE_CONTRACT
 
 CONFIG = ReviewsContractConfig(**FIXTURE_CONTRACT)
 

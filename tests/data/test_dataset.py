@@ -12,7 +12,7 @@ import pytest
 from lstm_model.data.config import TokeniserConfig
 from lstm_model.data.dataset import load_split, tokenise_reviews
 from lstm_model.data.ingest import load_reviews
-from lstm_model.data.tokeniser import Tokeniser, tokenize
+from lstm_model.data.tokeniser import Tokeniser, split_words
 from lstm_model.errors import ArtifactError
 
 CONFIG = TokeniserConfig(vocab_size=50_000, maxlen=64)
@@ -27,7 +27,7 @@ def test_vocabulary_comes_from_the_train_split_only(tokenised, ingested) -> None
     table = load_reviews(ingested)
     words = {
         split: {
-            w for t in tokenize(table.filter(pc.equal(table["split"], split))["text"]) for w in t
+            w for t in split_words(table.filter(pc.equal(table["split"], split))["text"]) for w in t
         }
         for split in ("train", "test")
     }

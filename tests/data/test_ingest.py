@@ -13,7 +13,7 @@ from lstm_model.artifacts import sha256_file
 from lstm_model.data.ingest import REVIEWS_SCHEMA, ingest_reviews, read_reviews
 from lstm_model.data.sources import resolve_source
 from lstm_model.errors import IngestError
-from tests.conftest import FIXTURE_REVIEWS
+from tests.helpers.tiny import FIXTURE_REVIEWS
 
 
 def _ingest(source: Path, workspace: Path):  # type: ignore[no-untyped-def]

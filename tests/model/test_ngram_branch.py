@@ -111,7 +111,7 @@ def test_the_nbsvm_branch_reproduces_its_regression_and_exports(tokenised, tmp_p
     from lstm_model.release.export import check_parity, export_model
     from lstm_model.training.config import TrainConfig
     from lstm_model.training.fit import train_model
-    from tests.conftest import TINY_MODEL
+    from tests.helpers.tiny import TINY_MODEL
 
     with pytest.raises(ValidationError, match="nbsvm needs the two-branch model"):
         ModelConfig(nbsvm=True, ngram_order=0)

@@ -22,7 +22,7 @@ from lstm_model.release.promotion import (
     rollback_champion,
 )
 from lstm_model.release.registry import Registry, RegistryError
-from tests.conftest import TINY_MODEL, TINY_TRAIN
+from tests.helpers.tiny import TINY_MODEL, TINY_TRAIN
 
 EXPORT = ExportConfig(tflite_batch_size=16)
 

@@ -15,7 +15,7 @@ from lstm_model.data.splits import stratified_split
 from lstm_model.model.builders import load_model
 from lstm_model.training.config import TrainConfig
 from lstm_model.training.fit import train_model
-from tests.conftest import TINY_MODEL, TINY_TRAIN
+from tests.helpers.tiny import TINY_MODEL, TINY_TRAIN
 
 ROOT = Path(__file__).resolve().parents[2]
 

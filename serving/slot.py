@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import tempfile
 import threading
 import time
 from datetime import UTC, datetime
@@ -37,8 +38,12 @@ _HASH = re.compile(r"\b[0-9a-f]{8,}\b…?")
 PUBLIC_CHARS = 300
 
 
-def public(reason: str) -> str:
-    """A reason fit for any client: machine paths and hashes blanked, length capped."""
+def public(reason: str, *folders: str) -> str:
+    """A reason fit for any client: ``folders`` (which may hold spaces) and any other
+    machine path blanked, hashes blanked, length capped."""
+    for folder in sorted(filter(None, folders), key=len, reverse=True):
+        # What lies below a known folder is shown relative to it (``versions/3/...``).
+        reason = reason.replace(folder.rstrip("/") + "/", "").replace(folder, "<path>")
     text = _HASH.sub("<hash>", _PATH.sub("<path>", reason))
     return text if len(text) <= PUBLIC_CHARS else text[: PUBLIC_CHARS - 1] + "…"
 
@@ -100,7 +105,7 @@ class ModelSlot:
         try:
             version = self.registry.champion()
         except (ChampionPointerError, OSError) as error:
-            self._broken_pointer(public(str(error)))
+            self._broken_pointer(self._public(str(error)))
             return
         if self.problem is not None:
             log.info("the champion pointer names version %s again", version)
@@ -121,12 +126,13 @@ class ModelSlot:
             )
         except Exception as error:  # any failure: keep answering with the old one
             self.refused = Refusal(
-                version=version, reason=public(str(error)), at=datetime.now(UTC).isoformat()
+                version=version, reason=self._public(str(error)), at=datetime.now(UTC).isoformat()
             )
             self._retry_at = time.monotonic() + self.config.retry_refused_seconds
             keeping = f"still serving version {current.version}" if current else "not ready"
-            if self._logged != (version, str(error)):  # once per change, not every retry
-                self._logged = (version, str(error))
+            # Once per change, not every retry (the public text: it has no temporary paths).
+            if self._logged != (version, self.refused.reason):
+                self._logged = (version, self.refused.reason)
                 log.error("refused champion version %d: %s; %s", version, error, keeping)
             return
         self.current = model
@@ -139,6 +145,9 @@ class ModelSlot:
             self.config.backend,
             f", replacing version {current.version}" if current else "",
         )
+
+    def _public(self, reason: str) -> str:
+        return public(reason, str(self.registry.root), tempfile.gettempdir())
 
     def _broken_pointer(self, problem: str) -> None:
         current = self.current
@@ -153,5 +162,5 @@ class ModelSlot:
             try:
                 self.check()
             except Exception as error:  # nothing may kill the watcher
-                self._broken_pointer(public(f"{type(error).__name__}: {error}"))
+                self._broken_pointer(self._public(f"{type(error).__name__}: {error}"))
             self._stop.wait(self.config.poll_seconds)
