@@ -132,8 +132,8 @@ def _settled(state: State[FileOutcome], path: Path) -> FileOutcome:
 
 
 def _failed(path: Path, error: object) -> FileOutcome:
-    """A task that failed before its file was hashed: its attempt, if it started, was
-    counted by the library (before the file was read)."""
+    """The outcome of a task that gave none (its file's hash is unknown here): if the
+    library had hashed the file, it counted the attempt then, before reading it."""
     if isinstance(error, BaseException):
         return unsettled(display_name(path.name), "", describe(error), error_kind(error))
     return unsettled(display_name(path.name), "", f"no outcome: {error!r}", "no outcome")

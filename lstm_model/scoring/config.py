@@ -46,8 +46,10 @@ class ScoringConfig(FrozenConfig):
         3,
         ge=1,
         description="A file whose scoring fails for a reason other than its content (a bug, a "
-        "full disk) stays in the inbox for the next run; after this many failed runs in a "
-        "row it is quarantined with the last error.",
+        "full disk, a process killed while reading it) stays in the inbox for the next run; "
+        "once this many runs in a row have failed at it, the next run quarantines it unread, "
+        "with the last error. A run that scores nothing while several files fail the same "
+        "way counts nothing against them, and fails.",
     )
     batch_size: int = Field(512, ge=1, le=65_536, description="Texts per prediction batch.")
     chunk_rows: int = Field(

@@ -25,11 +25,11 @@ each row as it is read, so a rejected row is dropped at once and only its bounde
 is kept; a chunk ends at ``chunk_rows`` rows or once its rows hold ``chunk_bytes``,
 whichever comes first. A line (TXT, JSONL) or a CSV record (which may span lines) longer
 than ``max_row_bytes`` is never held whole: it is read in bounded pieces while it is
-hashed and checked. Parquet is read in small batches, text and string ids as dictionaries
-(a value repeated a million times is decoded once), and a text longer than
-``max_text_chars`` is measured and hashed in Arrow, never made a Python string; a file
-whose text column is not text, or with a row group larger than ``max_row_group_bytes``
-uncompressed, is refused whole.
+hashed and checked. Parquet is read in small batches (``_read_plan``), a text or string id
+column that the file stores as a dictionary read as one (a value repeated a million times
+is decoded once), and a text longer than ``max_text_chars`` is measured and hashed in
+Arrow, never made a Python string; a file whose text column is not text, or with a row
+group larger than ``max_row_group_bytes`` uncompressed, is refused whole.
 
 A rejected row keeps a bounded record (``Reject``): its row number, id, reason, text cut
 to ``reject_text_chars``, the text's length in characters, and ``text_sha256``, always
@@ -61,6 +61,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -82,7 +83,10 @@ _READ_BUFFER = 1 << 20
 _NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 _ID_TYPES = (str, int, float, Decimal, date, dt_time, timedelta)
 _PARQUET_BATCH_ROWS = 1024
-_PARQUET_SLICE_BYTES = 4 << 20  # text bytes made Python strings at a time
+_PARQUET_FALLBACK_ROWS = 256
+_PARQUET_SLICE_BYTES = 4 << 20  # text bytes read or made Python strings at a time
+_INDEX_BYTES_PER_ROW = 8  # what dictionary-encoded data pages need per row, at most
+_PAGE_OVERHEAD_BYTES = 64 << 10
 _ROW_OVERHEAD = 200  # bytes a row costs beyond its strings: list slots, its number, a record
 
 
@@ -317,10 +321,6 @@ def _pieces(handle: BinaryIO, limit: int) -> Iterator[tuple[int, bytes]]:
         offset += len(piece)
 
 
-_UNIVERSAL_END = re.compile(rb"\r\n|\r|\n")
-_LF_END = re.compile(rb"\r?\n")
-
-
 def _line_pieces(
     handle: BinaryIO, limit: int, universal: bool
 ) -> Iterator[tuple[int, bytes, bool]]:
@@ -328,21 +328,21 @@ def _line_pieces(
     ends left out. A line ends at ``\\r\\n``, ``\\n`` or (``universal``) a lone ``\\r``. A
     line longer than ``limit`` bytes comes in pieces of at most ``limit`` bytes, the last
     one marked as its end, so no more than ``limit`` bytes plus one read are ever held."""
-    ends = _UNIVERSAL_END if universal else _LF_END
     buffer, pos = _sniffed(handle)
     offset, searched, eof = pos, pos, False  # no line end starts in buffer[pos:searched]
+    ends = _LineEnds(universal)
     while True:
-        match = ends.search(buffer, max(pos, searched))
-        if match is not None and not eof and match.end() == len(buffer) and match[0] == b"\r":
-            match, searched = None, match.start()  # perhaps half of \r\n: read on to know
-        elif match is None:  # a final \r may yet start a \r\n
-            searched = len(buffer) if eof else max(pos, len(buffer) - 1)
+        found = ends.next(buffer, max(pos, searched), eof)
+        if found is None:
+            searched = len(buffer) if eof else max(pos, len(buffer) - 1)  # \r\n may follow
+        elif found[1] < 0:  # a \r that the next read tells from \r\n
+            searched, found = found[0], None
         else:
-            searched = match.start()
-        if match is not None and match.start() - pos <= limit:
-            yield offset, buffer[pos : match.start()], True
-            offset += match.end() - pos
-            pos = searched = match.end()
+            searched = found[0]
+        if found is not None and found[0] - pos <= limit:
+            yield offset, buffer[pos : found[0]], True
+            offset += found[1] - pos
+            pos = searched = found[1]
             continue
         if searched - pos > limit:  # a line longer than the limit: cut a piece off it
             yield offset, buffer[pos : pos + limit], False
@@ -359,6 +359,38 @@ def _line_pieces(
         if b"\x00" in data:
             raise BadFile("binary content (NUL bytes): not a text file")
         buffer, searched, pos = buffer[pos:] + data, searched - pos, 0
+        ends.forget()
+
+
+class _LineEnds:
+    """Finds line ends with ``bytes.find`` (a regular expression is several times slower
+    here), remembering the next ``\\n`` and ``\\r`` so that no byte is scanned twice."""
+
+    def __init__(self, universal: bool) -> None:
+        self.universal = universal
+        self.forget()
+
+    def forget(self) -> None:
+        """The buffer changed: what was found in it is no longer where it was."""
+        self.lf = self.cr = -2  # -2: not looked for; -1: none in the rest of the buffer
+
+    def next(self, buffer: bytes, start: int, eof: bool) -> tuple[int, int] | None:
+        """(where the next line end starts, where it stops) at or after ``start``; the stop
+        is -1 for a ``\\r`` at the end of ``buffer`` before the end of the file."""
+        if self.lf == -2 or -1 < self.lf < start:
+            self.lf = buffer.find(b"\n", start)
+        if not self.universal:
+            if self.lf < 0:
+                return None
+            crlf = self.lf > start and buffer[self.lf - 1] == 13  # \r before the \n
+            return (self.lf - 1 if crlf else self.lf), self.lf + 1
+        if self.cr == -2 or -1 < self.cr < start:
+            self.cr = buffer.find(b"\r", start)
+        if self.cr < 0 or -1 < self.lf < self.cr:
+            return None if self.lf < 0 else (self.lf, self.lf + 1)
+        if self.cr + 1 < len(buffer):
+            return self.cr, self.cr + (2 if buffer[self.cr + 1] == 10 else 1)
+        return (self.cr, self.cr + 1) if eof else (self.cr, -1)
 
 
 class _LongRow:
@@ -616,83 +648,132 @@ def _parquet_records(handle: BinaryIO, config: ScoringConfig) -> Iterator[_Recor
         if not _is_text_type(text_type):
             shown = _shown(str(text_type), 200)
             raise BadFile(f"the {text_column!r} column holds {shown}, not text")
-        columns, as_dictionary, bad_id = [text_column], [text_column], None
+        columns, strings, bad_id = [text_column], [text_column], None
         if id_column in schema.names:
             id_type = schema.field(id_column).type
             if _is_text_type(id_type):
                 columns.append(id_column)
-                as_dictionary.append(id_column)
+                strings.append(id_column)
             elif _is_scalar_id_type(id_type):
                 columns.append(id_column)
             else:  # never read: a nested or binary value may be huge however small the file
                 bad_id = _BadIdType(_shown(str(id_type), 100))
-        sizes = _row_group_sizes(metadata, columns, config.max_row_group_bytes)
-        parquet = pq.ParquetFile(
-            handle, metadata=metadata, read_dictionary=as_dictionary, buffer_size=_READ_BUFFER
-        )
-        for group, (rows, size) in enumerate(sizes):
-            per_row = max(1, size // max(1, rows))
-            batch_rows = max(1, min(_PARQUET_BATCH_ROWS, config.chunk_rows,
-                                    _PARQUET_SLICE_BYTES // per_row))  # fmt: skip
-            batches = parquet.iter_batches(
-                batch_size=batch_rows, row_groups=[group], columns=columns, use_threads=False
+        _check_row_group_sizes(metadata, columns, config.max_row_group_bytes)
+        readers = {
+            as_dictionary: pq.ParquetFile(
+                handle,
+                metadata=metadata,
+                buffer_size=_READ_BUFFER,
+                read_dictionary=strings if as_dictionary else None,
             )
-            for batch in batches:
-                yield from _batch_records(batch, config, bad_id)
+            for as_dictionary in (False, True)
+        }
+        for group in range(metadata.num_row_groups):
+            row_group = metadata.row_group(group)
+            plans = [_read_plan(row_group, name, name in strings) for name in columns]
+            batch_rows = min(config.chunk_rows, *(rows for _, rows in plans))
+            streams = [
+                readers[as_dictionary].iter_batches(
+                    batch_size=batch_rows, row_groups=[group], columns=[name], use_threads=False
+                )
+                for name, (as_dictionary, _) in zip(columns, plans, strict=True)
+            ]
+            for batches in zip(*streams, strict=True):
+                ids = batches[1].column(0) if len(batches) > 1 else None
+                yield from _batch_records(batches[0].column(0), ids, config, bad_id)
     except (pa.ArrowException, OSError, ValueError, KeyError, TypeError, IndexError) as exc:
         raise BadFile(f"unreadable Parquet: {_shown(str(exc), 500)}") from exc
 
 
-def _row_group_sizes(metadata: Any, columns: list[str], limit: int) -> list[tuple[int, int]]:
-    """(rows, uncompressed bytes of ``columns``) per row group; BadFile past ``limit``."""
-    sizes = []
+def _column_chunks(row_group: Any, name: str) -> list[Any]:
+    """The chunks of column ``name`` in a row group (one: only flat columns are read)."""
+    chunks = (row_group.column(at) for at in range(row_group.num_columns))
+    return [chunk for chunk in chunks if chunk.path_in_schema == name]
+
+
+def _check_row_group_sizes(metadata: Any, columns: list[str], limit: int) -> None:
+    """BadFile for a row group whose ``columns`` hold more than ``limit`` bytes uncompressed."""
     for group in range(metadata.num_row_groups):
         row_group = metadata.row_group(group)
-        size = 0
-        for at in range(row_group.num_columns):
-            column = row_group.column(at)
-            path = column.path_in_schema
-            if any(path == name or path.startswith(f"{name}.") for name in columns):
-                size += column.total_uncompressed_size
+        size = sum(c.total_uncompressed_size for n in columns for c in _column_chunks(row_group, n))
         if size > limit:
             raise BadFile(
                 f"row group {group} holds {size} bytes uncompressed in the columns read, more "
                 f"than max_row_group_bytes ({limit}): write the file with smaller row groups"
             )
-        sizes.append((row_group.num_rows, size))
-    return sizes
 
 
-def _as_dictionary(column: Any) -> Any:
-    return column if pa.types.is_dictionary(column.type) else pc.dictionary_encode(column)
+def _read_plan(row_group: Any, name: str, is_string: bool) -> tuple[bool, int]:
+    """How to read one column of a row group: whether as a dictionary, and how many rows
+    at a time. A string column whose data pages hold only dictionary indices is read as
+    the dictionary it is: a value that a million rows repeat is decoded once. Any other
+    column is read plainly, in batches of about ``_PARQUET_SLICE_BYTES`` (its size per row
+    is what its pages say); fewer when plain pages follow a dictionary, whose values may
+    each be as long as the dictionary page. (Read as a dictionary, plain pages would be
+    gathered into one growing dictionary per row group: slow, and as large as the group.)"""
+    rows = max(1, row_group.num_rows)
+    (chunk,) = _column_chunks(row_group, name)
+    per_row = max(1, chunk.total_uncompressed_size // rows)
+    batch_rows = max(1, min(_PARQUET_BATCH_ROWS, _PARQUET_SLICE_BYTES // per_row))
+    if not (is_string and chunk.has_dictionary_page and chunk.dictionary_page_offset):
+        return False, batch_rows
+    dictionary_bytes = chunk.data_page_offset - chunk.dictionary_page_offset
+    data_bytes = chunk.total_compressed_size - dictionary_bytes
+    if data_bytes <= _INDEX_BYTES_PER_ROW * rows + _PAGE_OVERHEAD_BYTES:
+        return True, _PARQUET_BATCH_ROWS
+    return False, min(batch_rows, _PARQUET_FALLBACK_ROWS)
 
 
 class _ParquetStrings:
-    """One batch's string column (read as a dictionary), measured in Arrow: values longer
-    than ``limit`` characters are never made Python strings."""
+    """One batch of a string column, measured before any value is made a Python string:
+    a value longer than ``limit`` characters never is. Read as a dictionary, only the
+    values the batch uses are looked at (their byte lengths read from the offsets: the
+    dictionary is shared by a row group's batches and may be long), and each is made a
+    string once, however many rows repeat it. Values are never ``take``n: that reserves
+    the dictionary's mean value length for every row taken."""
 
     def __init__(self, column: Any, limit: int) -> None:
-        column = _as_dictionary(column)
-        self.values, self.indices = column.dictionary, column.indices
-        self.value_chars = pc.utf8_length(self.values)
-        chars = pc.take(self.value_chars, self.indices)
-        self.too_long = pc.fill_null(pc.greater(chars, limit), False)
-        null = pa.scalar(None, self.indices.type)
-        self.short = pc.if_else(self.too_long, null, self.indices)
-
-    def bytes_per_row(self) -> Any:
-        """Bytes of the values that would be made Python strings, per row (numpy)."""
-        sizes = pc.take(pc.binary_length(self.values), self.short)
-        return pc.fill_null(sizes, 0).to_numpy(zero_copy_only=False)
+        self.too_long: dict[int, int] = {}  # value index -> characters, for values too long
+        self.dictionary = pa.types.is_dictionary(column.type)
+        if self.dictionary:
+            self.values = column.dictionary
+            indices = pc.fill_null(column.indices, -1).to_numpy(zero_copy_only=False)
+            used = np.unique(indices[indices >= 0]).astype("int64")
+            sizes = _value_bytes(self.values, used)
+            for index in used[sizes > limit].tolist():  # no more characters than bytes
+                chars = pc.utf8_length(self.values.slice(index, 1))[0].as_py()
+                if chars > limit:
+                    self.too_long[index] = chars
+            size_of = dict(zip(used.tolist(), sizes.tolist(), strict=True))
+            self.rows: list[int] = indices.tolist()  # -1 for a null
+            row_bytes = [size_of.get(index, 0) for index in self.rows]
+        else:
+            self.values = column
+            self.rows = list(range(len(column)))
+            row_bytes = pc.fill_null(pc.binary_length(column), 0).to_pylist()
+            chars = pc.utf8_length(column)
+            too_long = pc.indices_nonzero(pc.fill_null(pc.greater(chars, limit), False))
+            self.too_long = {i: chars[i].as_py() for i in too_long.to_pylist()}
+        pairs = zip(self.rows, row_bytes, strict=True)
+        self.row_bytes = [0 if i in self.too_long else n for i, n in pairs]
 
     def strings(self, start: int, stop: int) -> list[object]:
-        """Rows ``start`` to ``stop``: a str, None for a null, a ``(index, chars)`` pair for
-        a value that is too long."""
-        out: list[object] = pc.take(self.values, self.short[start:stop]).to_pylist()
-        long_rows = pc.indices_nonzero(self.too_long[start:stop]).to_pylist()
-        for row in long_rows:
-            index = self.indices[start + row].as_py()
-            out[row] = (index, self.value_chars[index].as_py())
+        """Rows ``start`` to ``stop``: a str, None for a null, an ``(index, chars)`` pair
+        for a value that is too long (``index`` into ``values``)."""
+        rows = self.rows[start:stop]
+        if not self.dictionary and not any(i in self.too_long for i in rows):
+            return self.values[start:stop].to_pylist()
+        out: list[object] = []
+        made: dict[int, object] = {}
+        for index in rows:
+            if index < 0:
+                out.append(None)
+            elif index in self.too_long:
+                out.append((index, self.too_long[index]))
+            else:
+                if index not in made:
+                    made[index] = self.values[index].as_py()
+                out.append(made[index])
         return out
 
     def head(self, index: int, chars: int) -> str:
@@ -703,26 +784,24 @@ class _ParquetStrings:
 
 
 def _batch_records(
-    batch: Any, config: ScoringConfig, bad_id: _BadIdType | None
+    texts_column: Any,
+    ids_column: Any,
+    config: ScoringConfig,
+    bad_id: _BadIdType | None,
 ) -> Iterator[_Record]:
     """The records of one Parquet batch, made Python objects a bounded slice at a time."""
-    texts = _ParquetStrings(batch.column(config.text_column), config.max_text_chars)
-    id_strings: _ParquetStrings | None = None
-    id_column: Any = None
-    if bad_id is None and config.id_column in batch.schema.names:
-        id_column = batch.column(config.id_column)
-        if _is_text_type(id_column.type):
-            id_strings = _ParquetStrings(id_column, MAX_ID_CHARS)
-    ends = _slice_ends(texts.bytes_per_row(), _PARQUET_SLICE_BYTES)
+    texts = _ParquetStrings(texts_column, config.max_text_chars)
+    id_strings = None
+    if ids_column is not None and _is_text_type(ids_column.type):
+        id_strings = _ParquetStrings(ids_column, MAX_ID_CHARS)
     start = 0
-    for stop in ends:
+    for stop in _slice_ends(texts.row_bytes, _PARQUET_SLICE_BYTES):
         ids: list[object]
         if id_strings is not None:
-            ids = id_strings.strings(start, stop)
             ids = [_LongId(id_strings.head(v[0], MAX_ID_CHARS), v[1]) if isinstance(v, tuple)
-                   else v for v in ids]  # fmt: skip
-        elif id_column is not None:
-            ids = id_column[start:stop].to_pylist()
+                   else v for v in id_strings.strings(start, stop)]  # fmt: skip
+        elif ids_column is not None:
+            ids = ids_column[start:stop].to_pylist()
         else:
             ids = [bad_id] * (stop - start)
         for given, text in zip(ids, texts.strings(start, stop), strict=True):
@@ -735,10 +814,10 @@ def _batch_records(
         start = stop
 
 
-def _slice_ends(sizes: Any, budget: int) -> list[int]:
+def _slice_ends(sizes: list[int], budget: int) -> list[int]:
     """Where to cut rows of these byte sizes so that each slice holds about ``budget``."""
     ends, total = [], 0
-    for row, size in enumerate(sizes.tolist()):
+    for row, size in enumerate(sizes):
         total += size
         if total >= budget:
             ends.append(row + 1)
@@ -746,6 +825,16 @@ def _slice_ends(sizes: Any, budget: int) -> list[int]:
     if not ends or ends[-1] != len(sizes):
         ends.append(len(sizes))
     return ends
+
+
+def _value_bytes(values: Any, at: Any) -> Any:
+    """Byte lengths of ``values[at]`` (a numpy array of indices), read from the offsets:
+    no value is copied, however long."""
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        values = values.cast(pa.large_string())
+    width = "int64" if pa.types.is_large_string(values.type) else "int32"
+    offsets = np.frombuffer(values.buffers()[1], dtype=width)[values.offset :]
+    return (offsets[at + 1] - offsets[at]).astype("int64")
 
 
 # ------------------------------------------------------------------------ row rules

@@ -76,6 +76,7 @@ whatever holds its name later."""
 
 
 def identity(info: os.stat_result) -> Identity:
+    """The ``Identity`` an ``fstat`` or ``lstat`` gives."""
     return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
 
 

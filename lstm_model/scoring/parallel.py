@@ -19,9 +19,12 @@ The guarantees are those of ``score_file``, through the same functions (``open_i
 ``guard``, ``score_rows``, ``publish``): results are published only under the lock and
 only when the ledger lacks the (content, model version) pair; an inbox entry that is not
 a regular file, or a bad file, is quarantined at staging; any other error (at staging, in
-a part, at the commit) is a failed attempt, counted against the file; a run killed at any
-step leaves the input in the inbox, and the next run stages it again and removes what the
-killed attempt left in staging/ when it commits.
+a part, at the commit) is a failed attempt, counted against the file once per run (the
+count is taken at staging, before the file is read, and the run is named in
+``StagedFile.run``); a run killed at any step leaves the input in the inbox, and the next
+run stages it again and removes what the killed attempt left in staging/ when it commits.
+The input is archived only if its path still holds the file that was staged
+(``StagedFile.entry.identity``).
 """
 
 from __future__ import annotations
