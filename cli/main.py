@@ -56,6 +56,7 @@ _NAMED_CONFIG_HELP = (
     "A configuration saved by `lstm-pipeline tune` (<workspace>/configs/<name>.json): its "
     "tokeniser, model and training replace the preset and those options."
 )
+_FORCE_HELP = "Train even when a registered version was built from the same data, config and code."
 _SIZES = ("vocab_size", "maxlen")
 # Advanced training knobs stay at their defaults here; named configs and the flow's
 # parameters set them.
@@ -109,9 +110,11 @@ def retrain(
         ConfigValues[ReviewsContractConfig], ConfigOptions(exclude=("max_examples",))
     ],
     named_config: Annotated[str | None, typer.Option(help=_NAMED_CONFIG_HELP)] = None,
+    force: Annotated[bool, typer.Option("--force", help=_FORCE_HELP)] = False,
 ) -> None:
     """Run the retraining flow: ingest, validate, tokenise, train, evaluate, gate, export
-    and promote."""
+    and promote. When a registered version was built from the same data, config and code,
+    it stops after ingesting and says which (exit 0)."""
     base_tokeniser, base_model = PRESETS[preset]
     tokeniser = sides.build(base_tokeniser, **sizes.values)
     model = architecture.build(base_model)
@@ -137,6 +140,7 @@ def retrain(
             reviews_contract=contract_config,
             baseline_config=baseline_config,
             named_config=named_config,
+            force=force,
         )
     )
     typer.echo(outputs.model_dump_json(indent=2))

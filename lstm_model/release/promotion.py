@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict
 
 from lstm_model.artifacts import read_manifest
 from lstm_model.data.dataset import TokenisedResult
@@ -33,8 +34,9 @@ from lstm_model.release.export import (
     saved_model_predict,
     tflite_predict,
 )
-from lstm_model.release.registry import Registry
+from lstm_model.release.registry import Registry, Status
 from lstm_model.training.config import TrainConfig
+from lstm_model.training.fingerprint import Fingerprint, build_fingerprint
 from lstm_model.training.fit import HISTORY_FILE, TrainResult
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,62 @@ log = logging.getLogger(__name__)
 
 class ParityFailed(PipelineError):
     """An exported model disagrees with the Keras model beyond the tolerance."""
+
+
+class PreviousBuild(BaseModel):
+    """A registered version built from the same fingerprint as a retrain would be."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: int
+    status: Status
+    reason: str
+    champion: int | None
+
+    def describe(self) -> str:
+        if self.status == "rejected":
+            return (
+                f"nothing new since version {self.version}, which was built from the same "
+                f"data, config and code and rejected ({self.reason}): not trained again; "
+                "set force to train it anyway"
+            )
+        return f"nothing new since version {self.version} ({self.status}: {self.reason})"
+
+
+# A version counts as built once its gate decided: "candidate" is a run that died half
+# way (or is still running), and retraining it is how it gets finished.
+DECIDED: frozenset[Status] = frozenset({"champion", "accepted", "retired", "rejected"})
+
+
+def previous_build(registry_root: Path, fingerprint: Fingerprint) -> PreviousBuild | None:
+    """The version already built from ``fingerprint``: the champion if it is one, else
+    the newest decided version; None when no version has it."""
+    registry = Registry(registry_root)
+    if not registry.versions_dir.is_dir():
+        return None
+    champion = registry.champion()
+    numbers = sorted(
+        (int(p.name) for p in registry.versions_dir.iterdir() if p.name.isdigit()),
+        key=lambda number: (number == champion, number),
+        reverse=True,
+    )
+    for number in numbers:
+        try:
+            manifest = registry.trusted_manifest(number)
+            status = registry.status(number)
+        except PipelineError as error:  # a version that cannot be vouched for was not built
+            log.warning("model version %d is not considered as built: %s", number, error)
+            continue
+        built_from = (manifest.get("fingerprint") or {}).get("sha256")
+        state = "champion" if number == champion else status["status"]
+        if built_from == fingerprint.sha256 and state in DECIDED:
+            return PreviousBuild(
+                version=number,
+                status=state,
+                reason=status.get("reason", ""),
+                champion=champion,
+            )
+    return None
 
 
 def register_candidate(
@@ -54,7 +112,8 @@ def register_candidate(
     train_config: TrainConfig,
     baseline: BaselineResult | None = None,
 ) -> int:
-    """Copy the model, its tokeniser and its evaluation into a new registry version."""
+    """Copy the model, its tokeniser and its evaluation into a new registry version; its
+    manifest records the fingerprint of the build (see ``previous_build``)."""
     evaluation_dir = evaluation.report_path.parent
     files = {
         layout.MODEL: trained.model_path,
@@ -76,6 +135,9 @@ def register_candidate(
                 "model": model_config.model_dump(mode="json"),
                 "train": train_config.model_dump(mode="json"),
             },
+            "fingerprint": build_fingerprint(
+                tokenised.reviews_sha256, tokenised.config, model_config, train_config
+            ).model_dump(),
             "metrics": evaluation.metrics.model_dump(),
             "reference": _reference_figures(tokenised),
             "baseline": None if baseline is None else baseline.metrics.model_dump(),

@@ -36,6 +36,8 @@ NEW_FLAGS = {
     }
 }
 NEW_COMMANDS = {"models check": {"--workspace", "--registry", "--version"}}
+# Options that are no config field, added by hand since: a flow parameter each.
+NEW_HAND_WRITTEN = {"retrain": {"--force"}}
 
 
 def _cli(*args: str, home: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -159,8 +161,12 @@ def test_every_flag_is_kept_and_new_ones_are_config_fields() -> None:
         for path, (_, command) in commands.items()
     }
     assert {path: set(flags) for path, flags in before.items()} | NEW_COMMANDS == {
-        path: flags - NEW_FLAGS.get(path, set()) for path, flags in after.items()
+        path: flags - NEW_FLAGS.get(path, set()) - NEW_HAND_WRITTEN.get(path, set())
+        for path, flags in after.items()
     }
+    from flows.retrain import retrain as retrain_flow
+
+    assert "force" in retrain_flow.parameters.properties
     for path, flags in NEW_FLAGS.items():
         sources = config_fields(commands[path][0])
         assert {"--" + name.replace("_", "-") for name in sources} >= flags, path
