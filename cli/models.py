@@ -10,7 +10,7 @@ from cli.common import RegistryOption, WorkspaceOption, registry_root, run
 from flows.config import ExportConfig
 
 models_app = typer.Typer(
-    help="List the registered model versions, check one, or roll back the champion."
+    help="List the registered model versions, check or sign one, or roll back the champion."
 )
 
 
@@ -58,3 +58,17 @@ def models_check(
     typer.echo(report.render())
     if not report.passed:
         raise typer.Exit(code=1)
+
+
+@models_app.command("sign")
+def models_sign(
+    version: Annotated[int, typer.Option(help="Registered version whose manifest to sign.")],
+    workspace: WorkspaceOption = None,
+    registry: RegistryOption = None,
+) -> None:
+    """Sign a version's manifest with $LSTM_PIPELINE_SIGNING_KEY, after checking every file
+    against it: for versions registered before the key was set."""
+    from lstm_model.release.registry import Registry
+
+    run(lambda: Registry(registry_root(workspace, registry)).sign(version))
+    typer.echo(f"model version {version}: manifest signed")

@@ -35,7 +35,10 @@ NEW_FLAGS = {
         *("--max-row-group-bytes", "--chunk-bytes"),
     }
 }
-NEW_COMMANDS = {"models check": {"--workspace", "--registry", "--version"}}
+NEW_COMMANDS = {
+    "models check": {"--workspace", "--registry", "--version"},
+    "models sign": {"--workspace", "--registry", "--version"},
+}
 # Options that are no config field, added by hand since: a flow parameter each.
 NEW_HAND_WRITTEN = {"retrain": {"--force"}}
 

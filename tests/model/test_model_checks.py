@@ -11,7 +11,9 @@ import threading
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from cli.main import app
 from lstm_model.artifacts import FILE_MODE_ENV, sha256_file
 from lstm_model.errors import ArtifactError
 from lstm_model.release.canary import CANARY_TEXTS, ModelOutputError
@@ -73,7 +75,11 @@ def test_a_signed_registry_refuses_changed_or_unsigned_manifests(
         load_exported(registry, 1, "saved_model")
     with pytest.raises(ArtifactError, match="not signed"):
         load_scoring_model(registry)
-    reg.sign(1)  # checks the files, then vouches for them
+    # `models sign` checks the files, then vouches for them
+    signed = CliRunner().invoke(
+        app, ["models", "sign", "--registry", str(registry), "--version", "1"]
+    )
+    assert signed.exit_code == 0 and "model version 1: manifest signed" in signed.output
     assert "team-signing-key" not in (registry / "versions" / "1" / "manifest.json").read_text()
     assert load_exported(registry, 1, "saved_model").version == 1
     assert load_scoring_model(registry).version == 1
@@ -94,6 +100,11 @@ def test_a_signed_registry_refuses_changed_or_unsigned_manifests(
     monkeypatch.delenv(SIGNING_KEY_ENV)
     with pytest.raises(Exception, match="no key to sign with"):
         reg.sign(2)
+    unsigned = CliRunner().invoke(
+        app, ["models", "sign", "--registry", str(registry), "--version", "2"]
+    )
+    assert unsigned.exit_code == 1
+    assert "error: $LSTM_PIPELINE_SIGNING_KEY is not set" in unsigned.output
 
 
 def _fifo(path: Path) -> Path:
