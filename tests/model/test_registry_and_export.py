@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -112,15 +113,16 @@ def test_export_parity_promotion_and_rollback(
 
 
 def test_parity_failure_rejects_the_version(
-    registry_root, trained, evaluation, tokenised, ingested
+    registry_root, trained, evaluation, tokenised, ingested, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
     registry = Registry(registry_root)
-    version = _register(registry_root, trained, evaluation, tokenised)
-    probabilities = (
-        registry_root / "versions" / str(version) / "evaluation" / "test_probabilities.npy"
-    )
-    np.save(probabilities, np.load(probabilities) + 0.01)  # the Keras side now disagrees
-    registry.seal(version, {})
+    # An evaluation whose Keras probabilities disagree with the model's, registered as is.
+    disagreeing = tmp_path / "evaluation"
+    shutil.copytree(evaluation.report_path.parent, disagreeing)
+    probabilities = disagreeing / "test_probabilities.npy"
+    np.save(probabilities, np.load(probabilities) + 0.01)
+    moved = evaluation.model_copy(update={"report_path": disagreeing / evaluation.report_path.name})
+    version = _register(registry_root, trained, moved, tokenised)
     with pytest.raises(ParityFailed, match=r"not promoted: parity on 204 texts: .* FAILED"):
         export_candidate(registry_root, version, ingested, EXPORT)
     assert registry.status(version)["status"] == "rejected"
