@@ -108,13 +108,16 @@ def retrain(
     reviews = ingest(resolved, root)
     built_from = fingerprint(reviews, tokeniser, model, training)
     previous = previous_build(models, built_from, force)
+    inputs = {
+        "source": str(resolved.path),
+        "source_sha256": reviews.source_sha256,
+        "reviews_path": reviews.path,
+        "reviews_sha256": reviews.sha256,
+        "fingerprint": built_from.sha256,
+    }
     if previous is not None and not force:
         return RetrainOutputs(
-            source=str(resolved.path),
-            source_sha256=reviews.source_sha256,
-            reviews_path=reviews.path,
-            reviews_sha256=reviews.sha256,
-            fingerprint=built_from.sha256,
+            **inputs,
             nothing_new=previous.describe(),
             model_version=previous.version,
             champion=previous.champion,
@@ -131,11 +134,7 @@ def retrain(
     parity = export(models, version, reviews, export_config)
     champion = promote(models, version, export_config)
     return RetrainOutputs(
-        source=str(resolved.path),
-        source_sha256=reviews.source_sha256,
-        reviews_path=reviews.path,
-        reviews_sha256=reviews.sha256,
-        fingerprint=built_from.sha256,
+        **inputs,
         tokenised_path=tokenised.path,
         tokenised_sha256=tokenised.sha256,
         tokeniser_dir=tokenised.tokeniser_dir,
