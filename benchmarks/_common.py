@@ -22,9 +22,9 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 def prepare(source: Path, workspace: Path, tokeniser):  # type: ignore[no-untyped-def]
     """(IngestResult, TokenisedResult) of the full archive; cached across benchmark runs."""
-    from lstm_model.dataset import tokenise_reviews
-    from lstm_model.ingest import ingest_reviews
-    from lstm_model.sources import resolve_source
+    from lstm_model.data.dataset import tokenise_reviews
+    from lstm_model.data.ingest import ingest_reviews
+    from lstm_model.data.sources import resolve_source
 
     if not source.is_file():
         raise SystemExit(f"{source} not found: pass --source PATH to the full aclImdb archive")

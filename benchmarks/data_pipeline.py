@@ -65,10 +65,11 @@ def main() -> None:
         parser.error(f"{args.source} not found: pass --source PATH to the full aclImdb archive")
 
     from data_contracts import validate_imdb_reviews
-    from lstm_model.config import ReviewsContractConfig, TokeniserConfig
-    from lstm_model.dataset import tokenise_reviews
-    from lstm_model.ingest import ingest_reviews
-    from lstm_model.sources import resolve_source
+    from data_contracts.config import ReviewsContractConfig
+    from lstm_model.data.config import TokeniserConfig
+    from lstm_model.data.dataset import tokenise_reviews
+    from lstm_model.data.ingest import ingest_reviews
+    from lstm_model.data.sources import resolve_source
 
     source = resolve_source(str(args.source))
     with tempfile.TemporaryDirectory() as tmp:

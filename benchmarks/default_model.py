@@ -26,10 +26,13 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
     args = p.parse_args()
 
-    from lstm_model.config import PRESETS, ExportConfig, GateConfig, TrainConfig
-    from lstm_model.evaluate import evaluate_model
-    from lstm_model.release import export_candidate, gate_candidate, register_candidate
-    from lstm_model.training import train_model
+    from lstm_model.evaluation.config import GateConfig
+    from lstm_model.evaluation.evaluate import evaluate_model
+    from lstm_model.model.config import PRESETS
+    from lstm_model.release.config import ExportConfig
+    from lstm_model.release.promotion import export_candidate, gate_candidate, register_candidate
+    from lstm_model.training.config import TrainConfig
+    from lstm_model.training.fit import train_model
 
     tokeniser, model = PRESETS[args.preset]
     train = TrainConfig(seed=args.seed, **({"epochs": args.epochs} if args.epochs else {}))

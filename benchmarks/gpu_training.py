@@ -29,10 +29,11 @@ def main() -> None:
 
     import keras
 
-    from lstm_model.config import PRESETS, TrainConfig
-    from lstm_model.dataset import load_split, open_tokenised
-    from lstm_model.evaluate import compute_metrics
-    from lstm_model.training import train_model
+    from lstm_model.data.dataset import load_split, open_tokenised
+    from lstm_model.evaluation.evaluate import compute_metrics
+    from lstm_model.model.config import PRESETS
+    from lstm_model.training.config import TrainConfig
+    from lstm_model.training.fit import train_model
 
     tokenised = open_tokenised(args.tokenised)
     tokeniser, model_config = PRESETS[args.preset]

@@ -4,7 +4,7 @@
         [--algorithm random] [--max-trials 12] [--epochs 3] [--evaluate-best]
 
 FOLDER is a published tokenised dataset at least as wide as the search space (the default
-tokenisation, 50,000 words x 1,000 tokens, is). Runs ``lstm_model.tuning.run_search``
+tokenisation, 50,000 words x 1,000 tokens, is). Runs ``lstm_model.training.tuning.run_search``
 exactly as the tuning flow does (trials see the validation share only), prints the trial
 table, and with ``--evaluate-best`` trains the best configuration once on the whole
 training share and reports its test accuracy, the one number here that reads the test split.
@@ -32,11 +32,11 @@ def main() -> None:
 
     import keras
 
-    from lstm_model.config import SearchSpace, TrainConfig, TuningConfig
-    from lstm_model.dataset import load_split, open_tokenised
-    from lstm_model.evaluate import compute_metrics
-    from lstm_model.training import train_model
-    from lstm_model.tuning import cut, run_search
+    from lstm_model.data.dataset import load_split, open_tokenised
+    from lstm_model.evaluation.evaluate import compute_metrics
+    from lstm_model.training.config import SearchSpace, TrainConfig, TuningConfig
+    from lstm_model.training.fit import train_model
+    from lstm_model.training.tuning import cut, run_search
 
     tokenised = open_tokenised(args.tokenised)
     config = TuningConfig(algorithm=args.algorithm, max_trials=args.max_trials, epochs=args.epochs)

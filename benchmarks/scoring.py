@@ -28,10 +28,13 @@ from _common import parser, prepare
 _MEMORY_PROBE = """
 import json, sys, time
 from pathlib import Path
-from lstm_model.config import ScoringConfig
-from lstm_model.scoring import ScoringFolders, files_to_score, load_champion, score_file
+from lstm_model.scoring.config import ScoringConfig
+from lstm_model.scoring.discovery import files_to_score
+from lstm_model.scoring.folders import ScoringFolders
+from lstm_model.scoring.infer import load_scoring_model
+from lstm_model.scoring.sequential import score_file
 folders = ScoringFolders(root=Path(sys.argv[1]))
-champion = load_champion(Path(sys.argv[2]))
+champion = load_scoring_model(Path(sys.argv[2]))
 config = ScoringConfig(settle_seconds=0)
 started = time.perf_counter()
 (path,) = files_to_score(folders, config, champion.version)
@@ -54,11 +57,13 @@ def main() -> None:
     import pyarrow.compute as pc
 
     from data_contracts.scoring import validate_scoring_input, validate_scoring_output
-    from lstm_model.config import ScoringConfig
-    from lstm_model.ingest import load_reviews
-    from lstm_model.model import load_model
-    from lstm_model.scoring import ScoringFolders, load_champion, score_file
-    from lstm_model.tokeniser import Tokeniser
+    from lstm_model.data.ingest import load_reviews
+    from lstm_model.data.tokeniser import Tokeniser
+    from lstm_model.model.builders import load_model
+    from lstm_model.scoring.config import ScoringConfig
+    from lstm_model.scoring.folders import ScoringFolders
+    from lstm_model.scoring.infer import load_scoring_model
+    from lstm_model.scoring.sequential import score_file
 
     reviews, _ = prepare(args.source, args.workspace, _default_tokeniser())
     table = load_reviews(reviews, columns=["split", "text"])
@@ -68,7 +73,7 @@ def main() -> None:
     def texts(n: int) -> list[str]:
         return (base * (n // len(base) + 1))[:n]
 
-    champion = load_champion(args.registry)
+    champion = load_scoring_model(args.registry)
     model = load_model(champion.folder / "model.keras")
     tokeniser = Tokeniser.load(champion.folder / "tokenizer")
     config = ScoringConfig(settle_seconds=0)
@@ -134,7 +139,7 @@ def main() -> None:
 
 
 def _default_tokeniser():  # type: ignore[no-untyped-def]
-    from lstm_model.config import TokeniserConfig
+    from lstm_model.data.config import TokeniserConfig
 
     return TokeniserConfig()
 

@@ -27,15 +27,15 @@ sys.path.insert(0, str(ROOT))  # the generators live in the tests
 
 def tiny_champion(workspace: Path) -> Path:
     """A registry whose champion is the tests' tiny model, trained once on the fixture."""
-    from lstm_model.config import TokeniserConfig
-    from lstm_model.dataset import tokenise_reviews
-    from lstm_model.evaluate import evaluate_model
-    from lstm_model.ingest import ingest_reviews
-    from lstm_model.registry import Registry
-    from lstm_model.release import register_candidate
-    from lstm_model.sources import resolve_source
-    from lstm_model.training import train_model
-    from tests.conftest import FIXTURE, TINY_MODEL, TINY_TRAIN
+    from lstm_model.data.config import TokeniserConfig
+    from lstm_model.data.dataset import tokenise_reviews
+    from lstm_model.data.ingest import ingest_reviews
+    from lstm_model.data.sources import resolve_source
+    from lstm_model.evaluation.evaluate import evaluate_model
+    from lstm_model.release.promotion import register_candidate
+    from lstm_model.release.registry import Registry
+    from lstm_model.training.fit import train_model
+    from tests.helpers.tiny import FIXTURE, TINY_MODEL, TINY_TRAIN
 
     root = workspace / "fuzz-registry"
     if root.is_dir() and Registry(root).champion() is not None:
@@ -72,10 +72,10 @@ def main() -> None:
     from hypothesis import HealthCheck, given, seed, settings
     from hypothesis import strategies as st
 
-    from lstm_model.scoring import load_champion
-    from tests.model.test_scoring_fuzz import Entry, Findings, cases, run_case
+    from lstm_model.scoring.infer import load_scoring_model
+    from tests.helpers.hostile_inbox import Entry, Findings, cases, run_case
 
-    champion = load_champion(args.registry or tiny_champion(args.workspace.resolve()))
+    champion = load_scoring_model(args.registry or tiny_champion(args.workspace.resolve()))
     findings, entries_seen = Findings(), [0]
 
     @seed(args.seed)

@@ -42,9 +42,11 @@ def main() -> None:
     import pyarrow.parquet as pq
     from prefect.testing.utilities import prefect_test_harness
 
+    from flows.config import ScaleOutConfig
     from flows.score import score_inbox
-    from lstm_model.config import ScaleOutConfig, ScoringConfig, TokeniserConfig
-    from lstm_model.ingest import load_reviews
+    from lstm_model.data.config import TokeniserConfig
+    from lstm_model.data.ingest import load_reviews
+    from lstm_model.scoring.config import ScoringConfig
 
     reviews, _ = prepare(args.source, args.workspace, TokeniserConfig())
     table = load_reviews(reviews, columns=["split", "text"])

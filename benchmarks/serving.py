@@ -35,8 +35,8 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args()
 
-    from lstm_model.exported import load_exported
-    from lstm_model.registry import Registry
+    from lstm_model.release.registry import Registry
+    from serving.exported import load_exported
 
     version = Registry(args.registry).champion()
     if version is None:
@@ -118,8 +118,8 @@ def _latency(url: str, texts: list[str]) -> tuple[float, float, int]:
 def _test_texts(source: Path, workspace: Path) -> list[str]:
     import pyarrow.compute as pc
 
-    from lstm_model.ingest import ingest_reviews, load_reviews
-    from lstm_model.sources import resolve_source
+    from lstm_model.data.ingest import ingest_reviews, load_reviews
+    from lstm_model.data.sources import resolve_source
 
     reviews = load_reviews(ingest_reviews(resolve_source(str(source)), workspace))
     texts = reviews.filter(pc.equal(reviews["split"], "test"))["text"].to_pylist()
@@ -170,7 +170,7 @@ def _served(url: str, batches: list[list[str]], clients: int) -> float:
 
 def _parity(url: str, registry: Path, texts: list[str], tmp: Path) -> float:
     """Largest |service - nightly batch scorer| over ``texts``."""
-    from lstm_model.scoring import score_texts
+    from lstm_model.scoring.sequential import score_texts
 
     with httpx.Client(base_url=url, timeout=120) as http:
         served = [

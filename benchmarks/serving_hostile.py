@@ -52,7 +52,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3, help="quiet and hostile phases, alternating")
     args = p.parse_args()
 
-    from lstm_model.registry import Registry
+    from lstm_model.release.registry import Registry
 
     version = Registry(args.registry).champion()
     if version is None:

@@ -27,9 +27,11 @@ def main() -> None:
 
     import keras
 
-    from lstm_model.config import CLASSIC_MODEL, CLASSIC_TOKENISER, TrainConfig
-    from lstm_model.dataset import load_split
-    from lstm_model.training import stratified_split, train_model
+    from lstm_model.data.dataset import load_split
+    from lstm_model.data.splits import stratified_split
+    from lstm_model.model.config import CLASSIC_MODEL, CLASSIC_TOKENISER
+    from lstm_model.training.config import TrainConfig
+    from lstm_model.training.fit import train_model
 
     _, tokenised = prepare(args.source, args.workspace, CLASSIC_TOKENISER)
     config = TrainConfig(epochs=args.epochs, early_stopping_patience=args.epochs)

@@ -22,7 +22,8 @@ GOAL = 0.915
 
 
 def variants() -> dict[str, tuple[object, object, str]]:
-    from lstm_model.config import ModelConfig, TrainConfig
+    from lstm_model.model.config import ModelConfig
+    from lstm_model.training.config import TrainConfig
 
     # The measurements before the NBSVM branch became the default were of this model:
     base_model, base_train = ModelConfig(nbsvm=False), TrainConfig()
@@ -62,11 +63,11 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=42)
     args = p.parse_args()
 
-    from lstm_model.config import TokeniserConfig
-    from lstm_model.dataset import load_split
-    from lstm_model.evaluate import compute_metrics
-    from lstm_model.model import load_model
-    from lstm_model.training import train_model
+    from lstm_model.data.config import TokeniserConfig
+    from lstm_model.data.dataset import load_split
+    from lstm_model.evaluation.evaluate import compute_metrics
+    from lstm_model.model.builders import load_model
+    from lstm_model.training.fit import train_model
 
     _, tokenised = prepare(args.source, args.workspace, TokeniserConfig())
     x_test, y_test = load_split(tokenised, "test")

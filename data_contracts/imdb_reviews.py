@@ -8,8 +8,8 @@ from typing import Any
 import pandas as pd
 
 from data_contracts._runner import ContractResult, ContractViolation, run_suite
-from lstm_model.config import ReviewsContractConfig
-from lstm_model.ingest import IngestResult, load_reviews
+from data_contracts.config import ReviewsContractConfig
+from lstm_model.data.ingest import IngestResult, load_reviews
 
 CONTRACT = "imdb_reviews"
 ID_COLUMNS = ("split", "label", "review_id")

@@ -15,9 +15,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from data_contracts._runner import ContractResult, ContractViolation, run_suite
-from lstm_model.dataset import TokenisedResult
-from lstm_model.ingest import IngestResult, load_reviews
-from lstm_model.tokeniser import PAD_ID
+from lstm_model.data.dataset import TokenisedResult
+from lstm_model.data.ingest import IngestResult, load_reviews
+from lstm_model.data.tokeniser import PAD_ID
 
 CONTRACT = "imdb_tokenised"
 ID_COLUMNS = ("split", "label", "review_id")

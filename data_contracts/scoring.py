@@ -9,10 +9,10 @@ from typing import Any
 import pandas as pd
 
 from data_contracts._runner import ContractViolation, run_suite
+from lstm_model.model.labels import THRESHOLD
 
 INPUT = "scoring_input"
 OUTPUT = "scoring_output"
-THRESHOLD = 0.5
 
 
 def input_expectations(*, max_text_chars: int) -> list[Any]:

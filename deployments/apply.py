@@ -25,6 +25,7 @@ from deployments.specs import (
     DEPLOYMENTS,
     WORK_POOLS,
     DeploymentSpec,
+    check_zombie_seconds,
     timezone,
     zombie_seconds,
 )
@@ -67,7 +68,7 @@ def ensure_crash_detection(within_seconds: int | None = None) -> None:
     from prefect.events.schemas.automations import EventTrigger, Posture
     from prefect.events.schemas.events import ResourceSpecification
 
-    within = within_seconds or zombie_seconds()
+    within = check_zombie_seconds(within_seconds) if within_seconds else zombie_seconds()
     terminal = ("Completed", "Failed", "Cancelled", "Crashed")
     automation = Automation(
         name=CRASH_DETECTION,

@@ -87,4 +87,16 @@ def timezone() -> str:
 def zombie_seconds() -> int:
     """Seconds without a heartbeat after which a running flow run is marked Crashed:
     ``$LSTM_PIPELINE_CRASH_AFTER_SECONDS``, else 3 missed heartbeats."""
-    return int(os.environ.get(ZOMBIE_ENV) or 3 * HEARTBEAT_SECONDS)
+    return check_zombie_seconds(int(os.environ.get(ZOMBIE_ENV) or 3 * HEARTBEAT_SECONDS))
+
+
+def check_zombie_seconds(seconds: int) -> int:
+    """``seconds`` if a live run cannot be taken for a dead one: it must be longer than
+    the gap between two heartbeats, else every healthy run would be marked Crashed."""
+    if seconds <= HEARTBEAT_SECONDS:
+        raise ValueError(
+            f"{ZOMBIE_ENV}={seconds}: a flow run is marked Crashed after that many seconds "
+            f"without a heartbeat, and heartbeats come every {HEARTBEAT_SECONDS} s; "
+            f"give more than {HEARTBEAT_SECONDS}"
+        )
+    return seconds

@@ -1,6 +1,7 @@
 """The local stack, one command up and one down.
 
     python -m deployments.stack up   [--home artifacts/stack] [--port 4200] [--database-url URL]
+                                     [--crash-after-seconds N]
     python -m deployments.stack down [--home artifacts/stack]
     python -m deployments.stack status [--home artifacts/stack]
 
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import httpx
 
-from deployments.specs import HEARTBEAT_SECONDS, WORK_POOLS
+from deployments.specs import HEARTBEAT_SECONDS, WORK_POOLS, ZOMBIE_ENV, check_zombie_seconds
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,6 +47,13 @@ class Stack:
     home: Path
     port: int = DEFAULT_PORT
     database_url: str | None = None
+    crash_after_seconds: int | None = None
+    """Seconds without a heartbeat before a running flow run is marked Crashed (None:
+    ``$LSTM_PIPELINE_CRASH_AFTER_SECONDS``, else 3 missed heartbeats); every ``up`` applies it."""
+
+    def __post_init__(self) -> None:
+        if self.crash_after_seconds is not None:
+            check_zombie_seconds(self.crash_after_seconds)
 
     @property
     def api_url(self) -> str:
@@ -67,6 +75,8 @@ class Stack:
         }
         if self.database_url:
             env["PREFECT_API_DATABASE_CONNECTION_URL"] = self.database_url
+        if self.crash_after_seconds is not None:
+            env[ZOMBIE_ENV] = str(self.crash_after_seconds)
         return env
 
 
@@ -212,11 +222,23 @@ def main() -> None:
         default=os.environ.get("PREFECT_API_DATABASE_CONNECTION_URL"),
         help="e.g. postgresql+asyncpg://user:password@host:5432/prefect (default: SQLite)",
     )
+    parser.add_argument(
+        "--crash-after-seconds",
+        type=int,
+        default=None,
+        help=f"mark a flow run Crashed after this long without a heartbeat (default: "
+        f"${ZOMBIE_ENV}, else {3 * HEARTBEAT_SECONDS}; more than {HEARTBEAT_SECONDS})",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     home = args.home.resolve()
     if args.command == "up":
-        stack = Stack(home=home, port=args.port, database_url=args.database_url)
+        stack = Stack(
+            home=home,
+            port=args.port,
+            database_url=args.database_url,
+            crash_after_seconds=args.crash_after_seconds,
+        )
         started = time.perf_counter()
         up(stack)
         log.info("stack up in %.1f s; open %s", time.perf_counter() - started, stack.ui_url)

@@ -1,5 +1,6 @@
-"""The retraining flow: ingest -> validate -> tokenise -> validate -> train -> evaluate
-(beside the linear baseline) -> register -> gate -> export (+ parity) -> promote."""
+"""The retraining flow: ingest -> (nothing new? stop) -> validate -> tokenise -> validate ->
+train -> evaluate (beside the linear baseline) -> register -> gate -> export (+ parity) ->
+promote."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 from prefect import flow
 from pydantic import BaseModel
 
-from lstm_model.config import (
+from flows.config import (
     BaselineConfig,
     ExportConfig,
     GateConfig,
@@ -18,31 +19,48 @@ from lstm_model.config import (
     TrainConfig,
     default_workspace,
 )
-from lstm_model.evaluate import Metrics
-from lstm_model.training import run_folder
+from lstm_model.evaluation.evaluate import Metrics
+from lstm_model.training.fit import run_folder
 from tasks.data import ingest, resolve_source, tokenise, validate_reviews, validate_tokenised
-from tasks.model import baseline, evaluate, export, gate, promote, register, train
+from tasks.model import (
+    baseline,
+    evaluate,
+    export,
+    fingerprint,
+    gate,
+    previous_build,
+    promote,
+    register,
+    train,
+)
 from tasks.tuning import load_config
 
 
 class RetrainOutputs(BaseModel):
-    """Paths, hashes and outcomes the flow produced."""
+    """Paths, hashes and outcomes the flow produced.
+
+    When the registry already holds a version built from the same fingerprint,
+    ``nothing_new`` says which, ``model_version`` is that version, and the fields of the
+    steps that did not run are None.
+    """
 
     source: str
     source_sha256: str
     reviews_path: Path
     reviews_sha256: str
-    tokenised_path: Path
-    tokenised_sha256: str
-    tokeniser_dir: Path
-    vocab_sha256: str
-    data_docs: str | None
+    fingerprint: str
+    nothing_new: str | None = None
+    tokenised_path: Path | None = None
+    tokenised_sha256: str | None = None
+    tokeniser_dir: Path | None = None
+    vocab_sha256: str | None = None
+    data_docs: str | None = None
     model_version: int
-    metrics: Metrics
-    baseline_metrics: Metrics | None
-    gate: str
-    parity: str
-    champion: int
+    metrics: Metrics | None = None
+    baseline_metrics: Metrics | None = None
+    gate: str | None = None
+    parity: str | None = None
+    champion: int | None
 
 
 @flow(
@@ -61,13 +79,14 @@ def retrain(
     reviews_contract: ReviewsContractConfig = ReviewsContractConfig(),  # noqa: B008
     baseline_config: BaselineConfig = BaselineConfig(),  # noqa: B008
     named_config: str | None = None,
+    force: bool = False,
 ) -> RetrainOutputs:
     """Run the retraining DAG.
 
     Args:
         source: aclImdb archive, folder or http(s) URL; empty resolves it (see README).
         workspace: folder for all artifacts; empty means $LSTM_PIPELINE_HOME or ./artifacts.
-        registry: model registry folder; empty means <workspace>/registry.
+        registry: model registry folder; empty means the workspace's registry folder.
         tokeniser: vocabulary size, sequence length, padding and truncation sides.
         model: architecture, sizes and dropouts.
         training: epochs, batch size, learning rate, clipping, validation share, seed.
@@ -75,8 +94,10 @@ def retrain(
         export_config: served model name, TFLite batch size, parity tolerance.
         reviews_contract: bounds of the imdb_reviews data contract.
         baseline_config: the linear baseline reported beside the model (and optionally gated on).
-        named_config: a configuration saved by the tuning flow (<workspace>/configs/<name>.json);
+        named_config: a configuration saved by the tuning flow (configs/NAME.json in the workspace);
             when set, its tokeniser, model and training replace those three parameters.
+        force: train even when a registered version was built from the same data, config
+            and code (otherwise the run ends there, having trained nothing).
     """
     root = (workspace or default_workspace()).resolve()
     if named_config:
@@ -85,22 +106,35 @@ def retrain(
     models = (registry or root / "registry").resolve()
     resolved = resolve_source(source)
     reviews = ingest(resolved, root)
+    built_from = fingerprint(reviews, tokeniser, model, training)
+    previous = previous_build(models, built_from, force)
+    inputs = {
+        "source": str(resolved.path),
+        "source_sha256": reviews.source_sha256,
+        "reviews_path": reviews.path,
+        "reviews_sha256": reviews.sha256,
+        "fingerprint": built_from.sha256,
+    }
+    if previous is not None and not force:
+        return RetrainOutputs(
+            **inputs,
+            nothing_new=previous.describe(),
+            model_version=previous.version,
+            champion=previous.champion,
+        )
     contract = validate_reviews(reviews, root, reviews_contract)
     tokenised = tokenise(reviews, tokeniser, root, wait_for=[contract])
     validate_tokenised(tokenised, reviews, root)
     run_dir = run_folder(root, tokenised, model, training)
-    reference = baseline(reviews, baseline_config, training, root, wait_for=[contract])
+    baseline_result = baseline(reviews, baseline_config, training, root, wait_for=[contract])
     trained = train(tokenised, model, training, run_dir)
-    evaluation = evaluate(trained, tokenised, run_dir / "evaluation", reference)
-    version = register(models, trained, evaluation, tokenised, model, training, reference)
+    evaluation = evaluate(trained, tokenised, run_dir / "evaluation", baseline_result)
+    version = register(models, trained, evaluation, tokenised, model, training, baseline_result)
     decision = gate(models, version, gate_config)
     parity = export(models, version, reviews, export_config)
     champion = promote(models, version, export_config)
     return RetrainOutputs(
-        source=str(resolved.path),
-        source_sha256=reviews.source_sha256,
-        reviews_path=reviews.path,
-        reviews_sha256=reviews.sha256,
+        **inputs,
         tokenised_path=tokenised.path,
         tokenised_sha256=tokenised.sha256,
         tokeniser_dir=tokenised.tokeniser_dir,
@@ -108,7 +142,7 @@ def retrain(
         data_docs=contract.data_docs,
         model_version=version,
         metrics=evaluation.metrics,
-        baseline_metrics=None if reference is None else reference.metrics,
+        baseline_metrics=None if baseline_result is None else baseline_result.metrics,
         gate=decision.describe(),
         parity=parity.describe(),
         champion=champion,

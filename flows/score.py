@@ -4,15 +4,20 @@ champion (contracts in and out) -> archive -> report.
 By default files are scored one after another in the flow's process. With
 ``ScaleOutConfig.dask_workers`` (or a scheduler address) a subflow on a Dask task runner
 stages every file, scores the parts of all files in parallel, and commits each file
-under its lock: the same exactly-once rules, see ``lstm_model.scoring_parts``.
+under its lock: the same exactly-once rules, see ``lstm_model.scoring.parallel``.
 
 No file stops the run: the library turns whatever one file holds into its outcome, and a
 task that fails outside it (a timeout, a lost Dask worker) gives that file a "failed"
-outcome here, so the report is still written.
+outcome here, so the report is still written. Each run has an id, so that a file's
+attempt counts once per run however many tasks or copies of it fail (the count itself is
+taken before a file is read, so an attempt that kills its process counts too). A run that
+scores nothing while several files fail the same way fails loudly once its report is
+written, and counts nothing against those files: the fault is the run's.
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,25 +26,22 @@ from prefect import flow
 from prefect.futures import PrefectFuture
 from prefect.states import State
 
-from lstm_model.config import ScaleOutConfig, ScoringConfig, default_workspace
-from lstm_model.inbox import display_name
-from lstm_model.scoring import (
-    Champion,
-    FileOutcome,
-    RunSummary,
-    ScoringFolders,
-    describe,
-    unsettled,
-)
-from lstm_model.scoring_parts import StagedFile
+from flows.config import ScaleOutConfig, ScoringConfig, default_workspace
+from lstm_model.scoring.folders import ScoringFolders
+from lstm_model.scoring.inbox import display_name
+from lstm_model.scoring.infer import ScoringModel
+from lstm_model.scoring.outcomes import FileOutcome, describe, error_kind, unsettled
+from lstm_model.scoring.parallel import StagedFile
+from lstm_model.scoring.report import RunSummary
 from tasks.scoring import (
-    champion,
     commit,
     count_failure,
     discover,
     report,
     score,
     score_one_part,
+    scoring_model,
+    settle,
     stage,
 )
 
@@ -62,40 +64,44 @@ def score_inbox(
 
     Args:
         scoring_root: folder holding inbox/, results/, rejects/, quarantine/, archive/ and
-            the ledger; empty means <workspace>/scoring.
+            the ledger; empty means the workspace's scoring folder.
         workspace: pipeline workspace (GX project, reports); empty means $LSTM_PIPELINE_HOME
             or ./artifacts.
-        registry: model registry whose champion scores; empty means <workspace>/registry.
+        registry: model registry whose champion scores; empty means the workspace's registry folder.
         config: settle time, column names, row limits, batch sizes, rescore, drift bound.
         scale_out: score in this process (default) or in parallel on Dask workers.
     """
     root = (workspace or default_workspace()).resolve()
     folders = ScoringFolders(root=(scoring_root or root / "scoring").resolve())
-    best = champion((registry or root / "registry").resolve())
+    best = scoring_model((registry or root / "registry").resolve())
     paths = discover(folders, config, best.version)
+    run = uuid.uuid4().hex
     if scale_out.parallel and paths:
         outcomes = score_in_parallel.with_options(task_runner=_dask_runner(scale_out))(
-            paths, folders, best, config, root
+            paths, folders, best, config, root, run
         )
     else:
         outcomes = [
-            _settled(score(path, folders, best, config, root, return_state=True), path)
+            _settled(score(path, folders, best, config, root, run, return_state=True), path)
             for path in paths
         ]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    return report(outcomes, best, config, folders.root / "reports" / stamp)
+    summary = report(outcomes, best, config, folders.root / "reports" / stamp)
+    settle(outcomes, folders, run)
+    return summary
 
 
 @flow(name="score-files-in-parallel", description="Stage, score parts, commit; on Dask.")
 def score_in_parallel(
     paths: list[Path],
     folders: ScoringFolders,
-    best: Champion,
+    best: ScoringModel,
     config: ScoringConfig,
     workspace: Path,
+    run: str,
 ) -> list[FileOutcome]:
     """Score ``paths`` on the flow's task runner: every file's parts in parallel."""
-    staged = [stage.submit(path, folders, best, config, workspace) for path in paths]
+    staged = [stage.submit(path, folders, best, config, workspace, run) for path in paths]
     committed: dict[str, PrefectFuture[FileOutcome]] = {}
     pending: list[FileOutcome | tuple[StagedFile, PrefectFuture[FileOutcome]]] = []
     for path, future in zip(paths, staged, strict=True):
@@ -126,14 +132,17 @@ def _settled(state: State[FileOutcome], path: Path) -> FileOutcome:
 
 
 def _failed(path: Path, error: object) -> FileOutcome:
-    reason = describe(error) if isinstance(error, BaseException) else f"no outcome: {error!r}"
-    return unsettled(display_name(path.name), "", reason)
+    """The outcome of a task that gave none (its file's hash is unknown here): if the
+    library had hashed the file, it counted the attempt then, before reading it."""
+    if isinstance(error, BaseException):
+        return unsettled(display_name(path.name), "", describe(error), error_kind(error))
+    return unsettled(display_name(path.name), "", f"no outcome: {error!r}", "no outcome")
 
 
 def _committed(
     item: FileOutcome | tuple[StagedFile, PrefectFuture[FileOutcome]],
     folders: ScoringFolders,
-    best: Champion,
+    best: ScoringModel,
     config: ScoringConfig,
 ) -> FileOutcome:
     """A file's outcome once its commit is done; a commit that never ran or crashed (a
@@ -144,8 +153,13 @@ def _committed(
     outcome = future.result(raise_on_failure=False)
     if isinstance(outcome, FileOutcome):
         return outcome
-    reason = describe(outcome) if isinstance(outcome, BaseException) else repr(outcome)
-    counted = count_failure(source.entry, reason, folders, best, config, return_state=True)
+    if isinstance(outcome, BaseException):
+        reason, cause = describe(outcome), error_kind(outcome)
+    else:
+        reason, cause = repr(outcome), "no outcome"
+    counted = count_failure(
+        source.entry, reason, folders, best, config, source.run, cause, return_state=True
+    )
     return _settled(counted, source.path)
 
 

@@ -6,14 +6,14 @@ from pathlib import Path
 
 from prefect import flow
 
-from lstm_model.config import (
+from flows.config import (
     ReviewsContractConfig,
     SearchSpace,
     TrainConfig,
     TuningConfig,
     default_workspace,
 )
-from lstm_model.tuning import TuningResult
+from lstm_model.training.tuning import TuningResult
 from tasks.data import ingest, resolve_source, tokenise, validate_reviews
 from tasks.tuning import tune
 

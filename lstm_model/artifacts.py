@@ -8,17 +8,19 @@ that the next run removes.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
 import os
 import shutil
+import stat
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,6 +33,55 @@ FILE_MODE_ENV = "LSTM_PIPELINE_FILE_MODE"
 DEFAULT_FILE_MODE = 0o600
 _TMP_MARK = ".tmp-"
 _CHUNK = 1 << 20
+REGULAR = "regular file"
+
+
+class NotRegularFile(ArtifactError):
+    """A path that names something other than a regular file (a FIFO, a socket, a device,
+    a directory or a symbolic link): never opened for reading, never followed."""
+
+    def __init__(self, path: Path | str, kind: str) -> None:
+        super().__init__(f"{path}: not a regular file but a {kind}")
+        self.kind = kind
+
+
+def object_kind(mode: int) -> str:
+    """What an ``lstat``/``fstat`` mode says a directory entry is, in words."""
+    kinds = (
+        (stat.S_ISREG, REGULAR),
+        (stat.S_ISLNK, "symbolic link"),
+        (stat.S_ISDIR, "directory"),
+        (stat.S_ISFIFO, "FIFO (named pipe)"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+    )
+    return next((kind for test, kind in kinds if test(mode)), "file of an unknown type")
+
+
+def open_regular(path: Path, buffering: int = _CHUNK) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file: opened with ``O_NONBLOCK`` and
+    ``O_NOFOLLOW`` (a FIFO or a device cannot block it, a link is never followed), then
+    refused unless ``fstat`` of that descriptor says it is a regular file, so a swap after
+    any earlier check cannot fool it. Raises NotRegularFile for any other object, and
+    OSError (``FileNotFoundError``, ``PermissionError``) as ``os.open`` does."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # what O_NOFOLLOW answers for a link
+            raise NotRegularFile(path, "symbolic link") from exc
+        if exc.errno in (errno.ENXIO, errno.ENODEV, errno.EOPNOTSUPP):  # sockets, devices
+            raise NotRegularFile(path, object_kind(os.lstat(path).st_mode)) from exc
+        raise
+    try:
+        kind = object_kind(os.fstat(fd).st_mode)
+        if kind != REGULAR:
+            raise NotRegularFile(path, kind)
+        return os.fdopen(fd, "rb", buffering=buffering)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def file_mode() -> int:

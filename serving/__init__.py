@@ -2,5 +2,5 @@
 
 ``app`` (the API layer), ``guard`` (key and body checks before parsing), ``champion``
 (the hot-switched model), ``schemas`` (request and response bodies), ``server`` (uvicorn).
-Inference and post-processing live in ``lstm_model.exported``.
+Inference and post-processing live in ``serving.exported``.
 """

@@ -35,13 +35,14 @@ from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from lstm_model.canary import ModelOutputError, check_probabilities
-from lstm_model.config import ServingConfig
-from lstm_model.exported import ExportedModel, labels_of
+from lstm_model.model.labels import labels_of
+from lstm_model.release.canary import ModelOutputError, check_probabilities
 from serving.batching import MicroBatcher
 from serving.body import FIELDS, BodyError, read_predict_body
-from serving.champion import ModelSlot
+from serving.config import ServingConfig
+from serving.exported import ExportedModel
 from serving.guard import API_KEY_HEADER, RequestGuard, error_body
 from serving.schemas import (
     ErrorResponse,
@@ -51,6 +52,7 @@ from serving.schemas import (
     PredictResponse,
     Readiness,
 )
+from serving.slot import ModelSlot
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +192,19 @@ def create_app(registry_root: Path, config: ServingConfig, api_key: str | None =
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
         return _errors(422, [(e["type"], list(e["loc"]), e["msg"]) for e in error.errors()])
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        kind = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+        message = {404: "no such endpoint", 405: "method not allowed here"}.get(
+            error.status_code, "the request cannot be answered"
+        )
+        return _errors(error.status_code, [(kind, [], message)], dict(error.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def internal(_: Request, error: Exception) -> JSONResponse:
+        log.exception("internal error: %s", type(error).__name__)
+        return _errors(500, [("internal_error", [], "internal error: see the service's log")])
 
     @app.exception_handler(Refused)
     async def refused(_: Request, error: Refused) -> JSONResponse:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import anyio
 import numpy as np
 
-from lstm_model.exported import ExportedModel
+from serving.exported import ExportedModel
 
 
 @dataclass

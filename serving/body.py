@@ -4,9 +4,9 @@ A general JSON parser builds whatever the client sends before the schema is chec
 4 MB of ``[1,1,1,...]`` is two million objects and, through the validator, two million
 errors. The request has one fixed shape, ``{"text": str}`` or ``{"texts": [str, ...]}``,
 so this reader walks exactly that shape and stops at the first thing that does not fit:
-at most ``max_texts`` + 1 strings are ever decoded (by the C string scanner of ``json``),
-nothing is nested, numbers are never converted, and an error names the place by position
-only, never by echoing what the client sent.
+each field once, at most ``max_texts`` + 1 strings ever decoded (by the C string scanner
+of ``json``), nothing nested built, numbers never converted, and an error names the place
+by position only, never by echoing what the client sent.
 """
 
 from __future__ import annotations
@@ -63,6 +63,10 @@ class _Reader:
                 self._space()
                 self._expect('"')
                 name = self._string()
+                if name in fields:  # else 4 MB of one field repeated would all be decoded
+                    raise BodyError(
+                        422, "duplicate_field", "a field appears more than once", ["body"]
+                    )
                 self._space()
                 self._expect(":")
                 self._space()

@@ -2,11 +2,11 @@
 
 In order: the API key (when one is set, and only from its header), a place among the
 ``max_concurrency`` requests handled at once (the health probes never need one, so they
-answer however busy the service is), the declared body size, the body itself read up to
-``max_body_bytes`` and no further within ``body_timeout`` seconds, and that a JSON body is
-valid UTF-8. It runs before FastAPI parses anything, so a client without the key, or with
-a huge, slow or undecodable body, costs at most ``max_body_bytes`` of memory and never
-reaches the model. Its errors echo nothing the client sent.
+answer however busy the service is), and, for ``POST /v1/predict`` only, the declared body
+size and the body itself read up to ``max_body_bytes`` and no further within
+``body_timeout`` seconds. It runs before FastAPI parses anything, so a client without the
+key holds no place, and one with a huge or slow body costs at most ``max_body_bytes`` of
+memory and never reaches the model. Its errors echo nothing the client sent.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 API_KEY_HEADER = "X-API-Key"
 PROBES = ("/healthz", "/readyz")
+BODY_PATHS = ("/v1/predict",)
+"""The only requests whose body is read; any other answers without waiting for one."""
 MAX_MESSAGE_CHARS = 300
 
 
@@ -52,6 +54,19 @@ class RequestGuard:
         if scope["type"] != "http" or scope["path"] in PROBES:
             await self.app(scope, receive, send)
             return
+        # The key first: a client without it never takes a place or sends a byte of body.
+        given = self._given_key(scope)
+        if self._key and scope["path"].startswith(self.protected) and not self._valid(given):
+            await refuse(
+                send,
+                401,
+                "unauthorized",
+                f"{'wrong' if given else 'missing'} API key: send it in the "
+                f"{API_KEY_HEADER} header",
+                [],
+                [(b"www-authenticate", f'ApiKey header="{API_KEY_HEADER}"'.encode())],
+            )
+            return
         if self.in_flight >= self.max_concurrency:
             await refuse(
                 send,
@@ -64,33 +79,25 @@ class RequestGuard:
             return
         self.in_flight += 1
         try:
-            await self._guard(scope, receive, send)
+            if scope["method"] == "POST" and scope["path"] in BODY_PATHS:
+                await self._with_body(scope, receive, send)
+            else:  # nothing else reads a body: the app answers (404, 405) without waiting
+                await self.app(scope, receive, send)
         finally:
             self.in_flight -= 1
 
-    async def _guard(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = {name.lower(): value for name, value in scope["headers"]}
-        if self._key and scope["path"].startswith(self.protected):
-            given = headers.get(API_KEY_HEADER.lower().encode(), b"")
-            if not hmac.compare_digest(given, self._key):
-                what = "wrong" if given else "missing"
-                await refuse(
-                    send,
-                    401,
-                    "unauthorized",
-                    f"{what} API key: send it in the {API_KEY_HEADER} header",
-                    [],
-                    [(b"www-authenticate", f'ApiKey header="{API_KEY_HEADER}"'.encode())],
-                )
-                return
-        if scope["method"] not in {"POST", "PUT", "PATCH"}:
-            await self.app(scope, receive, send)
-            return
-        declared = headers.get(b"content-length")
+    @staticmethod
+    def _given_key(scope: Scope) -> bytes:
+        header = API_KEY_HEADER.lower().encode()
+        return next((value for name, value in scope["headers"] if name.lower() == header), b"")
+
+    def _valid(self, given: bytes) -> bool:
+        return self._key is not None and hmac.compare_digest(given, self._key)
+
+    async def _with_body(self, scope: Scope, receive: Receive, send: Send) -> None:
+        declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
-            # The header's own text is never echoed: it could be anything up to 16 KB.
-            size = declared.decode() if declared.isdigit() and len(declared) <= 20 else "?"
-            await self._too_large(send, size)
+            await self._too_large(send, "the declared length")  # its text is never echoed
             return
         chunks: list[bytes] = []
         size = 0
@@ -102,7 +109,7 @@ class RequestGuard:
                 chunk = message.get("body", b"")
                 size += len(chunk)
                 if size > self.max_body_bytes:
-                    await self._too_large(send, f"more than {self.max_body_bytes}")
+                    await self._too_large(send, "the body")
                     return
                 chunks.append(chunk)
                 if not message.get("more_body", False):
@@ -117,28 +124,14 @@ class RequestGuard:
                 [(b"connection", b"close")],
             )
             return
-        body = b"".join(chunks)
-        if b"json" in headers.get(b"content-type", b""):
-            try:
-                body.decode("utf-8")
-            except UnicodeDecodeError as error:
-                await refuse(
-                    send,
-                    422,
-                    "utf8_invalid",
-                    f"the request body is not valid UTF-8: byte 0x{body[error.start]:02x} at "
-                    f"offset {error.start} ({error.reason})",
-                    ["body", error.start],
-                )
-                return
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, _replay(b"".join(chunks), receive), send)
 
-    async def _too_large(self, send: Send, size: str) -> None:
+    async def _too_large(self, send: Send, what: str) -> None:
         await refuse(
             send,
             413,
             "body_too_large",
-            f"the request body ({size} bytes) is over the limit of {self.max_body_bytes} bytes",
+            f"{what} is over the limit of {self.max_body_bytes} bytes",
             ["body"],
             # The rest of the body is never read: the connection cannot be reused.
             [(b"connection", b"close")],

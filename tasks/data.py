@@ -11,11 +11,12 @@ from prefect.artifacts import create_markdown_artifact
 from data_contracts import ContractResult, ContractViolation
 from data_contracts import validate_imdb_reviews as _validate_imdb_reviews
 from data_contracts import validate_imdb_tokenised as _validate_imdb_tokenised
-from lstm_model.config import ReviewsContractConfig, TokeniserConfig
-from lstm_model.dataset import TokenisedResult, tokenise_reviews, tokenised_folder
-from lstm_model.ingest import IngestResult, ingest_folder, ingest_reviews
-from lstm_model.sources import ResolvedSource
-from lstm_model.sources import resolve_source as _resolve_source
+from data_contracts.config import ReviewsContractConfig
+from lstm_model.data.config import TokeniserConfig
+from lstm_model.data.dataset import TokenisedResult, tokenise_reviews, tokenised_folder
+from lstm_model.data.ingest import IngestResult, ingest_folder, ingest_reviews
+from lstm_model.data.sources import ResolvedSource
+from lstm_model.data.sources import resolve_source as _resolve_source
 from tasks._policies import IO_RETRIES, published_key
 
 

@@ -13,21 +13,59 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
-from lstm_model.baseline import BaselineResult, fit_baseline
-from lstm_model.config import BaselineConfig, ExportConfig, GateConfig, ModelConfig, TrainConfig
-from lstm_model.dataset import TokenisedResult
-from lstm_model.evaluate import EvaluationResult, evaluate_model
-from lstm_model.export import ParityResult
-from lstm_model.gate import GateDecision
-from lstm_model.ingest import IngestResult
-from lstm_model.release import (
+from lstm_model.data.config import TokeniserConfig
+from lstm_model.data.dataset import TokenisedResult
+from lstm_model.data.ingest import IngestResult
+from lstm_model.evaluation.baseline import BaselineResult, fit_baseline
+from lstm_model.evaluation.config import BaselineConfig, GateConfig
+from lstm_model.evaluation.evaluate import EvaluationResult, evaluate_model
+from lstm_model.evaluation.gate import GateDecision
+from lstm_model.model.config import ModelConfig
+from lstm_model.release.config import ExportConfig
+from lstm_model.release.export import ParityResult
+from lstm_model.release.promotion import (
+    PreviousBuild,
     export_candidate,
     gate_candidate,
     promote_candidate,
     register_candidate,
 )
-from lstm_model.training import TrainResult, train_model
+from lstm_model.release.promotion import previous_build as _previous_build
+from lstm_model.training.config import TrainConfig
+from lstm_model.training.fingerprint import Fingerprint, build_fingerprint
+from lstm_model.training.fit import TrainResult, train_model
 from tasks._policies import IO_RETRIES
+
+
+@task(name="fingerprint", timeout_seconds=300)
+def fingerprint(
+    reviews: IngestResult, tokeniser: TokeniserConfig, model: ModelConfig, training: TrainConfig
+) -> Fingerprint:
+    """What a model trained now would be built from: data, config and training code."""
+    return build_fingerprint(reviews.sha256, tokeniser, model, training)
+
+
+@task(name="previous-build", timeout_seconds=600, **IO_RETRIES)
+def previous_build(registry: Path, built_from: Fingerprint, force: bool) -> PreviousBuild | None:
+    """The registered version with this fingerprint, if any; published as the run's
+    "nothing new" artifact unless ``force`` trains anyway."""
+    found = _previous_build(registry, built_from)
+    if found is not None:
+        logger = get_run_logger()
+        if force:
+            logger.info("training anyway (force): %s", found.describe())
+        else:
+            logger.info(found.describe())
+            create_markdown_artifact(
+                markdown=(
+                    f"# Nothing new: nothing trained\n\n{found.describe()}.\n\n"
+                    f"Fingerprint `{built_from.sha256}`: dataset `{built_from.dataset}`, "
+                    f"code `{built_from.code[:12]}`. Set `force` to train anyway."
+                ),
+                key="retrain-nothing-new",
+                description="Why this retrain trained nothing",
+            )
+    return found
 
 
 @task(name="train", timeout_seconds=4 * 3600)
@@ -68,7 +106,7 @@ def evaluate(
     trained: TrainResult,
     tokenised: TokenisedResult,
     out_dir: Path,
-    reference: BaselineResult | None = None,
+    baseline_result: BaselineResult | None = None,
 ) -> EvaluationResult:
     """Test-split metrics, plots and report (beside the baseline's metrics, when measured);
     published as a Prefect markdown artifact."""
@@ -77,7 +115,7 @@ def evaluate(
         tokenised,
         trained.history,
         out_dir,
-        baseline=None if reference is None else reference.metrics,
+        baseline=None if baseline_result is None else baseline_result.metrics,
     )
     images = "\n\n".join(
         f"![{path.stem}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})"
@@ -99,7 +137,7 @@ def register(
     tokenised: TokenisedResult,
     model: ModelConfig,
     config: TrainConfig,
-    reference: BaselineResult | None = None,
+    baseline_result: BaselineResult | None = None,
 ) -> int:
     """Add the candidate to the model registry; returns its version."""
     return register_candidate(
@@ -109,7 +147,7 @@ def register(
         tokenised,
         model_config=model,
         train_config=config,
-        baseline=reference,
+        baseline=baseline_result,
     )
 
 

@@ -10,34 +10,29 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from data_contracts.scoring import validate_scoring_input, validate_scoring_output
-from lstm_model.config import ScoringConfig
-from lstm_model.scoring import (
-    Champion,
-    Dropped,
-    FileOutcome,
-    FrameCheck,
-    RunSummary,
-    ScoringFolders,
-    fail_file,
-    files_to_score,
-    load_champion,
-    score_file,
-    summarise_run,
-)
-from lstm_model.scoring_parts import (
+from lstm_model.scoring.config import ScoringConfig
+from lstm_model.scoring.discovery import files_to_score
+from lstm_model.scoring.folders import ScoringFolders
+from lstm_model.scoring.infer import ScoringModel, load_scoring_model
+from lstm_model.scoring.ledger import fail_file, settle_run
+from lstm_model.scoring.outcomes import Dropped, FileOutcome
+from lstm_model.scoring.parallel import (
     ScoredPart,
     StagedFile,
     commit_file,
     score_part,
     stage_file,
 )
+from lstm_model.scoring.report import RunSummary, summarise_run
+from lstm_model.scoring.rows import FrameCheck
+from lstm_model.scoring.sequential import score_file
 from tasks._policies import IO_RETRIES
 
 
-@task(name="load-champion", timeout_seconds=600, **IO_RETRIES)
-def champion(registry: Path) -> Champion:
+@task(name="load-scoring-model", timeout_seconds=600, **IO_RETRIES)
+def scoring_model(registry: Path) -> ScoringModel:
     """The champion model, its files checked against the registry manifest."""
-    return load_champion(registry)
+    return load_scoring_model(registry)
 
 
 @task(name="discover-files", timeout_seconds=600, **IO_RETRIES)
@@ -60,7 +55,12 @@ def _output_contract(workspace: Path) -> FrameCheck:
 
 @task(name="score-file", timeout_seconds=3600, **IO_RETRIES)
 def score(
-    path: Path, folders: ScoringFolders, best: Champion, config: ScoringConfig, workspace: Path
+    path: Path,
+    folders: ScoringFolders,
+    best: ScoringModel,
+    config: ScoringConfig,
+    workspace: Path,
+    run: str,
 ) -> FileOutcome:
     """Score one file exactly once, with the scoring_input/scoring_output contracts."""
     return score_file(
@@ -70,20 +70,27 @@ def score(
         config,
         check_input=_input_contract(workspace, config),
         check_output=_output_contract(workspace),
+        run=run,
     )
 
 
 @task(name="stage-file", timeout_seconds=3600, **IO_RETRIES)
 def stage(
-    path: Path, folders: ScoringFolders, best: Champion, config: ScoringConfig, workspace: Path
+    path: Path,
+    folders: ScoringFolders,
+    best: ScoringModel,
+    config: ScoringConfig,
+    workspace: Path,
+    run: str,
 ) -> StagedFile:
     """Read and check one file (scoring_input contract), cut into parts to score."""
-    return stage_file(path, folders, best, config, check_input=_input_contract(workspace, config))
+    contract = _input_contract(workspace, config)
+    return stage_file(path, folders, best, config, check_input=contract, run=run)
 
 
 @task(name="score-part", timeout_seconds=3600, **IO_RETRIES)
 def score_one_part(
-    part: Path, source: StagedFile, best: Champion, config: ScoringConfig, workspace: Path
+    part: Path, source: StagedFile, best: ScoringModel, config: ScoringConfig, workspace: Path
 ) -> ScoredPart:
     """Score one part of a staged file (scoring_output contract)."""
     return score_part(part, source, best, config, check_output=_output_contract(workspace))
@@ -94,7 +101,7 @@ def commit(
     source: StagedFile,
     scored: list[ScoredPart],
     folders: ScoringFolders,
-    best: Champion,
+    best: ScoringModel,
     config: ScoringConfig,
 ) -> FileOutcome:
     """Publish a staged file's scored parts as its result, exactly once."""
@@ -103,15 +110,22 @@ def commit(
 
 @task(name="count-failure", timeout_seconds=600, **IO_RETRIES)
 def count_failure(
-    entry: Dropped, reason: str, folders: ScoringFolders, best: Champion, config: ScoringConfig
+    entry: Dropped,
+    reason: str,
+    folders: ScoringFolders,
+    best: ScoringModel,
+    config: ScoringConfig,
+    run: str,
+    cause: str = "",
 ) -> FileOutcome:
-    """Count a failure the flow saw (a lost worker, a timeout) against the file."""
-    return fail_file(entry, reason, folders, config, best.version)
+    """Count a failure the flow saw (a lost worker, a timeout) against the file, once in
+    the run that staged it."""
+    return fail_file(entry, reason, folders, config, best.version, run, cause)
 
 
 @task(name="scoring-report", timeout_seconds=600, **IO_RETRIES)
 def report(
-    outcomes: list[FileOutcome], best: Champion, config: ScoringConfig, out_dir: Path
+    outcomes: list[FileOutcome], best: ScoringModel, config: ScoringConfig, out_dir: Path
 ) -> RunSummary:
     """Reconciled counts, score histogram and drift, as a Prefect markdown artifact."""
     summary = summarise_run(outcomes, best, config, out_dir)
@@ -123,3 +137,10 @@ def report(
         markdown=markdown, key="scoring-report", description="Batch scoring run"
     )
     return summary
+
+
+@task(name="settle-run", timeout_seconds=600, **IO_RETRIES)
+def settle(outcomes: list[FileOutcome], folders: ScoringFolders, run: str) -> None:
+    """Fail the run loudly, counting nothing against its files, when its failures are
+    its own rather than the files' (``settle_run``)."""
+    settle_run(outcomes, folders, run)

@@ -7,9 +7,9 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 
-from lstm_model.config import SearchSpace, TrainConfig, TuningConfig
-from lstm_model.dataset import TokenisedResult
-from lstm_model.tuning import NamedConfig, TuningResult, load_named_config, run_search
+from lstm_model.data.dataset import TokenisedResult
+from lstm_model.training.config import SearchSpace, TrainConfig, TuningConfig
+from lstm_model.training.tuning import NamedConfig, TuningResult, load_named_config, run_search
 from tasks._policies import IO_RETRIES
 
 

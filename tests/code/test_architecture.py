@@ -1,4 +1,6 @@
-"""Imports flow one way: flows -> tasks -> lstm_model, data_contracts. No prints in libraries."""
+"""Imports flow one way: flows -> tasks -> lstm_model, data_contracts, and inside the
+library down its layers of sub-packages. No prints in libraries, no HTTP or Dask settings
+in the ML library, no test module importing another."""
 
 from __future__ import annotations
 
@@ -11,25 +13,45 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # package -> top-level modules it must never import
 FORBIDDEN = {
-    "lstm_model": {"prefect", "tasks", "flows", "data_contracts", "deployments", "serving"},
+    "lstm_model": {
+        *("prefect", "tasks", "flows", "data_contracts", "deployments", "serving", "cli"),
+        *("fastapi", "uvicorn", "starlette", "httpx", "dask", "distributed", "prefect_dask"),
+    },
     "data_contracts": {"prefect", "tasks", "flows", "deployments", "serving"},
     "tasks": {"flows", "deployments", "serving"},
     "flows": {"deployments"},
     "deployments": {"flows", "tasks", "serving"},  # deployments name flows by entrypoint only
     # the service runs the exported model: no orchestration, no training-data contracts
-    "serving": {"prefect", "tasks", "flows", "data_contracts", "deployments"},
+    "serving": {"prefect", "tasks", "flows", "data_contracts", "deployments", "cli"},
+    "cli": {"deployments"},
 }
 
+# The library's layers, lowest first: a sub-package imports only those below it, and the
+# top modules (errors, artifacts, config) import no sub-package.
+LAYERS = ("data", "model", "training", "evaluation", "release", "scoring")
+TOP = ("errors", "artifacts", "config")
 
-def _imports(path: Path) -> set[str]:
+
+def _modules(path: Path) -> set[str]:
+    """Every module ``path`` imports, by its full dotted name."""
     tree = ast.parse(path.read_text(), filename=str(path))
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
+            names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
     return names
+
+
+def _imports(path: Path) -> set[str]:
+    return {name.split(".")[0] for name in _modules(path)}
+
+
+def _sub_package(path: Path) -> str:
+    part = path.relative_to(ROOT / "lstm_model").parts[0]
+    return part.removesuffix(".py")
 
 
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
@@ -40,6 +62,81 @@ def test_imports_flow_one_way(package: str) -> None:
         if _imports(path) & FORBIDDEN[package]
     }
     assert offenders == {}, f"{package} imports what it must not: {offenders}"
+
+
+def test_the_library_imports_down_its_layers() -> None:
+    offenders = []
+    for path in (ROOT / "lstm_model").rglob("*.py"):
+        here = _sub_package(path)
+        allowed = set(TOP) | (set(LAYERS[: LAYERS.index(here)]) if here in LAYERS else set())
+        for name in _modules(path):
+            parts = name.split(".")
+            outside = parts[0] == "lstm_model" and len(parts) > 1 and parts[1] != here
+            if outside and parts[1] not in allowed and parts[1] != "__version__":
+                offenders.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert offenders == []
+
+
+def test_sequential_and_parallel_scoring_never_import_each_other() -> None:
+    scoring = ROOT / "lstm_model" / "scoring"
+    assert not any(
+        m.startswith("lstm_model.scoring.parallel") for m in _modules(scoring / "sequential.py")
+    )
+    assert not any(
+        m.startswith("lstm_model.scoring.sequential") for m in _modules(scoring / "parallel.py")
+    )
+
+
+def test_every_sub_package_says_what_it_owns_and_may_import() -> None:
+    for layer in LAYERS:
+        doc = ast.get_docstring(
+            ast.parse((ROOT / "lstm_model" / layer / "__init__.py").read_text())
+        )
+        assert doc and "May import" in doc, layer
+
+
+def test_the_library_holds_no_http_or_dask_settings() -> None:
+    """Config models of the ML library: none has a field for a server or a cluster."""
+    import importlib
+
+    from lstm_model.config import FrozenConfig
+
+    words = ("host", "port", "http", "api", "key", "dask", "concurrency", "timeout", "address")
+    fields = []
+    for layer in LAYERS:
+        module = importlib.import_module(f"lstm_model.{layer}.config")
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, FrozenConfig):
+                fields += [f"{value.__name__}.{f}" for f in value.model_fields]
+    found = [f for f in fields if set(f.split(".")[1].split("_")) & set(words)]
+    assert fields and found == []
+
+
+def test_no_test_module_imports_another() -> None:
+    offenders = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in (ROOT / "tests").rglob("*.py")
+        for name in _modules(path)
+        if name.startswith("tests.") and not name.startswith("tests.helpers")
+    ]
+    assert offenders == []
+
+
+def test_flow_parameter_descriptions_survive_the_ui() -> None:
+    """The Prefect UI renders descriptions as HTML: an angle bracket would eat words."""
+    from prefect.utilities.callables import parameter_schema
+
+    from flows.retrain import retrain
+    from flows.score import score_inbox
+    from flows.tune import tune_hyperparameters
+
+    described = {
+        f"{flow.name}.{name}": spec.get("description", "")
+        for flow in (retrain, score_inbox, tune_hyperparameters)
+        for name, spec in parameter_schema(flow.fn).model_dump()["properties"].items()
+    }
+    assert described and all(described.values()), described
+    assert {k: v for k, v in described.items() if "<" in v or ">" in v} == {}
 
 
 def test_the_rule_checker_catches_a_prefect_import(tmp_path: Path) -> None:
@@ -65,7 +162,7 @@ def test_importing_the_library_does_no_work(tmp_path: Path) -> None:
     import sys
 
     code = (
-        "import sys, lstm_model.ingest, lstm_model.dataset, data_contracts, tasks.data, serving.app;"
+        "import sys, lstm_model.data.ingest, lstm_model.data.dataset, data_contracts, tasks.data, serving.app;"
         "print(sorted(m for m in ('great_expectations', 'tensorflow') if m in sys.modules))"
     )
     out = subprocess.run(

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from lstm_model.exported import ExportedModel
 from serving.batching import MicroBatcher
+from serving.exported import ExportedModel
 
 
 class LengthModel:

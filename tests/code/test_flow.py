@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from prefect.testing.utilities import prefect_test_harness
+from prefect import flow
 
+from data_contracts.config import ReviewsContractConfig
 from flows.retrain import retrain
 from lstm_model.artifacts import sha256_file
-from lstm_model.config import GateConfig, ReviewsContractConfig, TrainConfig
-from lstm_model.registry import Registry
-from tests.conftest import tiny_flow_kwargs
+from lstm_model.evaluation.config import GateConfig
+from lstm_model.release.registry import Registry
+from lstm_model.training.config import TrainConfig
+from tasks.data import resolve_source
+from tests.helpers.tiny import tiny_flow_kwargs
 
-
-@pytest.fixture(scope="module", autouse=True)
-def harness() -> Iterator[None]:
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
+pytestmark = pytest.mark.usefixtures("prefect_harness")  # one test server for the session
 
 
 def _artifact(key: str) -> str:
@@ -75,7 +73,7 @@ def test_the_tuning_flow_saves_a_config_that_retraining_takes(
     fixture_archive: Path, tmp_path: Path
 ) -> None:
     from flows.tune import tune_hyperparameters
-    from lstm_model.config import SearchSpace, TuningConfig
+    from lstm_model.training.config import SearchSpace, TuningConfig
 
     space = SearchSpace(
         units_min=4, units_max=8, maxlen_min=20, maxlen_max=40, maxlen_step=10,
@@ -108,6 +106,7 @@ def test_gate_rejection_keeps_the_champion_and_fails_the_flow(
         source=str(fixture_archive),
         workspace=tmp_path,
         **tiny_flow_kwargs(gate_config=GateConfig(min_accuracy=0.99)),
+        force=True,  # the same build as version 1: only a new gate
         return_state=True,
     )
     assert state.is_failed()
@@ -139,16 +138,45 @@ def test_regression_against_the_champion_is_refused(fixture_archive: Path, tmp_p
     ):
         state.result()
     assert Registry(tmp_path / "registry").champion() == 1
+    # The same build again is not retrained: the run completes and says why.
+    again = retrain(
+        source=str(fixture_archive),
+        workspace=tmp_path,
+        **tiny_flow_kwargs(training=TrainConfig(epochs=1, batch_size=32, seed=7)),
+    )
+    assert again.model_version == 2 and again.champion == 1 and again.metrics is None
+    assert again.nothing_new.startswith("nothing new since version 2, which was built from")
+    assert "rejected (gate FAILED" in again.nothing_new and "force" in again.nothing_new
+    assert [v.version for v in Registry(tmp_path / "registry").list_versions()] == [1, 2]
 
 
-def test_second_run_hits_the_caches(fixture_archive: Path, tmp_path: Path) -> None:
+def _files_and_times(root: Path) -> list[tuple[str, int]]:
+    return sorted((str(p.relative_to(root)), p.stat().st_mtime_ns) for p in root.rglob("*"))
+
+
+def test_a_second_run_with_nothing_new_trains_nothing_and_force_trains(
+    fixture_archive: Path, tmp_path: Path
+) -> None:
     kwargs = {"source": str(fixture_archive), "workspace": tmp_path, **tiny_flow_kwargs()}
     first = retrain(**kwargs)
+    registry = tmp_path / "registry"
     stamp = first.tokenised_path.stat().st_mtime_ns
-    states = retrain(**kwargs, return_state=True)
-    second = states.result()
-    assert second.tokenised_sha256 == first.tokenised_sha256
-    assert second.model_version == first.model_version + 1
+    listing = _files_and_times(tmp_path)
+    state = retrain(**kwargs, return_state=True)
+    assert state.is_completed()
+    second = state.result()
+    assert second.nothing_new == ("nothing new since version 1 (champion: promoted to champion)")
+    assert (second.model_version, second.champion) == (1, 1)
+    assert second.fingerprint == first.fingerprint
+    assert second.tokenised_path is None and second.metrics is None and second.gate is None
+    assert "nothing new since version 1" in _artifact("retrain-nothing-new")
+    # nothing trained, registered or exported: not one file added or changed
+    assert _files_and_times(tmp_path) == listing
+    assert Registry(registry).manifest(1)["fingerprint"]["sha256"] == first.fingerprint
+    # force trains anyway, from the cached tokenised data
+    third = retrain(**kwargs, force=True)
+    assert third.nothing_new is None and third.model_version == 2
+    assert third.tokenised_sha256 == first.tokenised_sha256
     assert first.tokenised_path.stat().st_mtime_ns == stamp
     assert len(list((tmp_path / "reviews").iterdir())) == 1
 
@@ -203,17 +231,19 @@ def test_failed_download_is_retried(
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setenv("LSTM_PIPELINE_CACHE", str(tmp_path / "cache"))
+    url = f"http://127.0.0.1:{server.server_address[1]}/aclImdb_v1.tar.gz"
+
+    @flow
+    def fetch(source: str) -> Path:  # the retrain flow's first step, with its task's policy
+        return resolve_source(source).path
+
     try:
-        outputs = retrain(
-            source=f"http://127.0.0.1:{server.server_address[1]}/aclImdb_v1.tar.gz",
-            workspace=tmp_path / "ws",
-            **tiny_flow_kwargs(),
-        )
+        path = fetch(url)
     finally:
         server.shutdown()
         server.server_close()
     assert len(calls) == 2
-    assert outputs.source_sha256 == sha256_file(fixture_archive)
+    assert sha256_file(path) == sha256_file(fixture_archive)
 
 
 @pytest.mark.parametrize(

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from lstm_model.config import ServingConfig
-from lstm_model.exported import ExportedModel
 from serving.app import MAX_ERRORS, create_app
+from serving.config import ServingConfig
+from serving.exported import ExportedModel
 
 KEY = "k-in-process-key"
 MAX_ERROR_BYTES = 4096

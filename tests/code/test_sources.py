@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from lstm_model.config import SOURCE_ENV
+from lstm_model.data.config import SOURCE_ENV
+from lstm_model.data.sources import resolve_source
 from lstm_model.errors import DownloadError, SourceError
-from lstm_model.sources import resolve_source
 
 
 class _Server(http.server.ThreadingHTTPServer):

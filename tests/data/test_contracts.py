@@ -13,13 +13,14 @@ import pytest
 
 from data_contracts import ContractViolation, validate_imdb_reviews, validate_imdb_tokenised
 from data_contracts._runner import run_suite
+from data_contracts.config import ReviewsContractConfig
 from data_contracts.imdb_reviews import COLUMN_TYPES
 from data_contracts.imdb_tokenised import expectations as tokenised_expectations
 from data_contracts.imdb_tokenised import summarise
-from lstm_model.config import ReviewsContractConfig, TokeniserConfig
-from lstm_model.dataset import tokenise_reviews
-from lstm_model.ingest import REVIEWS_SCHEMA
-from tests.conftest import FIXTURE_CONTRACT
+from lstm_model.data.config import TokeniserConfig
+from lstm_model.data.dataset import tokenise_reviews
+from lstm_model.data.ingest import REVIEWS_SCHEMA
+from tests.helpers.tiny import FIXTURE_CONTRACT
 
 CONFIG = ReviewsContractConfig(**FIXTURE_CONTRACT)
 

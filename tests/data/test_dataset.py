@@ -9,11 +9,11 @@ import numpy as np
 import pyarrow.compute as pc
 import pytest
 
-from lstm_model.config import TokeniserConfig
-from lstm_model.dataset import load_split, tokenise_reviews
+from lstm_model.data.config import TokeniserConfig
+from lstm_model.data.dataset import load_split, tokenise_reviews
+from lstm_model.data.ingest import load_reviews
+from lstm_model.data.tokeniser import Tokeniser, split_words
 from lstm_model.errors import ArtifactError
-from lstm_model.ingest import load_reviews
-from lstm_model.tokeniser import Tokeniser, tokenize
 
 CONFIG = TokeniserConfig(vocab_size=50_000, maxlen=64)
 
@@ -27,7 +27,7 @@ def test_vocabulary_comes_from_the_train_split_only(tokenised, ingested) -> None
     table = load_reviews(ingested)
     words = {
         split: {
-            w for t in tokenize(table.filter(pc.equal(table["split"], split))["text"]) for w in t
+            w for t in split_words(table.filter(pc.equal(table["split"], split))["text"]) for w in t
         }
         for split in ("train", "test")
     }
@@ -75,7 +75,7 @@ def test_changed_file_is_refused_on_load(ingested, tmp_path: Path) -> None:  # t
 
 
 def test_a_published_folder_describes_itself(tokenised) -> None:  # type: ignore[no-untyped-def]
-    from lstm_model.dataset import open_tokenised
+    from lstm_model.data.dataset import open_tokenised
 
     opened = open_tokenised(tokenised.tokeniser_dir)
     assert opened.model_copy(update={"cached": tokenised.cached}) == tokenised

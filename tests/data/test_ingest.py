@@ -10,10 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from lstm_model.artifacts import sha256_file
+from lstm_model.data.ingest import REVIEWS_SCHEMA, ingest_reviews, read_reviews
+from lstm_model.data.sources import resolve_source
 from lstm_model.errors import IngestError
-from lstm_model.ingest import REVIEWS_SCHEMA, ingest_reviews, read_reviews
-from lstm_model.sources import resolve_source
-from tests.conftest import FIXTURE_REVIEWS
+from tests.helpers.tiny import FIXTURE_REVIEWS
 
 
 def _ingest(source: Path, workspace: Path):  # type: ignore[no-untyped-def]
@@ -181,8 +181,8 @@ def test_gzip_with_bad_checksum(fixture_archive: Path, tmp_path: Path) -> None:
 
 
 def test_changed_parquet_is_refused_on_load(fixture_archive: Path, tmp_path: Path) -> None:
+    from lstm_model.data.ingest import load_reviews
     from lstm_model.errors import ArtifactError
-    from lstm_model.ingest import load_reviews
 
     result = _ingest(fixture_archive, tmp_path)
     result.path.write_bytes(result.path.read_bytes() + b"x")

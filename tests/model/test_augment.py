@@ -7,9 +7,9 @@ import logging
 import numpy as np
 import pytest
 
-from lstm_model.augment import _log_count_ratio, augment, build_synonyms, is_negation
-from lstm_model.dataset import load_split
-from lstm_model.tokeniser import Tokeniser
+from lstm_model.data.dataset import load_split
+from lstm_model.data.tokeniser import Tokeniser
+from lstm_model.training.augment import _log_count_ratio, augment, build_synonyms, is_negation
 
 
 @pytest.fixture(scope="module")
@@ -51,12 +51,13 @@ def test_augment_swaps_only_words_with_synonyms() -> None:
 
 
 def test_training_with_augmentation_fits_on_more_rows(tokenised, tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
-    from lstm_model.config import ModelConfig, TrainConfig
-    from lstm_model.training import train_model
+    from lstm_model.model.config import ModelConfig
+    from lstm_model.training.config import TrainConfig
+    from lstm_model.training.fit import train_model
 
     model = ModelConfig(units=4, embedding_dim=8, ngram_order=0, lstm_maxlen=None)
     train = TrainConfig(epochs=1, batch_size=32, augment_copies=1, augment_rate=0.2)
-    with caplog.at_level(logging.INFO, logger="lstm_model.training"):
+    with caplog.at_level(logging.INFO, logger="lstm_model.training.fit"):
         result = train_model(tokenised, model, train, tmp_path, verbose=0)
     fit_rows = len(load_split(tokenised, "train")[1]) - round(0.1 * 204)
     assert f"augmented the fit rows with synonyms: {2 * fit_rows} rows" in caplog.text

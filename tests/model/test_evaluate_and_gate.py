@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lstm_model.config import GateConfig
-from lstm_model.evaluate import compute_metrics
-from lstm_model.gate import decide
+from lstm_model.evaluation.config import GateConfig
+from lstm_model.evaluation.evaluate import compute_metrics
+from lstm_model.evaluation.gate import decide
 
 
 def test_metrics_match_hand_computed_values() -> None:
@@ -88,8 +88,9 @@ def test_baseline_fits_on_the_model_s_training_rows_and_is_cached(  # type: igno
 ) -> None:
     import json
 
-    from lstm_model.baseline import fit_baseline
-    from lstm_model.config import BaselineConfig, TrainConfig
+    from lstm_model.evaluation.baseline import fit_baseline
+    from lstm_model.evaluation.config import BaselineConfig
+    from lstm_model.training.config import TrainConfig
 
     split = TrainConfig(validation_fraction=0.1, seed=42)
     first = fit_baseline(ingested, BaselineConfig(min_df=1), split, tmp_path)
@@ -105,7 +106,7 @@ def test_baseline_fits_on_the_model_s_training_rows_and_is_cached(  # type: igno
 
 
 def test_report_puts_the_baseline_beside_the_model() -> None:
-    from lstm_model.evaluate import render_report
+    from lstm_model.evaluation.evaluate import render_report
 
     model = compute_metrics(np.array([0, 1, 1, 0]), np.array([0.2, 0.9, 0.4, 0.1]))
     baseline = compute_metrics(np.array([0, 1, 1, 0]), np.array([0.6, 0.9, 0.8, 0.1]))

@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from lstm_model.config import BIDIRECTIONAL_MODEL, CLASSIC_MODEL, PRESETS, ModelConfig
-from lstm_model.model import build_model
+from lstm_model.model.builders import build_model
+from lstm_model.model.config import BIDIRECTIONAL_MODEL, CLASSIC_MODEL, PRESETS, ModelConfig
 
 
 def _layers(model: keras.Model) -> dict[str, keras.layers.Layer]:
@@ -82,7 +82,7 @@ def test_fused_lstm_is_off_on_jax_only(backend: str, expected: str) -> None:
     from pathlib import Path
 
     code = (
-        "from lstm_model.config import ModelConfig; from lstm_model.model import build_model; "
+        "from lstm_model.model.config import ModelConfig; from lstm_model.model.builders import build_model; "
         "m = build_model(ModelConfig(ngram_buckets=64), vocab_size=50, maxlen=10); "
         "print(m.get_layer('bilstm').forward_layer.use_cudnn)"
     )
@@ -100,7 +100,7 @@ def test_use_cudnn_off_forces_the_generic_kernel() -> None:
 
 
 def test_attention_pooling_weighs_only_the_steps_that_hold_words() -> None:
-    from lstm_model.layers import AttentionPooling
+    from lstm_model.model.layers import AttentionPooling
 
     layer = AttentionPooling(4)
     rng = np.random.default_rng(0)

@@ -11,14 +11,16 @@ import threading
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from cli.main import app
 from lstm_model.artifacts import FILE_MODE_ENV, sha256_file
-from lstm_model.canary import CANARY_TEXTS, ModelOutputError
 from lstm_model.errors import ArtifactError
-from lstm_model.exported import load_exported
-from lstm_model.registry import ChampionPointerError, Registry
-from lstm_model.scoring import load_champion
-from lstm_model.signing import SIGNING_KEY_ENV
+from lstm_model.release.canary import CANARY_TEXTS, ModelOutputError
+from lstm_model.release.registry import ChampionPointerError, Registry
+from lstm_model.release.signing import SIGNING_KEY_ENV
+from lstm_model.scoring.infer import load_scoring_model
+from serving.exported import load_exported
 
 MODEL_NAME = "imdb_sentiment"
 
@@ -60,7 +62,7 @@ def test_a_rehashed_model_that_computes_otherwise_is_refused(registry: Path) -> 
     with pytest.raises(ModelOutputError, match=r"canary texts score up to .* tflite"):
         load_exported(registry, 1, "tflite")
     with pytest.raises(ModelOutputError, match=r"canary texts score up to .* keras"):
-        load_champion(registry)
+        load_scoring_model(registry)
     assert load_exported(registry, 1, "saved_model").version == 1  # untouched format: fine
 
 
@@ -72,11 +74,15 @@ def test_a_signed_registry_refuses_changed_or_unsigned_manifests(
     with pytest.raises(ArtifactError, match="not signed"):
         load_exported(registry, 1, "saved_model")
     with pytest.raises(ArtifactError, match="not signed"):
-        load_champion(registry)
-    reg.sign(1)  # checks the files, then vouches for them
+        load_scoring_model(registry)
+    # `models sign` checks the files, then vouches for them
+    signed = CliRunner().invoke(
+        app, ["models", "sign", "--registry", str(registry), "--version", "1"]
+    )
+    assert signed.exit_code == 0 and "model version 1: manifest signed" in signed.output
     assert "team-signing-key" not in (registry / "versions" / "1" / "manifest.json").read_text()
     assert load_exported(registry, 1, "saved_model").version == 1
-    assert load_champion(registry).version == 1
+    assert load_scoring_model(registry).version == 1
     # Re-hashing after a change breaks the signature.
     model = registry / "versions" / "1" / "export" / "model.tflite"
     model.write_bytes(model.read_bytes()[:-1] + b"\0")
@@ -94,6 +100,11 @@ def test_a_signed_registry_refuses_changed_or_unsigned_manifests(
     monkeypatch.delenv(SIGNING_KEY_ENV)
     with pytest.raises(Exception, match="no key to sign with"):
         reg.sign(2)
+    unsigned = CliRunner().invoke(
+        app, ["models", "sign", "--registry", str(registry), "--version", "2"]
+    )
+    assert unsigned.exit_code == 1
+    assert "error: $LSTM_PIPELINE_SIGNING_KEY is not set" in unsigned.output
 
 
 def _fifo(path: Path) -> Path:

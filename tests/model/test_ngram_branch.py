@@ -6,9 +6,9 @@ import keras
 import numpy as np
 import pytest
 
-from lstm_model.config import PRESETS, ModelConfig
-from lstm_model.layers import MAX_BUCKETS, HashedNgrams, LastSteps, MaskedMean
-from lstm_model.model import branch_models, build_model
+from lstm_model.model.builders import branch_models, build_model
+from lstm_model.model.config import PRESETS, ModelConfig
+from lstm_model.model.layers import MAX_BUCKETS, HashedNgrams, LastSteps, MaskedMean
 
 
 def _bigram_id(a: int, b: int, buckets: int) -> int:
@@ -103,13 +103,15 @@ def test_lstm_only_models_have_no_branches() -> None:
 def test_the_nbsvm_branch_reproduces_its_regression_and_exports(tokenised, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from pydantic import ValidationError
 
-    from lstm_model.config import ExportConfig, TrainConfig
-    from lstm_model.dataset import load_split
-    from lstm_model.export import check_parity, export_model
-    from lstm_model.model import NBSVM_LOGIT, load_model
-    from lstm_model.tokeniser import Tokeniser
-    from lstm_model.training import stratified_split, train_model
-    from tests.conftest import TINY_MODEL
+    from lstm_model.data.dataset import load_split
+    from lstm_model.data.splits import stratified_split
+    from lstm_model.data.tokeniser import Tokeniser
+    from lstm_model.model.builders import NBSVM_LOGIT, load_model
+    from lstm_model.release.config import ExportConfig
+    from lstm_model.release.export import check_parity, export_model
+    from lstm_model.training.config import TrainConfig
+    from lstm_model.training.fit import train_model
+    from tests.helpers.tiny import TINY_MODEL
 
     with pytest.raises(ValidationError, match="nbsvm needs the two-branch model"):
         ModelConfig(nbsvm=True, ngram_order=0)

@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pyarrow.compute as pc
 import pytest
 
-from lstm_model.config import ExportConfig, TokeniserConfig
+from lstm_model.data.config import TokeniserConfig
+from lstm_model.data.ingest import load_reviews
+from lstm_model.data.tokeniser import Tokeniser
 from lstm_model.errors import ArtifactError
-from lstm_model.export import _tf_encode, tflite_predict
-from lstm_model.ingest import load_reviews
-from lstm_model.registry import Registry, RegistryError
-from lstm_model.release import (
+from lstm_model.release.config import ExportConfig
+from lstm_model.release.export import _tf_encode, tflite_predict
+from lstm_model.release.promotion import (
     ParityFailed,
     export_candidate,
     register_candidate,
     rollback_champion,
 )
-from lstm_model.tokeniser import Tokeniser
-from tests.conftest import TINY_MODEL, TINY_TRAIN
+from lstm_model.release.registry import Registry, RegistryError
+from tests.helpers.tiny import TINY_MODEL, TINY_TRAIN
 
 EXPORT = ExportConfig(tflite_batch_size=16)
 
@@ -111,15 +113,16 @@ def test_export_parity_promotion_and_rollback(
 
 
 def test_parity_failure_rejects_the_version(
-    registry_root, trained, evaluation, tokenised, ingested
+    registry_root, trained, evaluation, tokenised, ingested, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
     registry = Registry(registry_root)
-    version = _register(registry_root, trained, evaluation, tokenised)
-    probabilities = (
-        registry_root / "versions" / str(version) / "evaluation" / "test_probabilities.npy"
-    )
-    np.save(probabilities, np.load(probabilities) + 0.01)  # the Keras side now disagrees
-    registry.seal(version, {})
+    # An evaluation whose Keras probabilities disagree with the model's, registered as is.
+    disagreeing = tmp_path / "evaluation"
+    shutil.copytree(evaluation.report_path.parent, disagreeing)
+    probabilities = disagreeing / "test_probabilities.npy"
+    np.save(probabilities, np.load(probabilities) + 0.01)
+    moved = evaluation.model_copy(update={"report_path": disagreeing / evaluation.report_path.name})
+    version = _register(registry_root, trained, moved, tokenised)
     with pytest.raises(ParityFailed, match=r"not promoted: parity on 204 texts: .* FAILED"):
         export_candidate(registry_root, version, ingested, EXPORT)
     assert registry.status(version)["status"] == "rejected"
@@ -213,8 +216,8 @@ def test_export_that_died_half_way_is_redone(
 
 
 def test_an_attention_model_exports_with_parity(tokenised, reviews_frame, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from lstm_model.export import check_parity, export_model
-    from lstm_model.model import build_model
+    from lstm_model.model.builders import build_model
+    from lstm_model.release.export import check_parity, export_model
 
     config = TINY_MODEL.model_copy(update={"pooling": "attention"})
     tokeniser = Tokeniser.load(tokenised.tokeniser_dir)

@@ -13,8 +13,6 @@ import subprocess
 import sys
 import time
 import tracemalloc
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -23,27 +21,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lstm_model import scoring
-from lstm_model.config import ScoringConfig
-from lstm_model.inbox import REGULAR, NotRegular, iter_rows, open_regular
-from lstm_model.registry import Registry
-from lstm_model.scoring import (
-    Champion,
-    Ledger,
-    ScoringFolders,
-    files_to_score,
-    load_champion,
-    score_file,
-    summarise_run,
-)
-from lstm_model.tokeniser import Tokeniser
+from lstm_model.data.tokeniser import Tokeniser
+from lstm_model.release.registry import Registry
+from lstm_model.scoring import discovery
+from lstm_model.scoring.config import ScoringConfig
+from lstm_model.scoring.discovery import files_to_score
+from lstm_model.scoring.folders import ScoringFolders
+from lstm_model.scoring.inbox import REGULAR, NotRegular, iter_rows, open_regular
+from lstm_model.scoring.infer import ScoringModel, load_scoring_model
+from lstm_model.scoring.ledger import Ledger
+from lstm_model.scoring.report import summarise_run
+from lstm_model.scoring.sequential import score_file
+from tests.helpers.scoring import ODD_OUTPUTS, ROOT, TEXTS, use_model, within
 
-ROOT = Path(__file__).resolve().parents[2]
-TEXTS = [
-    "A wonderful film, the acting was superb and I loved every minute.",
-    "Terrible plot, wooden acting, a waste of two hours.",
-    "It was fine. Nothing special but watchable.",
-]
 NOW = ScoringConfig(settle_seconds=0)
 
 
@@ -55,16 +45,18 @@ def folders(tmp_path: Path) -> ScoringFolders:
 
 
 def _run(folders: ScoringFolders, registry: Path, config: ScoringConfig = NOW) -> list:  # type: ignore[type-arg]
-    return _score_inbox(folders, load_champion(registry), config)
+    return _score_inbox(folders, load_scoring_model(registry), config)
 
 
-def _score_inbox(folders: ScoringFolders, champion: Champion, config: ScoringConfig = NOW) -> list:  # type: ignore[type-arg]
+def _score_inbox(
+    folders: ScoringFolders, champion: ScoringModel, config: ScoringConfig = NOW
+) -> list:  # type: ignore[type-arg]
     todo = files_to_score(folders, config, champion.version)
     return [score_file(p, folders, champion, config) for p in todo]
 
 
 def _expected(registry: Path, texts: list[str]) -> np.ndarray:
-    from lstm_model.model import load_model
+    from lstm_model.model.builders import load_model
 
     folder = Registry(registry).path(Registry(registry).champion())
     ids = Tokeniser.load(folder / "tokenizer").encode(texts)
@@ -169,7 +161,7 @@ def test_bad_rows_go_to_rejects_and_everything_reconciles(folders, registry_with
             rejected = pq.read_metadata(outcome.rejects_path).num_rows
             assert scored + rejected == outcome.rows_total
     assert (by_name["rows.csv"].rows_total, by_name["rows.jsonl"].rows_total) == (5, 4)
-    summary = summarise_run(outcomes, load_champion(registry_with_champion), config,
+    summary = summarise_run(outcomes, load_scoring_model(registry_with_champion), config,
                             folders.root / "report")  # fmt: skip
     assert (summary.rows_total, summary.rows_scored, summary.rows_rejected) == (9, 3, 6)
     assert summary.files == {"scored": 2, "skipped": 0, "quarantined": 1, "failed": 0}
@@ -253,10 +245,13 @@ def test_crash_before_the_ledger_commit_does_not_duplicate(  # type: ignore[no-u
 _SCORER = """
 import sys, time
 from pathlib import Path
-from lstm_model.config import ScoringConfig
-from lstm_model.scoring import ScoringFolders, files_to_score, load_champion, score_file
+from lstm_model.scoring.config import ScoringConfig
+from lstm_model.scoring.discovery import files_to_score
+from lstm_model.scoring.folders import ScoringFolders
+from lstm_model.scoring.infer import load_scoring_model
+from lstm_model.scoring.sequential import score_file
 folders = ScoringFolders(root=Path(sys.argv[1]))
-champion = load_champion(Path(sys.argv[2]))
+champion = load_scoring_model(Path(sys.argv[2]))
 config = ScoringConfig(settle_seconds=0, chunk_rows=50)
 for path in files_to_score(folders, config, champion.version):
     score_file(path, folders, champion, config)
@@ -290,8 +285,11 @@ def test_killed_run_and_rerun_score_every_row_exactly_once(folders, registry_wit
 def test_report_warns_when_texts_drift_from_the_training_data(
     folders, registry_with_champion
 ) -> None:  # type: ignore[no-untyped-def]
-    champion = load_champion(registry_with_champion)
-    assert champion.reference["oov_rate"] is not None and champion.reference["mean_chars"] > 500
+    champion = load_scoring_model(registry_with_champion)
+    assert (
+        champion.training_figures["oov_rate"] is not None
+        and champion.training_figures["mean_chars"] > 500
+    )
     (folders.inbox / "odd.txt").write_text("\n".join(f"qzxv{i} wqpz{i} zzkr" for i in range(50)))
     outcomes = _run(folders, registry_with_champion)
     summary = summarise_run(outcomes, champion, NOW, folders.root / "report")
@@ -339,7 +337,7 @@ def test_a_file_that_turns_bad_late_leaves_no_partial_result(
 def test_only_a_contract_verdict_quarantines_a_file(folders, registry_with_champion) -> None:  # type: ignore[no-untyped-def]
     from lstm_model.errors import DataContractError
 
-    champion = load_champion(registry_with_champion)
+    champion = load_scoring_model(registry_with_champion)
     (folders.inbox / "a.txt").write_text("\n".join(TEXTS) + "\n")
 
     def broken_check(frame: pd.DataFrame) -> None:
@@ -358,27 +356,6 @@ def test_only_a_contract_verdict_quarantines_a_file(folders, registry_with_champ
 
 
 # ------------------------------------------------------------------ a hostile inbox
-
-
-class Hang(BaseException):
-    """Raised by ``within`` when time is up: not an Exception, so that no handler in the
-    code under test takes it for the error of one file and carries on."""
-
-
-@contextmanager
-def within(seconds: int) -> Iterator[None]:
-    """Fail, rather than hang the suite, if the block runs longer than ``seconds``."""
-
-    def expired(*_: object) -> None:
-        raise Hang(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def _sha(data: bytes | str) -> str:
@@ -417,7 +394,7 @@ def test_lone_surrogates_and_odd_ids_reject_their_rows_not_the_run(
     rejects = {r["row_number"]: r for r in pq.read_table(s.rejects_path).to_pylist()}
     assert rejects[1]["reason"] == "not valid Unicode: lone surrogate at character 0"
     assert (rejects[1]["text"], rejects[1]["text_chars"]) == ("\\ud800", 1)
-    assert rejects[1]["text_sha256"] == _sha("\ud800".encode("utf-8", "surrogatepass"))
+    assert rejects[1]["text_sha256"] == _sha(lines[0])  # the row as read: its line
     assert rejects[3]["reason"] == "id is not valid Unicode: lone surrogate at character 0"
     assert rejects[3]["id"] == "\\udc00"
     assert (rejects[4]["id"], rejects[4]["reason"]) == (
@@ -429,7 +406,7 @@ def test_lone_surrogates_and_odd_ids_reject_their_rows_not_the_run(
     assert len(rejects[6]["text"]) == 1000 and rejects[6]["text_chars"] == len(lines[5])
     assert rejects[11]["reason"] == "id has more than 1000 characters"
     assert len(rejects[11]["id"]) == 1000
-    summary = summarise_run(outcomes, load_champion(registry_with_champion), NOW,
+    summary = summarise_run(outcomes, load_scoring_model(registry_with_champion), NOW,
                             folders.root / "report")  # fmt: skip
     assert "| 12 | 6 | 6 |" in summary.report_path.read_text()
 
@@ -492,7 +469,7 @@ def test_the_descriptor_is_checked_so_a_swap_after_the_listing_cannot_block(  # 
                 open_regular(tmp_path / name)
         # the lstat check passes (as if the FIFO came after it): the descriptor still refuses
         os.mkfifo(folders.inbox / "swapped.txt")
-        monkeypatch.setattr(scoring, "object_kind", lambda mode: REGULAR)
+        monkeypatch.setattr(discovery, "object_kind", lambda mode: REGULAR)
         (outcome,) = _run(folders, registry_with_champion)
     assert outcome.status == "quarantined" and "FIFO" in outcome.reason
 
@@ -511,7 +488,7 @@ def test_a_huge_csv_field_rejects_its_row_not_the_file(folders, registry_with_ch
         "reason": "text has 200000 characters, more than 20000",
         "text": "y" * 1000,
         "text_chars": 200_000,
-        "text_sha256": _sha(huge),
+        "text_sha256": _sha(f'big,"{huge}"'),  # the row as read: its record
         "source_file": "big.csv",
         "source_sha256": outcome.sha256,
     }
@@ -594,7 +571,7 @@ def test_a_long_line_is_never_held_whole(tmp_path: Path) -> None:
 def test_a_failing_check_fails_the_file_until_max_attempts_then_quarantines_it(
     folders, registry_with_champion
 ) -> None:  # type: ignore[no-untyped-def]
-    champion = load_champion(registry_with_champion)
+    champion = load_scoring_model(registry_with_champion)
     config = ScoringConfig(settle_seconds=0, max_attempts=3)
     path = folders.inbox / "a.txt"
     path.write_text("\n".join(TEXTS) + "\n")
@@ -609,8 +586,10 @@ def test_a_failing_check_fails_the_file_until_max_attempts_then_quarantines_it(
         assert f"RuntimeError: disk full (attempt {attempt} of 3;" in outcomes[-1].reason
     assert [f["attempts"] for f in Ledger(folders.ledger).failures()] == [2]
     third = score_file(path, folders, champion, config, check_input=crash)
-    assert third.status == "quarantined" and not path.exists()
-    assert third.reason == "scoring failed 3 runs in a row; last error: RuntimeError: disk full"
+    assert third.status == "failed" and "(attempt 3 of 3; the next run quarantines" in third.reason
+    fourth = score_file(path, folders, champion, config, check_input=crash)  # read no more
+    assert fourth.status == "quarantined" and not path.exists()
+    assert fourth.reason == "scoring failed 3 runs in a row; last error: RuntimeError: disk full"
     assert Ledger(folders.ledger).failures() == []
     # a success in between starts the count again
     other = folders.inbox / "b.txt"
@@ -622,30 +601,6 @@ def test_a_failing_check_fails_the_file_until_max_attempts_then_quarantines_it(
     assert summary.files == {"scored": 1, "skipped": 0, "quarantined": 0, "failed": 2}
     assert (summary.rows_total, summary.rows_scored) == (1, 1)  # failed rows are not read
     assert "| 1 | 0 | 0 | 2 |" in summary.report_path.read_text()
-
-
-class _Model:
-    """A stand-in model whose outputs for a batch of n texts are ``outputs(n)``."""
-
-    def __init__(self, outputs: Callable[[int], np.ndarray]) -> None:
-        self.outputs = outputs
-
-    def predict_on_batch(self, ids: np.ndarray) -> np.ndarray:
-        return self.outputs(len(ids))
-
-
-def use_model(
-    monkeypatch: pytest.MonkeyPatch, registry: Path, outputs: Callable[[int], np.ndarray]
-) -> Champion:
-    """The champion, loaded (and checked) before its model is replaced by a stand-in (with
-    the champion's real tokeniser) for the scoring that follows."""
-    champion = load_champion(registry)
-    _, tokeniser = scoring._model_and_tokeniser(champion.folder, champion.model_sha256)
-    monkeypatch.setattr(scoring, "_model_and_tokeniser", lambda *_: (_Model(outputs), tokeniser))
-    return champion
-
-
-ODD_OUTPUTS = np.array([0.2, np.nan, 1.5, -0.1, np.inf, 0.9], dtype="float32")
 
 
 def test_model_outputs_that_are_not_probabilities_reject_their_rows(  # type: ignore[no-untyped-def]
@@ -708,7 +663,7 @@ def test_hostile_file_names_are_shown_one_way_everywhere(  # type: ignore[no-unt
     assert sidecar["source_file"] == "forged\\n2024 INFO all good.docx"
     stored = {e["source_file"] for e in Ledger(folders.ledger).entries()}
     assert stored == set(HOSTILE_NAMES.values()) - {quarantined.source_file}
-    summary = summarise_run(outcomes, load_champion(registry_with_champion), NOW,
+    summary = summarise_run(outcomes, load_scoring_model(registry_with_champion), NOW,
                             folders.root / "report")  # fmt: skip
     report = summary.report_path.read_bytes().decode("utf-8")  # valid UTF-8
     rows = report.split("|---|---|---|---|---|---|\n")[1].splitlines()
@@ -731,7 +686,7 @@ def test_outputs_are_readable_by_the_owner_only(
         (fresh.inbox / "rows.txt").write_text(f"{TEXTS[0]}\n   \n")
         (fresh.inbox / "bad.docx").write_text("no\n")
         outcomes = {o.source_file: o for o in _run(fresh, registry_with_champion)}
-        summary = summarise_run(list(outcomes.values()), load_champion(registry_with_champion),
+        summary = summarise_run(list(outcomes.values()), load_scoring_model(registry_with_champion),
                                 NOW, fresh.root / "reports" / "now")  # fmt: skip
     finally:
         os.umask(previous)

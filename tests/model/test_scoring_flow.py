@@ -4,24 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 from data_contracts import ContractViolation
 from data_contracts.scoring import validate_scoring_input, validate_scoring_output
 from flows.score import score_inbox
-from lstm_model.config import ScoringConfig
 from lstm_model.errors import PipelineError
+from lstm_model.scoring.config import ScoringConfig
 
-
-@pytest.fixture(scope="module", autouse=True)
-def harness() -> Iterator[None]:
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
+pytestmark = pytest.mark.usefixtures("prefect_harness")  # one test server for the session
 
 
 def test_flow_scores_a_mixed_inbox_and_publishes_its_report(  # type: ignore[no-untyped-def]
@@ -29,6 +23,7 @@ def test_flow_scores_a_mixed_inbox_and_publishes_its_report(  # type: ignore[no-
 ) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
 
     inbox = tmp_path / "scoring" / "inbox"
     inbox.mkdir(parents=True)
@@ -47,6 +42,7 @@ def test_flow_scores_a_mixed_inbox_and_publishes_its_report(  # type: ignore[no-
     with get_client(sync_client=True) as client:
         (artifact,) = client.read_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["scoring-report"])),
+            sort=ArtifactSort.CREATED_DESC,  # this run's: the test server is the session's
             limit=1,
         )
     assert "| 3 | 2 | 1 |" in str(artifact.data) and "data:image/png;base64," in str(artifact.data)

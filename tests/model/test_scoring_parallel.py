@@ -7,25 +7,21 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-import pytest
 
-from lstm_model.config import ScaleOutConfig, ScoringConfig
-from lstm_model.scoring import (
-    Champion,
-    Ledger,
-    ScoringFolders,
-    files_to_score,
-    load_champion,
-    score_file,
-)
-from lstm_model.scoring_parts import commit_file, score_part, stage_file
-from tests.model.test_scoring import ODD_OUTPUTS, ROOT, TEXTS, use_model, within
+from flows.config import ScaleOutConfig
+from lstm_model.scoring.config import ScoringConfig
+from lstm_model.scoring.discovery import files_to_score
+from lstm_model.scoring.folders import ScoringFolders
+from lstm_model.scoring.infer import ScoringModel, load_scoring_model
+from lstm_model.scoring.ledger import Ledger
+from lstm_model.scoring.parallel import commit_file, score_part, stage_file
+from lstm_model.scoring.sequential import score_file
+from tests.helpers.scoring import ODD_OUTPUTS, ROOT, TEXTS, use_model, within
 
 SMALL_CHUNKS = ScoringConfig(settle_seconds=0, chunk_rows=7)
 # 40 rows: a blank text (row 3, id 2) and ids 0-4 again in rows 36-40: row 38 (id 2) is
@@ -41,7 +37,7 @@ def _folders(root: Path) -> ScoringFolders:
     return folders
 
 
-def _in_parts(path: Path, folders: ScoringFolders, champion: Champion, config: ScoringConfig):  # type: ignore[no-untyped-def]
+def _in_parts(path: Path, folders: ScoringFolders, champion: ScoringModel, config: ScoringConfig):  # type: ignore[no-untyped-def]
     staged = stage_file(path, folders, champion, config)
     scored = [score_part(p, staged, champion, config) for p in reversed(staged.parts)]
     return staged, commit_file(staged, scored[::-1], folders, champion, config)
@@ -54,7 +50,7 @@ def _leftovers(folders: ScoringFolders) -> list[Path]:
 
 
 def test_parts_give_the_same_result_as_streaming(registry_with_champion, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    champion = load_champion(registry_with_champion)
+    champion = load_scoring_model(registry_with_champion)
     streamed, parted = _folders(tmp_path / "streamed"), _folders(tmp_path / "parted")
     for folders in (streamed, parted):
         (folders.inbox / "reviews.csv").write_text(CSV)
@@ -79,7 +75,7 @@ def test_parts_give_the_same_result_as_streaming(registry_with_champion, tmp_pat
 def test_a_killed_attempt_is_redone_and_its_parts_removed(
     registry_with_champion, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    champion = load_champion(registry_with_champion)
+    champion = load_scoring_model(registry_with_champion)
     folders = _folders(tmp_path / "scoring")
     (folders.inbox / "reviews.csv").write_text(CSV)
     killed = stage_file(folders.inbox / "reviews.csv", folders, champion, SMALL_CHUNKS)
@@ -93,7 +89,7 @@ def test_a_killed_attempt_is_redone_and_its_parts_removed(
 
 
 def test_of_two_overlapping_attempts_one_publishes(registry_with_champion, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    champion = load_champion(registry_with_champion)
+    champion = load_scoring_model(registry_with_champion)
     folders = _folders(tmp_path / "scoring")
     path = folders.inbox / "reviews.csv"
     path.write_text(CSV)
@@ -111,7 +107,7 @@ def test_of_two_overlapping_attempts_one_publishes(registry_with_champion, tmp_p
 def test_staging_follows_the_same_rules_for_hostile_entries(
     registry_with_champion, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    champion = load_champion(registry_with_champion)
+    champion = load_scoring_model(registry_with_champion)
     folders = _folders(tmp_path / "scoring")
     os.mkfifo(folders.inbox / "fifo.txt")
     (folders.inbox / "s.jsonl").write_text('{"text": "\\ud800"}\n{"text": "Fine film."}\n')
@@ -163,10 +159,13 @@ def test_a_part_that_fails_fails_the_file_and_leaves_nothing(  # type: ignore[no
 _SCORER = """
 import sys
 from pathlib import Path
-from lstm_model.config import ScoringConfig
-from lstm_model.scoring import ScoringFolders, files_to_score, load_champion, score_file
+from lstm_model.scoring.config import ScoringConfig
+from lstm_model.scoring.discovery import files_to_score
+from lstm_model.scoring.folders import ScoringFolders
+from lstm_model.scoring.infer import load_scoring_model
+from lstm_model.scoring.sequential import score_file
 folders = ScoringFolders(root=Path(sys.argv[1]))
-champion = load_champion(Path(sys.argv[2]))
+champion = load_scoring_model(Path(sys.argv[2]))
 config = ScoringConfig(settle_seconds=0, chunk_rows=50)
 todo = files_to_score(folders, config, champion.version)
 print("listed", len(todo), flush=True)
@@ -207,14 +206,6 @@ def test_two_runs_at_once_score_each_file_once(registry_with_champion, tmp_path:
 # ----------------------------------------------------------------- the flow on Dask
 
 
-@pytest.fixture(scope="module")
-def harness() -> Iterator[None]:
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-
-
 def _mixed_inbox(inbox: Path) -> None:
     inbox.mkdir(parents=True, exist_ok=True)
     (inbox / "big.txt").write_text("".join(f"{TEXTS[i % 3]} #{i}\n" for i in range(230)))
@@ -226,7 +217,7 @@ def _mixed_inbox(inbox: Path) -> None:
 
 
 def test_flow_on_a_local_dask_cluster_scores_chunks_in_parallel_exactly_once(  # type: ignore[no-untyped-def]
-    harness, registry_with_champion, tmp_path: Path
+    prefect_harness, registry_with_champion, tmp_path: Path
 ) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
@@ -264,7 +255,7 @@ def test_flow_on_a_local_dask_cluster_scores_chunks_in_parallel_exactly_once(  #
     # the same files scored one by one in this process give the same rows and scores
     serial = _folders(tmp_path / "serial")
     _mixed_inbox(serial.inbox)
-    champion = load_champion(registry_with_champion)
+    champion = load_scoring_model(registry_with_champion)
     for path in files_to_score(serial, config, champion.version):
         score_file(path, serial, champion, config)
     for name in ("big", "reviews", "copy1"):
@@ -282,19 +273,18 @@ def test_flow_on_a_local_dask_cluster_scores_chunks_in_parallel_exactly_once(  #
 _DASK_FLOW = """
 import sys
 from pathlib import Path
-from prefect.testing.utilities import prefect_test_harness
 from flows.score import score_inbox
-from lstm_model.config import ScaleOutConfig, ScoringConfig
+from flows.config import ScaleOutConfig
+from lstm_model.scoring.config import ScoringConfig
 if __name__ == "__main__":
-    with prefect_test_harness(server_startup_timeout=120):
-        score_inbox(workspace=Path(sys.argv[1]), registry=Path(sys.argv[2]),
-                    config=ScoringConfig(settle_seconds=0, chunk_rows=100),
-                    scale_out=ScaleOutConfig(dask_workers=2))
+    score_inbox(workspace=Path(sys.argv[1]), registry=Path(sys.argv[2]),
+                config=ScoringConfig(settle_seconds=0, chunk_rows=100),
+                scale_out=ScaleOutConfig(dask_workers=2))
 """
 
 
 def test_killed_dask_run_and_rerun_score_every_row_exactly_once(
-    registry_with_champion, tmp_path: Path
+    prefect_harness: str, registry_with_champion, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     folders = _folders(tmp_path / "scoring")
     for i in range(4):
@@ -302,7 +292,8 @@ def test_killed_dask_run_and_rerun_score_every_row_exactly_once(
         (folders.inbox / f"f{i}.txt").write_text("\n".join(lines) + "\n")
     script = tmp_path / "dask_flow.py"  # a file: Dask's spawned workers re-import __main__
     script.write_text(_DASK_FLOW)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # The session's test server: the run starts no server of its own.
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PREFECT_API_URL": prefect_harness}
     run = subprocess.Popen(
         [sys.executable, str(script), str(tmp_path), str(registry_with_champion)],
         env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -310,12 +301,12 @@ def test_killed_dask_run_and_rerun_score_every_row_exactly_once(
     deadline = time.monotonic() + 240
     while not list(folders.staging.glob("*/scored-*.parquet")):  # kill once parts are scored
         assert run.poll() is None and time.monotonic() < deadline, "the run never scored a part"
-        time.sleep(0.2)
+        time.sleep(0.02)  # a file's scored parts last until its commit: a fraction of a second
     os.killpg(run.pid, signal.SIGKILL)  # the flow and its Dask workers
     run.wait(timeout=60)
     assert list(folders.inbox.iterdir())  # the kill left work undone
 
-    champion = load_champion(registry_with_champion)
+    champion = load_scoring_model(registry_with_champion)
     config = ScoringConfig(settle_seconds=0)
     outcomes = [
         score_file(p, folders, champion, config)

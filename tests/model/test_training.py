@@ -11,10 +11,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from lstm_model.artifacts import sha256_file
-from lstm_model.config import TrainConfig
-from lstm_model.model import load_model
-from lstm_model.training import stratified_split, train_model
-from tests.conftest import TINY_MODEL, TINY_TRAIN
+from lstm_model.data.splits import stratified_split
+from lstm_model.model.builders import load_model
+from lstm_model.training.config import TrainConfig
+from lstm_model.training.fit import train_model
+from tests.helpers.tiny import TINY_MODEL, TINY_TRAIN
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -120,11 +121,13 @@ def test_training_runs_on_the_jax_backend(fixture_archive: Path, tmp_path: Path)
     code = f"""
 import json
 from pathlib import Path
-from lstm_model.config import ModelConfig, TokeniserConfig, TrainConfig
-from lstm_model.dataset import tokenise_reviews
-from lstm_model.ingest import ingest_reviews
-from lstm_model.sources import resolve_source
-from lstm_model.training import train_model
+from lstm_model.data.config import TokeniserConfig
+from lstm_model.model.config import ModelConfig
+from lstm_model.training.config import TrainConfig
+from lstm_model.data.dataset import tokenise_reviews
+from lstm_model.data.ingest import ingest_reviews
+from lstm_model.data.sources import resolve_source
+from lstm_model.training.fit import train_model
 ws = Path({str(tmp_path)!r})
 reviews = ingest_reviews(resolve_source({str(fixture_archive)!r}), ws)
 tok = tokenise_reviews(reviews, TokeniserConfig(vocab_size=500, maxlen=20), ws)
@@ -157,13 +160,13 @@ def test_a_worker_without_a_gpu_trains_on_the_cpu_with_a_warning(  # type: ignor
 ) -> None:
     import logging
 
-    with caplog.at_level(logging.INFO, logger="lstm_model.training"):
+    with caplog.at_level(logging.INFO, logger="lstm_model.training.fit"):
         result = train_model(tokenised, TINY_MODEL, TrainConfig(epochs=1, ngram_epochs=1,
                              batch_size=64), tmp_path, verbose=0)  # fmt: skip
     warnings = [
         r
         for r in caplog.records
-        if r.name == "lstm_model.training" and r.levelno == logging.WARNING
+        if r.name == "lstm_model.training.fit" and r.levelno == logging.WARNING
     ]  # TensorFlow's own retracing warnings may appear too, from other loggers
     assert [r.getMessage() for r in warnings] == [
         "no GPU visible to Keras: training on the CPU (generic LSTM kernel on CPU (tensorflow))"

@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lstm_model.config import SearchSpace, TokeniserConfig, TrainConfig, TuningConfig
-from lstm_model.dataset import load_split, tokenise_reviews
+from lstm_model.data.config import TokeniserConfig
+from lstm_model.data.dataset import load_split, tokenise_reviews
 from lstm_model.errors import PipelineError
-from lstm_model.tuning import cut, load_named_config, run_search
+from lstm_model.training.config import SearchSpace, TrainConfig, TuningConfig
+from lstm_model.training.tuning import cut, load_named_config, run_search
 
 ROOT = Path(__file__).resolve().parents[2]
 SPACE = SearchSpace(
@@ -72,9 +73,9 @@ def test_a_killed_search_continues_from_its_finished_trials(widest, tmp_path) ->
     config = TuningConfig(max_trials=3, epochs=2)
     script = (
         "import sys, json; from pathlib import Path;"
-        "from lstm_model.dataset import TokenisedResult;"
-        "from lstm_model.config import SearchSpace, TrainConfig, TuningConfig;"
-        "from lstm_model.tuning import run_search;"
+        "from lstm_model.data.dataset import TokenisedResult;"
+        "from lstm_model.training.config import SearchSpace, TrainConfig, TuningConfig;"
+        "from lstm_model.training.tuning import run_search;"
         "a = json.loads(sys.argv[1]);"
         "run_search(TokenisedResult.model_validate(a['tok']), SearchSpace(**a['space']),"
         " TuningConfig(**a['config']), TrainConfig(**a['train']), Path(a['ws']))"

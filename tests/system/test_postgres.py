@@ -16,7 +16,15 @@ import pytest
 
 from deployments.stack import Stack, down, up
 from lstm_model.config import WORKSPACE_ENV
-from tests.system.test_stack import TERMINAL, api, free_port, inbox_with, run_from_ui, wait_for
+from tests.helpers.stack import (
+    QUICK_WORKERS,
+    TERMINAL,
+    api,
+    free_port,
+    inbox_with,
+    run_from_ui,
+    wait_for,
+)
 
 
 def _postgres_bin(name: str) -> str:
@@ -60,7 +68,8 @@ def test_server_on_postgres_completes_a_deployment_run(  # type: ignore[no-untyp
     postgres_url: str, registry_with_champion, tmp_path: Path
 ) -> None:
     stack = Stack(home=tmp_path / "stack", port=free_port(), database_url=postgres_url)
-    with mock.patch.dict(os.environ, {WORKSPACE_ENV: str(tmp_path)}):  # the watcher's inbox
+    # the watcher's inbox
+    with mock.patch.dict(os.environ, {WORKSPACE_ENV: str(tmp_path), **QUICK_WORKERS}):
         up(stack)
     try:
         inbox_with(tmp_path, {"reviews.txt": ["Loved it.", "Hated it."]})

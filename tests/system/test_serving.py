@@ -1,13 +1,18 @@
 """The prediction service for real: `lstm-pipeline serve` processes (uvicorn on loopback)
 answering an HTTP client, over a registry of two exported tiny models.
 
-Two servers: one on the SavedModel with an API key and small limits (endpoints, errors,
-abuse, the key), one on TFLite without a key (no champion yet, promotion and rollback
-under concurrent load, a tampered champion).
+Only what needs a real process and socket is here; endpoints, OpenAPI, bad requests and
+parity with the batch scorer are checked in-process by tests/code/test_serving_answers.py.
+Two servers: one on the SavedModel with an API key and small limits (huge and chunked
+bodies against the process's memory, idle and trickling sockets, the key never in the
+log), one on TFLite without a key (no champion yet, promotion and rollback under
+concurrent load across processes, a tampered champion, a broken pointer). Both are
+stopped with SIGTERM.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
@@ -23,7 +28,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import numpy as np
@@ -31,28 +35,12 @@ import psutil
 import pytest
 
 from lstm_model.artifacts import atomic_write_json
-from lstm_model.config import API_KEY_ENV
-from lstm_model.exported import load_exported
-from lstm_model.registry import Registry
-from lstm_model.scoring import score_texts
-
-MODEL_NAME = "imdb_sentiment"  # as tests/conftest.py
-ODD_TEXTS = [
-    "ok",
-    "Brilliant!!! 10/10 <br /><br />Would watch again.",
-    "Ce film était magnifique — the best of 2009 😀",
-    "\u00e9l\u00e8ve   caf\u00e9\tna\u00efve\nline",
-    "worst. movie. ever.",
-]
-LIMITS = ["--max-batch-size", "16", "--max-text-chars", "6000", "--max-body-bytes", "262144"]
-TIMEOUTS = [
-    "--max-concurrency",
-    "4",
-    "--header-timeout-seconds",
-    "2",
-    "--body-timeout-seconds",
-    "3",
-]
+from lstm_model.release.registry import Registry
+from lstm_model.scoring.sequential import score_texts
+from serving.config import API_KEY_ENV
+from serving.exported import load_exported
+from tests.helpers.serving import KEY, KEYED, serve_options, texts_to_serve
+from tests.helpers.tiny import MODEL_NAME
 
 
 @dataclass
@@ -73,8 +61,7 @@ def base_registry(exported_registry: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def texts(reviews_frame) -> list[str]:  # type: ignore[no-untyped-def]
-    test = reviews_frame[reviews_frame["split"] == "test"]["text"]
-    return [t for t in test if len(t) <= 6000][:40] + ODD_TEXTS
+    return texts_to_serve(reviews_frame)
 
 
 def start(registry: Path, log: Path, *args: str, env: dict[str, str] | None = None) -> Server:
@@ -113,17 +100,13 @@ def wait_ready(server: Server, version: int, timeout: float = 120) -> None:
 
 # ------------------------------------------------ SavedModel, API key, small limits
 
-KEY = "k-" + secrets.token_hex(16)
-
 
 @pytest.fixture(scope="module")
 def keyed(base_registry: Path, tmp_path_factory) -> Iterator[Server]:  # type: ignore[no-untyped-def]
     home = tmp_path_factory.mktemp("keyed")
     registry = home / "registry"
     shutil.copytree(base_registry, registry, symlinks=True)
-    # Micro-batching off here (on, the default, in the other server): both paths answer.
-    args = (*LIMITS, *TIMEOUTS, "--no-micro-batching")
-    server = start(registry, home / "serve.log", *args, env={API_KEY_ENV: KEY})
+    server = start(registry, home / "serve.log", *serve_options(KEYED), env={API_KEY_ENV: KEY})
     try:
         wait_ready(server, 1)
         yield server
@@ -135,92 +118,8 @@ def client(server: Server, key: str | None = KEY) -> httpx.Client:
     return httpx.Client(base_url=server.url, headers={"X-API-Key": key} if key else {}, timeout=60)
 
 
-def test_health_readiness_model_and_docs(keyed: Server) -> None:
-    with client(keyed) as http:
-        assert http.get("/healthz").json() == {"status": "ok"}
-        ready = http.get("/readyz").json()
-        assert ready == {"ready": True, "model_version": 1, "reason": None, "problem": None}
-        info = http.get("/v1/model").json()
-        manifest = Registry(keyed.registry).manifest(1)
-        assert info["version"] == 1 and info["backend"] == "saved_model"
-        assert info["metrics"]["accuracy"] == manifest["metrics"]["accuracy"]
-        assert info["trained_at"] == manifest["created_at"] and info["refused"] is None
-        assert "swagger-ui" in http.get("/docs").text
-        spec = http.get("/openapi.json").json()
-    assert {"/v1/predict", "/v1/model", "/healthz", "/readyz"} <= set(spec["paths"])
-    documented = spec["paths"]["/v1/predict"]["post"]["responses"]
-    assert {"200", "401", "413", "422", "503"} <= set(documented)
-    assert spec["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-API-Key"
-    assert "Uvicorn running on http://127.0.0.1:" in keyed.logs()  # loopback by default
-
-
-def test_predictions_equal_the_batch_scorer(
-    keyed: Server, texts: list[str], tmp_path: Path
-) -> None:
-    expected = score_texts(keyed.registry, texts, tmp_path / "scoring")
-    with client(keyed) as http:
-        batched = []
-        for at in range(0, len(texts), 16):
-            response = http.post("/v1/predict", json={"texts": texts[at : at + 16]})
-            assert response.status_code == 200 and response.headers["X-Model-Version"] == "1"
-            batched += response.json()["predictions"]
-        singles = [http.post("/v1/predict", json={"text": t}).json() for t in texts[-8:]]
-    got = np.array([p["probability"] for p in batched])
-    assert np.max(np.abs(got - expected)) <= 1e-6
-    assert [p["label"] for p in batched] == ["positive" if p >= 0.5 else "negative" for p in got]
-    assert {p["model_version"] for p in batched} == {1}
-    single = np.array([s["predictions"][0]["probability"] for s in singles])
-    assert np.max(np.abs(single - expected[-8:])) <= 1e-6
-    assert all(s["model_version"] == 1 and len(s["predictions"]) == 1 for s in singles)
-
-
-BAD_REQUESTS = [
-    ({"texts": []}, 422, "too_short", ["body", "texts"]),
-    ({"text": "   \n\t"}, 422, "blank_text", ["body", "text"]),
-    ({"texts": ["fine", " "]}, 422, "blank_text", ["body", "texts"]),
-    ({"texts": ["fine", 3]}, 422, "string_type", ["body", "texts", 1]),
-    ({"text": 42}, 422, "string_type", ["body", "text"]),
-    ({"texts": "not a list"}, 422, "list_type", ["body", "texts"]),
-    ({"text": "a", "texts": ["b"]}, 422, "text_or_texts", ["body"]),
-    ({}, 422, "text_or_texts", ["body"]),
-    ({"text": "fine", "model": 3}, 422, "extra_forbidden", ["body"]),  # no name echoed
-    ({"texts": ["fine"] * 17}, 413, "too_many_texts", ["body", "texts"]),
-    ({"text": "a" * 6001}, 413, "text_too_long", ["body", "text"]),
-    ({"texts": ["fine", "b" * 6001]}, 413, "text_too_long", ["body", "texts", 1]),
-]
-
-
-@pytest.mark.parametrize(("body", "status", "kind", "loc"), BAD_REQUESTS)
-def test_bad_requests_get_clear_errors(
-    keyed: Server, body: Any, status: int, kind: str, loc: list
-) -> None:  # type: ignore[type-arg]
-    with client(keyed) as http:
-        response = http.post("/v1/predict", json=body)
-    assert response.status_code == status, response.text
-    [error] = response.json()["detail"]
-    assert error["type"] == kind and error["loc"] == loc and error["msg"]
-    assert "input" not in error  # the request is never echoed back
-
-
-def test_bodies_that_are_not_json_text_are_refused(keyed: Server) -> None:
-    json_type = {"Content-Type": "application/json"}
-    with client(keyed) as http:
-        bad_utf8 = http.post("/v1/predict", content=b'{"text": "caf\xe9 \xff"}', headers=json_type)
-        surrogate = http.post("/v1/predict", content=b'{"text": "a \\ud800 b"}', headers=json_type)
-        not_json = http.post("/v1/predict", content=b'{"text": ', headers=json_type)
-        plain = http.post(
-            "/v1/predict", content=b"a review", headers={"Content-Type": "text/plain"}
-        )
-        too_big = http.post("/v1/predict", json={"text": "x" * 300_000})
-    assert bad_utf8.status_code == 422
-    assert bad_utf8.json()["detail"][0]["type"] == "utf8_invalid"
-    assert "0xe9 at offset 13" in bad_utf8.json()["detail"][0]["msg"]
-    assert surrogate.status_code == 422
-    assert surrogate.json()["detail"][0]["type"] == "invalid_unicode"
-    assert not_json.status_code == 422 and not_json.json()["detail"][0]["type"] == "json_invalid"
-    assert plain.status_code == 422
-    assert too_big.status_code == 413
-    assert too_big.json()["detail"][0]["type"] == "body_too_large"
+def test_it_listens_on_loopback_by_default(keyed: Server) -> None:
+    assert "Uvicorn running on http://127.0.0.1:" in keyed.logs()
 
 
 def _raw_post(server: Server, headers: str, body_chunks: Iterator[bytes]) -> bytes:
@@ -237,8 +136,11 @@ def _raw_post(server: Server, headers: str, body_chunks: Iterator[bytes]) -> byt
                 break
             time.sleep(0.005)
         answer = b""
-        while data := sock.recv(65536):  # the service closes the connection after a 413
-            answer += data
+        # The service closes the connection after a 413; with body bytes it never read, the
+        # close arrives as a reset after its answer.
+        with contextlib.suppress(ConnectionResetError):
+            while data := sock.recv(65536):
+                answer += data
         return answer
 
 
@@ -288,6 +190,18 @@ def test_the_api_key_is_required_and_never_logged(keyed: Server) -> None:
     assert KEY not in logs and wrong not in logs
 
 
+def _answer_until_closed(sock: socket.socket, seconds: float) -> bytes:
+    """Everything the server sends on ``sock`` until it closes it (or ``seconds`` pass)."""
+    sock.settimeout(seconds)
+    answer = b""
+    try:
+        while chunk := sock.recv(65536):
+            answer += chunk
+    except (TimeoutError, ConnectionError):
+        pass
+    return answer
+
+
 def _closed_within(sock: socket.socket, seconds: float) -> bool:
     """True if the server closes ``sock`` (whatever it answers first) within ``seconds``."""
     sock.settimeout(seconds)
@@ -325,7 +239,8 @@ def test_idle_slow_and_trickling_clients_are_cut_off_while_probes_answer(keyed: 
         assert busy.status_code == 503 and busy.json()["detail"][0]["type"] == "busy"
         # The slow bodies are answered 408 and closed, the idle ones closed, all in time.
         for sock in slow_bodies:
-            answer = sock.recv(65536)
+            # Headers and body may arrive in separate segments: read to the close.
+            answer = _answer_until_closed(sock, 10)
             assert answer.startswith(b"HTTP/1.1 408") and b"body_timeout" in answer
         assert all(_closed_within(sock, 5) for sock in [*idle, trickling])
         with client(keyed) as http:
@@ -494,7 +409,7 @@ def test_a_broken_pointer_is_reported_once_and_the_model_kept(switching: Server)
     wait_ready(switching, 2)
     pointer = switching.registry / "champion.json"
     saved = pointer.read_bytes()
-    pointer.write_text('{"version": "two"}')
+    _replace(pointer, b'{"version": "two"}')  # whole at once: never seen half written
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -514,8 +429,15 @@ def test_a_broken_pointer_is_reported_once_and_the_model_kept(switching: Server)
         assert answer.status_code == 200 and answer.json()["model_version"] == 2
         assert switching.logs().count("champion pointer is broken") == 1  # once per change
     finally:
-        pointer.write_bytes(saved)
+        _replace(pointer, saved)
     deadline = time.monotonic() + 30
     while httpx.get(f"{switching.url}/readyz").json()["problem"]:
         assert time.monotonic() < deadline, "the mended pointer was not seen"
         time.sleep(0.2)
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Give ``path`` the content ``data`` in one step, as an atomic write does."""
+    staged = path.with_name(f".{path.name}.staged")
+    staged.write_bytes(data)
+    os.replace(staged, path)

@@ -10,12 +10,11 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
 from unittest import mock
 
 import httpx
@@ -23,20 +22,26 @@ import pandas as pd
 import psutil
 import pyarrow.parquet as pq
 import pytest
+from pydantic import TypeAdapter
 
 from deployments.inbox_events import EVENT
-from deployments.specs import DEPLOYMENTS, ZOMBIE_ENV
+from deployments.specs import CRASH_DETECTION, DEPLOYMENTS
 from deployments.stack import Stack, down, status, up
 from lstm_model.config import WORKSPACE_ENV
+from tests.helpers.stack import (
+    QUICK_WORKERS,
+    TERMINAL,
+    api,
+    deployment,
+    free_port,
+    inbox_with,
+    run_from_ui,
+    wait_for,
+)
 
-TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
-CRASH_AFTER = 45  # seconds without a heartbeat (heartbeats every 30 s)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+# Seconds without a heartbeat before a run is marked Crashed: Prefect sends heartbeats every
+# 30 s at the most often, so this is the least that leaves a live run a margin.
+CRASH_AFTER = 40
 
 
 @pytest.fixture(scope="module")
@@ -50,9 +55,8 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, registry_with_champion) 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, workspace: Path) -> Iterator[Stack]:
     home = tmp_path_factory.mktemp("stack")
-    stack = Stack(home=home, port=free_port())
-    env = {ZOMBIE_ENV: str(CRASH_AFTER), WORKSPACE_ENV: str(workspace)}
-    with mock.patch.dict(os.environ, env):
+    stack = Stack(home=home, port=free_port(), crash_after_seconds=CRASH_AFTER)
+    with mock.patch.dict(os.environ, {WORKSPACE_ENV: str(workspace), **QUICK_WORKERS}):
         started = time.perf_counter()
         up(stack)
         stack.home.joinpath("up_seconds").write_text(f"{time.perf_counter() - started:.1f}")
@@ -60,42 +64,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory, workspace: Path) -> Iterator
             yield stack
         finally:
             down(home)
-
-
-def api(stack: Stack, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    return httpx.request(method, f"{stack.api_url}{path}", timeout=30, **kwargs)
-
-
-def deployment(stack: Stack, name: str) -> dict[str, Any]:
-    flow = {"retrain": "retrain", "nightly-scoring": "score-inbox"}[name]
-    response = api(stack, "GET", f"/deployments/name/{flow}/{name}")
-    response.raise_for_status()
-    return response.json()
-
-
-def run_from_ui(stack: Stack, name: str, parameters: dict[str, Any]) -> httpx.Response:
-    """What the UI's "Run" (custom parameters) button sends."""
-    return api(
-        stack, "POST", f"/deployments/{deployment(stack, name)['id']}/create_flow_run",
-        json={"parameters": parameters, "state": {"type": "SCHEDULED"}},
-    )  # fmt: skip
-
-
-def wait_for(stack: Stack, run_id: str, states: set[str], timeout: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        run = api(stack, "GET", f"/flow_runs/{run_id}").json()
-        if run["state"]["type"] in states:
-            return run
-        assert time.monotonic() < deadline, f"run still {run['state']['type']} after {timeout} s"
-        time.sleep(1)
-
-
-def inbox_with(root: Path, files: dict[str, list[str]]) -> None:
-    inbox = root / "scoring" / "inbox"
-    inbox.mkdir(parents=True, exist_ok=True)
-    for name, lines in files.items():
-        (inbox / name).write_text("\n".join(lines) + "\n")
 
 
 def test_up_starts_everything_once_and_applies_the_deployments(stack: Stack) -> None:
@@ -121,18 +89,33 @@ def test_up_starts_everything_once_and_applies_the_deployments(stack: Stack) -> 
     scoring = deployment(stack, "nightly-scoring")["parameter_openapi_schema"]
     assert "config" in scoring["properties"] and "ScoringConfig" in scoring["definitions"]
     automations = {a["name"] for a in api(stack, "POST", "/automations/filter", json={}).json()}
-    assert automations == {"crash-flow-runs-without-heartbeat", f"on {EVENT}"}
+    assert automations == {CRASH_DETECTION, f"on {EVENT}"}
+    assert crash_detection_seconds(stack) == CRASH_AFTER  # the stack's own setting
+
+
+def crash_detection_seconds(stack: Stack) -> float:
+    """How long the crash-detection automation waits for a heartbeat, as the server has it."""
+    (automation,) = [
+        a
+        for a in api(stack, "POST", "/automations/filter", json={}).json()
+        if a["name"] == CRASH_DETECTION
+    ]
+    assert f"{CRASH_AFTER} s" in automation["actions"][0]["message"]
+    return TypeAdapter(timedelta).validate_python(automation["trigger"]["within"]).total_seconds()
 
 
 def test_a_ui_run_with_custom_parameters_completes_with_its_report(  # type: ignore[no-untyped-def]
     stack: Stack, registry_with_champion, tmp_path: Path
 ) -> None:
     inbox_with(tmp_path, {"reviews.txt": ["Loved it.", "Hated it.", ""]})
-    count = api(stack, "POST", "/flow_runs/count", json={}).json()
     refused = run_from_ui(stack, "nightly-scoring", {"config": {"settle_seconds": -3}})
     assert refused.status_code == 409
     assert "settle_seconds" in refused.text and "minimum" in refused.text
-    assert api(stack, "POST", "/flow_runs/count", json={}).json() == count  # no run created
+    # No run was created with them (the schedule may add runs of its own meanwhile).
+    runs = api(stack, "POST", "/flow_runs/filter", json={"limit": 200}).json()
+    assert [
+        r for r in runs if (r["parameters"].get("config") or {}).get("settle_seconds") == -3
+    ] == []
 
     response = run_from_ui(stack, "nightly-scoring", {
         "workspace": str(tmp_path), "registry": str(registry_with_champion),
@@ -162,6 +145,8 @@ def test_a_dropped_file_is_scored_through_an_event_and_the_trigger(  # type: ign
     hostile.parent.mkdir(parents=True, exist_ok=True)
     hostile.write_text("Superb.\n")
     inbox_with(workspace, {"dropped.txt": ["What a film.", "Dull and long."]})
+    for path in hostile.parent.iterdir():  # written long ago: settled, no 10 s wait
+        os.utime(path, (time.time() - 60,) * 2)
     deadline = time.monotonic() + 120
     while not (new := [r for r in api(stack, "POST", "/flow_runs/filter", json={}).json()
                        if r["id"] not in runs and r["state"]["type"] != "SCHEDULED"]):  # fmt: skip
@@ -226,6 +211,7 @@ def test_a_killed_worker_crashes_its_run_and_the_retry_scores_each_row_once(  # 
         "workspace": str(tmp_path), "registry": str(registry_with_champion),
         "config": {"settle_seconds": 0, "chunk_rows": 1000},
     })  # fmt: skip
+    assert response.status_code == 201, response.text
     run_id = response.json()["id"]
     wait_for(stack, run_id, {"RUNNING"}, timeout=120)
     ledger = tmp_path / "scoring" / "ledger.sqlite"
@@ -239,11 +225,13 @@ def test_a_killed_worker_crashes_its_run_and_the_retry_scores_each_row_once(  # 
         process.kill()
     psutil.wait_procs(processes, timeout=30)
     assert status(stack.home)["worker-cpu"] is False
+    assert crash_detection_seconds(stack) == CRASH_AFTER
     crashed = wait_for(stack, run_id, TERMINAL, timeout=CRASH_AFTER + 90)
     assert crashed["state"]["type"] == "CRASHED", crashed["state"]
     assert list((tmp_path / "scoring" / "inbox").iterdir())  # work was left undone
 
     up(stack)  # brings back only the dead worker
+    assert crash_detection_seconds(stack) == CRASH_AFTER  # applied again, the same
     retry = api(stack, "POST", f"/flow_runs/{run_id}/set_state", json={
         "state": {"type": "SCHEDULED", "name": "AwaitingRetry"}, "force": True,
     })  # fmt: skip

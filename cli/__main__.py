@@ -1,0 +1,5 @@
+"""``python -m cli``: the ``lstm-pipeline`` command."""
+
+from cli.main import main
+
+main()

@@ -1,0 +1,76 @@
+"""What every command shares: the options that are no config field, and error handling."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, NoReturn, TypeVar
+
+import typer
+
+from flows.config import (
+    CACHE_ENV,
+    LOCAL_SOURCE_CANDIDATES,
+    OFFICIAL_ARCHIVE_URL,
+    SOURCE_ENV,
+    WORKSPACE_ENV,
+    default_workspace,
+)
+
+T = TypeVar("T")
+
+SOURCE_HELP = (
+    f"aclImdb .tar.gz, folder, or http(s) URL. If omitted: ${SOURCE_ENV}, else a local "
+    "copy, else the official download (see the source resolution order below)."
+)
+SOURCE_ORDER = (
+    "Source resolution order, first match wins:\n\n"
+    f"1. --source;\n\n2. ${SOURCE_ENV};\n\n"
+    "3. the first of these that exists, relative to the working folder: "
+    + "; ".join(LOCAL_SOURCE_CANDIDATES)
+    + f";\n\n4. the official archive, downloaded once into ${CACHE_ENV} "
+    f"(default ~/.cache/lstm-pipeline) and reused after:\n\n{OFFICIAL_ARCHIVE_URL}"
+)
+WORKSPACE_HELP = f"Folder for all artifacts. Default: ${WORKSPACE_ENV}, else ./artifacts."
+REGISTRY_HELP = "Model registry folder. Default: <workspace>/registry."
+
+SourceOption = Annotated[str | None, typer.Option(help=SOURCE_HELP)]
+WorkspaceOption = Annotated[Path | None, typer.Option(help=WORKSPACE_HELP)]
+RegistryOption = Annotated[Path | None, typer.Option(help=REGISTRY_HELP)]
+
+
+def registry_root(workspace: Path | None, registry: Path | None) -> Path:
+    """``--registry``, else ``<workspace>/registry``."""
+    return registry or (workspace or default_workspace()) / "registry"
+
+
+def run(call: Callable[[], T]) -> T:
+    """Run ``call``; turn the errors a user can fix into one clear message and exit 1."""
+    from data_contracts import ContractViolation
+    from lstm_model.errors import PipelineError
+
+    try:
+        return call()
+    except (PipelineError, ContractViolation) as exc:
+        fail(str(exc))
+
+
+def fail(message: str) -> NoReturn:
+    """Print ``error: message`` on stderr and exit 1."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=1)
+
+
+def prepare_prefect() -> None:
+    """Settings for running flows locally, set before Prefect is imported."""
+    # This pipeline runs offline too: the local server must not try to phone home.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # A busy 2-core machine can take longer than Prefect's default to start the local server.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    # The library logs with `logging`; route it through Prefect's handlers so it shows
+    # on the console, in the run logs and in the UI.
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "lstm_model,data_contracts")
+    for name in ("lstm_model", "data_contracts"):
+        logging.getLogger(name).setLevel(logging.INFO)

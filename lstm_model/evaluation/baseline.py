@@ -1,0 +1,139 @@
+"""The linear baseline every candidate is compared with: TF-IDF word n-grams + logistic
+regression (scikit-learn), fit on the same training rows as the model.
+
+It sees the text through the one tokeniser's normalisation, trains on the train split
+minus the same seeded validation share as the model, and is scored on the test split.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict
+
+from lstm_model.artifacts import (
+    atomic_write_json,
+    find_valid_artifact,
+    sha256_text,
+    staged_artifact,
+    write_manifest,
+)
+from lstm_model.data.ingest import IngestResult, load_reviews
+from lstm_model.data.splits import stratified_split
+from lstm_model.data.tokeniser import normalise
+from lstm_model.evaluation.config import BaselineConfig
+from lstm_model.evaluation.evaluate import Metrics, compute_metrics
+from lstm_model.training.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+BASELINE_VERSION = "1"
+METRICS_FILE = "metrics.json"
+
+
+class BaselineResult(BaseModel):
+    """The baseline's test metrics and where they were published."""
+
+    model_config = ConfigDict(frozen=True)
+
+    metrics: Metrics
+    path: Path
+    features: int
+    fit_seconds: float
+    cached: bool
+
+
+def fit_baseline(
+    reviews: IngestResult, config: BaselineConfig, split: TrainConfig, out_root: Path
+) -> BaselineResult:
+    """Fit and score the baseline; published under ``out_root/baseline/<key>/``.
+
+    The key hashes the reviews, this config and the validation split (fraction, seed), so
+    an unchanged input is a cache hit.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    key = sha256_text(
+        "baseline",
+        BASELINE_VERSION,
+        reviews.sha256,
+        config.fingerprint(),
+        str(split.validation_fraction),
+        str(split.seed),
+    )
+    folder = out_root / "baseline" / key[:16]
+    manifest = find_valid_artifact(folder)
+    if manifest is not None:
+        log.info("baseline: cache hit %s", folder)
+        return _result(folder, cached=True)
+
+    started = time.perf_counter()
+    table = load_reviews(reviews, columns=["split", "label", "text"])
+    train = table.filter(pc.equal(table["split"], "train"))
+    test = table.filter(pc.equal(table["split"], "test"))
+    y_train = train["label"].to_numpy()
+    # The same rows the model trains on: the train split minus its validation share.
+    rows, _ = stratified_split(y_train, split.validation_fraction, split.seed)
+    vectoriser = TfidfVectorizer(
+        token_pattern=r"\S+",  # the text is already normalised and space-separated
+        lowercase=False,
+        ngram_range=(1, config.ngram_max),
+        min_df=config.min_df,
+        sublinear_tf=True,
+        dtype=np.float32,
+    )
+    x_train = vectoriser.fit_transform(normalise(train["text"].take(rows)).to_pylist())
+    classifier = LogisticRegression(C=config.c, max_iter=1000)
+    classifier.fit(x_train, y_train[rows])
+    probabilities = classifier.predict_proba(
+        vectoriser.transform(normalise(test["text"]).to_pylist())
+    )[:, 1]
+    metrics = compute_metrics(test["label"].to_numpy(), probabilities)
+    seconds = round(time.perf_counter() - started, 2)
+    with staged_artifact(folder) as tmp:
+        atomic_write_json(
+            tmp / METRICS_FILE,
+            {
+                "metrics": metrics.model_dump(),
+                "features": int(x_train.shape[1]),
+                "fit_seconds": seconds,
+            },
+        )
+        write_manifest(
+            tmp,
+            kind="baseline_metrics",
+            main_file=METRICS_FILE,
+            inputs={"reviews": reviews.sha256},
+            config={
+                **config.model_dump(mode="json"),
+                "validation_fraction": split.validation_fraction,
+                "seed": split.seed,
+            },
+            details={"train_rows": len(rows), "test_rows": test.num_rows},
+        )
+    log.info(
+        "baseline (TF-IDF 1-%d-grams + logistic regression): test accuracy %.4f, %d features, "
+        "%.0f s",
+        config.ngram_max,
+        metrics.accuracy,
+        x_train.shape[1],
+        seconds,
+    )
+    return _result(folder, cached=False)
+
+
+def _result(folder: Path, *, cached: bool) -> BaselineResult:
+    saved = json.loads((folder / METRICS_FILE).read_text())
+    return BaselineResult(
+        metrics=Metrics(**saved["metrics"]),
+        path=folder / METRICS_FILE,
+        features=saved["features"],
+        fit_seconds=saved["fit_seconds"],
+        cached=cached,
+    )

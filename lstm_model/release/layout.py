@@ -1,0 +1,33 @@
+"""The one owner of every file name in the registry: a version's files and the root's.
+
+    <registry>/versions/<N>/   MODEL, TOKENISER_DIR/, TRAINING_DIR/, EVALUATION_DIR/,
+                               EXPORT_DIR/<model_name>/<N>/ (SavedModel), TFLITE,
+                               MANIFEST, STATUS
+    <registry>/CHAMPION        the champion pointer
+    <registry>/SERVING_DIR/<model_name>   a link to the champion's SavedModel base path
+
+The names are stored in manifests and on disk: they never change, so registries written
+by earlier versions of the pipeline keep loading.
+"""
+
+from __future__ import annotations
+
+from lstm_model.artifacts import MANIFEST_NAME
+
+MANIFEST = MANIFEST_NAME
+STATUS = "status.json"
+CHAMPION = "champion.json"
+VERSIONS_DIR = "versions"
+SERVING_DIR = "serving"
+
+MODEL = "model.keras"
+TOKENISER_DIR = "tokenizer"
+TRAINING_DIR = "training"
+EVALUATION_DIR = "evaluation"
+EXPORT_DIR = "export"
+TFLITE = f"{EXPORT_DIR}/model.tflite"
+
+
+def saved_model_dir(model_name: str, version: int) -> str:
+    """A version's SavedModel folder, in TensorFlow Serving's ``<name>/<version>`` layout."""
+    return f"{EXPORT_DIR}/{model_name}/{version}"

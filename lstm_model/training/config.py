@@ -1,0 +1,119 @@
+"""How a model is fit, and what the tuning flow searches."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from lstm_model.config import FrozenConfig
+from lstm_model.data.config import TokeniserConfig
+
+
+class TrainConfig(FrozenConfig):
+    """How the model is fit."""
+
+    epochs: int = Field(6, ge=1, le=1000, description="Most epochs; early stopping may end sooner.")
+    batch_size: int = Field(128, ge=1, le=65_536, description="Samples per gradient step.")
+    learning_rate: float = Field(1e-3, gt=0.0, description="Adam learning rate.")
+    global_clipnorm: float | None = Field(
+        5.0,
+        gt=0.0,
+        description="Clip gradients to this global norm; empty for no clipping. The logged "
+        "grad_norm is typically 3-4 on this data, so 5 clips only outlier steps.",
+    )
+    validation_fraction: float = Field(
+        0.1, gt=0.0, lt=0.5, description="Share of the train split held out for validation."
+    )
+    early_stopping_monitor: Literal["val_loss", "val_accuracy"] = Field(
+        "val_loss", description="Validation metric that early stopping watches and restores."
+    )
+    early_stopping_patience: int = Field(
+        1, ge=0, description="Epochs without improvement of the monitored metric before stopping."
+    )
+    seed: int = Field(42, description="Seed of the split, the weights and the shuffling.")
+    ngram_epochs: int = Field(
+        8, ge=1, le=1000, description="Most epochs of the n-gram branch's own fit."
+    )
+    ngram_learning_rate: float = Field(
+        5e-3,
+        gt=0.0,
+        description="Adam learning rate of the n-gram branch's fit (its mean-pooled "
+        "embeddings learn slowly at the LSTM's rate).",
+    )
+    augment_copies: int = Field(
+        0,
+        ge=0,
+        le=10,
+        description="Synonym-replacement augmentation: add this many copies of the training "
+        "rows with words swapped for synonyms built from the training data (0: off).",
+    )
+    augment_rate: float = Field(
+        0.1, ge=0.0, le=1.0, description="Chance that a word with a synonym is swapped in a copy."
+    )
+
+
+class SearchSpace(FrozenConfig):
+    """What the tuning flow searches: the LSTM branch and the tokeniser's two sizes.
+
+    Vocabulary size and sequence length need no re-tokenising: ids are ranked by training
+    frequency and rows are pre-padded and pre-truncated, so clipping ids to ``vocab_size``
+    and keeping the last ``maxlen`` columns of the widest tokenisation is exactly the
+    tokenisation with those sizes.
+    """
+
+    families: tuple[Literal["lstm", "bilstm"], ...] = Field(
+        ("lstm", "bilstm"), min_length=1, description="Model families: LSTM or BiLSTM."
+    )
+    poolings: tuple[Literal["last", "max", "mean", "max_mean", "attention"], ...] = Field(
+        ("last", "max_mean"), min_length=1, description="Pooling of the LSTM states."
+    )
+    units_min: int = Field(32, ge=1, le=4096, description="Fewest LSTM units (per direction).")
+    units_max: int = Field(256, ge=1, le=4096, description="Most LSTM units (powers of 2 apart).")
+    maxlen_min: int = Field(100, ge=1, le=10_000, description="Shortest sequence length.")
+    maxlen_max: int = Field(500, ge=1, le=10_000, description="Longest sequence length.")
+    maxlen_step: int = Field(100, ge=1, description="Step between sequence lengths.")
+    dropout_min: float = Field(0.1, ge=0.0, lt=1.0, description="Least dropout before the output.")
+    dropout_max: float = Field(0.5, ge=0.0, lt=1.0, description="Most dropout before the output.")
+    embedding_dims: tuple[int, ...] = Field(
+        (32, 64, 128), min_length=1, description="Embedding widths to try."
+    )
+    vocab_sizes: tuple[int, ...] = Field(
+        (10_000, 20_000, 50_000), min_length=1, description="Vocabulary sizes to try."
+    )
+
+    @model_validator(mode="after")
+    def _ranges_ordered(self) -> SearchSpace:
+        for low, high in (("units_min", "units_max"), ("maxlen_min", "maxlen_max"),
+                          ("dropout_min", "dropout_max")):  # fmt: skip
+            if getattr(self, low) > getattr(self, high):
+                raise ValueError(f"{low} {getattr(self, low)} > {high} {getattr(self, high)}")
+        if min(self.vocab_sizes) < 3:
+            raise ValueError("every vocabulary size must be at least 3 (two ids are reserved)")
+        return self
+
+    def widest_tokeniser(self) -> TokeniserConfig:
+        """The one tokenisation every trial is cut from."""
+        return TokeniserConfig(vocab_size=max(self.vocab_sizes), maxlen=self.maxlen_max)
+
+
+class TuningConfig(FrozenConfig):
+    """How the tuning flow searches (Keras Tuner) and what it saves."""
+
+    algorithm: Literal["random", "hyperband"] = Field(
+        "random", description="Keras Tuner's RandomSearch or Hyperband."
+    )
+    max_trials: int = Field(10, ge=1, le=10_000, description="Trials of the random search.")
+    epochs: int = Field(
+        3, ge=1, le=1000, description="Epochs per trial (Hyperband: the most any trial gets)."
+    )
+    hyperband_factor: int = Field(3, ge=2, le=10, description="Hyperband's reduction factor.")
+    early_stopping_patience: int = Field(
+        1, ge=0, description="Epochs without a better val_accuracy before a trial stops."
+    )
+    name: str = Field(
+        "tuned",
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
+        description="Name the best configuration is saved under (<workspace>/configs/<name>.json); "
+        "the retraining flow takes it as its named_config parameter.",
+    )

@@ -1,0 +1,244 @@
+"""Hyperparameter search with Keras Tuner, on the train split's validation share only.
+
+Every trial is cut from one tokenisation (``SearchSpace.widest_tokeniser``): ids at or
+above the trial's vocabulary size become the out-of-vocabulary id and only the last
+``maxlen`` columns are kept, which equals tokenising with those sizes. The test split is
+never read. Keras Tuner keeps each trial's state under ``<workspace>/tuning/<key>/``, so a
+search that is interrupted and started again continues from the finished trials. The best
+configuration is saved by name (``configs/<name>.json``) for the retraining flow.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import keras
+import keras_tuner as kt
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from lstm_model.artifacts import atomic_write_json, sha256_text
+from lstm_model.data.config import TokeniserConfig
+from lstm_model.data.dataset import TokenisedResult, load_split
+from lstm_model.data.splits import stratified_split
+from lstm_model.data.tokeniser import OOV_ID
+from lstm_model.errors import PipelineError
+from lstm_model.model.builders import build_model
+from lstm_model.model.config import ModelConfig
+from lstm_model.training.config import SearchSpace, TrainConfig, TuningConfig
+from lstm_model.training.optimizer import compile_model
+
+log = logging.getLogger(__name__)
+
+OBJECTIVE = "val_accuracy"
+
+
+class NamedConfig(BaseModel):
+    """A tokeniser, model and training configuration saved under a name."""
+
+    model_config = ConfigDict(frozen=True, protected_namespaces=())
+
+    name: str
+    tokeniser: TokeniserConfig
+    model: ModelConfig
+    training: TrainConfig
+    provenance: dict[str, Any]
+
+
+class TuningResult(BaseModel):
+    """Every trial (best first) and the configuration saved from the best."""
+
+    model_config = ConfigDict(frozen=True)
+
+    algorithm: str
+    directory: Path
+    trials: list[dict[str, Any]]
+    best: NamedConfig
+    named_config_path: Path
+    train_rows: int
+    validation_rows: int
+    seconds: float
+
+
+def cut(ids: np.ndarray, vocab_size: int, maxlen: int) -> np.ndarray:
+    """The rows as tokenised with a smaller vocabulary and a shorter length (pre/pre)."""
+    rows = ids[:, -maxlen:]
+    return np.where(rows >= vocab_size, OOV_ID, rows).astype("int32")
+
+
+def configs_of(hp: Any, space: SearchSpace) -> tuple[TokeniserConfig, ModelConfig]:
+    """Declare (or read back) the hyperparameters of a trial as pipeline configurations."""
+    family = hp.Choice("family", list(space.families))
+    pooling = hp.Choice("pooling", list(space.poolings))
+    units = hp.Int("units", space.units_min, space.units_max, step=2, sampling="log")
+    embedding_dim = hp.Choice("embedding_dim", list(space.embedding_dims))
+    dropout = hp.Float("dropout", space.dropout_min, space.dropout_max, step=0.1)
+    vocab_size = hp.Choice("vocab_size", list(space.vocab_sizes))
+    maxlen = hp.Int("maxlen", space.maxlen_min, space.maxlen_max, step=space.maxlen_step)
+    model = ModelConfig(
+        architecture=family,
+        pooling=pooling,
+        units=units,
+        embedding_dim=embedding_dim,
+        head_dropout=round(dropout, 4),
+        ngram_order=0,  # the LSTM alone: the two-branch model trains in stages
+        nbsvm=False,
+        lstm_maxlen=None,
+    )
+    return TokeniserConfig(vocab_size=vocab_size, maxlen=maxlen), model
+
+
+def run_search(
+    tokenised: TokenisedResult,
+    space: SearchSpace,
+    config: TuningConfig,
+    training: TrainConfig,
+    workspace: Path,
+) -> TuningResult:
+    """Run (or continue) a Keras Tuner search and save the best configuration by name."""
+    widest = space.widest_tokeniser()
+    if tokenised.config.padding != "pre" or tokenised.config.truncating != "pre":
+        raise PipelineError("tuning cuts rows from the left: tokenise with pre padding/truncating")
+    if tokenised.config.vocab_size < widest.vocab_size or tokenised.config.maxlen < widest.maxlen:
+        raise PipelineError(
+            f"the tokenised data ({tokenised.config.vocab_size} words, {tokenised.config.maxlen} "
+            f"tokens) is narrower than the search space ({widest.vocab_size}, {widest.maxlen})"
+        )
+    started = time.perf_counter()
+    ids, labels = load_split(tokenised, "train")  # the test split is never loaded
+    fit_rows, val_rows = stratified_split(labels, training.validation_fraction, training.seed)
+    key = sha256_text(
+        tokenised.sha256, space.fingerprint(), training.fingerprint(),
+        config.model_copy(update={"max_trials": 0, "name": ""}).fingerprint(),
+    )[:16]  # fmt: skip  # max_trials may grow and the name change: the same search goes on
+    directory = workspace / "tuning" / key
+    hypermodel = LstmHyperModel(space, training)
+    common: dict[str, Any] = {
+        "objective": OBJECTIVE,
+        "seed": training.seed,
+        "directory": str(directory),
+        "project_name": config.algorithm,
+        "overwrite": False,
+    }
+    if config.algorithm == "random":
+        tuner = kt.RandomSearch(hypermodel, max_trials=config.max_trials, **common)
+    else:
+        tuner = kt.Hyperband(
+            hypermodel, max_epochs=config.epochs, factor=config.hyperband_factor, **common
+        )
+    finished = _finished(tuner)
+    log.info("%s search in %s: %d trials already finished", config.algorithm, directory, finished)
+    keras.utils.set_random_seed(training.seed)
+    tuner.search(
+        ids[fit_rows],
+        labels[fit_rows],
+        validation_data=(ids[val_rows], labels[val_rows]),
+        epochs=config.epochs,
+        batch_size=training.batch_size,
+        callbacks=[
+            keras.callbacks.EarlyStopping(
+                monitor=OBJECTIVE, mode="max", patience=config.early_stopping_patience
+            )
+        ],
+        verbose=0,
+    )
+    trials = trial_table(tuner)
+    if not trials or trials[0]["val_accuracy"] is None:
+        raise PipelineError(f"no trial of the search in {directory} finished")
+    tokeniser, model = configs_of(tuner.get_best_hyperparameters(1)[0], space)
+    best = NamedConfig(
+        name=config.name,
+        tokeniser=tokeniser,
+        model=model,
+        training=training,
+        provenance={
+            "tuning_directory": str(directory),
+            "algorithm": config.algorithm,
+            "best_trial": trials[0]["trial"],
+            "val_accuracy": trials[0]["val_accuracy"],
+            "trials": len(trials),
+            "tokenised_sha256": tokenised.sha256,
+            "created_at": datetime.now(UTC).isoformat(),
+        },
+    )
+    path = save_named_config(workspace, best)
+    seconds = time.perf_counter() - started
+    log.info("best of %d trials: val_accuracy %.4f, saved as %s", len(trials),
+             trials[0]["val_accuracy"], path)  # fmt: skip
+    return TuningResult(
+        algorithm=config.algorithm,
+        directory=directory,
+        trials=trials,
+        best=best,
+        named_config_path=path,
+        train_rows=len(fit_rows),
+        validation_rows=len(val_rows),
+        seconds=round(seconds, 1),
+    )
+
+
+def trial_table(tuner: Any) -> list[dict[str, Any]]:
+    """One row per trial, best validation accuracy first (unfinished trials last)."""
+    rows = []
+    for trial in tuner.oracle.trials.values():
+        values = {
+            k: round(v, 4) if isinstance(v, float) else v
+            for k, v in trial.hyperparameters.values.items()
+            if "/" not in k  # Keras Tuner's own bookkeeping (tuner/epochs, ...)
+        }
+        rows.append(
+            {
+                "trial": trial.trial_id,
+                "val_accuracy": None if trial.score is None else round(float(trial.score), 4),
+                "status": str(trial.status),
+                "epochs": trial.hyperparameters.values.get("tuner/epochs"),
+                **values,
+            }
+        )
+    return sorted(rows, key=lambda r: (r["val_accuracy"] is None, -(r["val_accuracy"] or 0)))
+
+
+def save_named_config(workspace: Path, config: NamedConfig) -> Path:
+    """Write ``<workspace>/configs/<name>.json`` atomically."""
+    path = workspace / "configs" / f"{config.name}.json"
+    atomic_write_json(path, config.model_dump(mode="json"))
+    return path
+
+
+def load_named_config(workspace: Path, name: str) -> NamedConfig:
+    """A configuration saved by the tuning flow; the error names what is there instead."""
+    path = workspace / "configs" / f"{name}.json"
+    if not path.is_file():
+        there = sorted(p.stem for p in (workspace / "configs").glob("*.json"))
+        raise PipelineError(f"no named config {name!r} in {path.parent}; saved ones: {there}")
+    return NamedConfig.model_validate_json(path.read_text())
+
+
+def _finished(tuner: Any) -> int:
+    return sum(1 for t in tuner.oracle.trials.values() if t.score is not None)
+
+
+class LstmHyperModel(kt.HyperModel):
+    """Builds and fits one trial's model on the trial's cut of the rows."""
+
+    def __init__(self, space: SearchSpace, training: TrainConfig) -> None:
+        super().__init__(name="lstm_family")
+        self.space = space
+        self.training = training
+
+    def build(self, hp: Any) -> keras.Model:
+        tokeniser, model = configs_of(hp, self.space)
+        built = build_model(model, vocab_size=tokeniser.vocab_size, maxlen=tokeniser.maxlen)
+        return compile_model(built, self.training)
+
+    def fit(self, hp: Any, model: keras.Model, x: Any, y: Any, **kwargs: Any) -> Any:
+        tokeniser, _ = configs_of(hp, self.space)
+        x_val, y_val = kwargs.pop("validation_data")
+        size, length = tokeniser.vocab_size, tokeniser.maxlen
+        return model.fit(
+            cut(x, size, length), y, validation_data=(cut(x_val, size, length), y_val), **kwargs
+        )

@@ -1,0 +1,1 @@
+"""Fixtures' building blocks shared by test modules and benchmarks (never a test module)."""
