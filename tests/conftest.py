@@ -13,36 +13,6 @@ import pytest
 from tests.helpers.tiny import FIXTURE, MODEL_NAME, TINY_MODEL, TINY_TOKENISER, TINY_TRAIN
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-# Tests run a worker per core (pytest-xdist). The tiny models gain nothing from more than
-# one thread each, and thread pools that spin beside another worker's only burn its core:
-# one thread per process, here and in every process a test starts (measured on the
-# training and n-gram tests alone: 10% less CPU, 8% less time).
-for _name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
-    os.environ.setdefault(_name, "1")
-os.environ.setdefault(
-    "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-)
-
-
-# The modules that take longest (pytest's --durations), started first: a worker takes the
-# next module in collection order when it is done with one, so a long module collected
-# last would run alone at the end.
-LONGEST_FIRST = (
-    "tests/system/test_stack.py",
-    "tests/model/test_scoring_parallel.py",
-    "tests/code/test_flow.py",
-    "tests/code/test_cli.py",
-    "tests/system/test_serving.py",
-    "tests/system/test_postgres.py",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> int:
-        module = item.nodeid.split("::")[0]
-        return LONGEST_FIRST.index(module) if module in LONGEST_FIRST else len(LONGEST_FIRST)
-
-    items.sort(key=rank)  # stable: the order inside a module is kept
 
 
 @pytest.fixture(scope="session")
