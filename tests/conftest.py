@@ -14,26 +14,6 @@ from tests.helpers.tiny import FIXTURE, MODEL_NAME, TINY_MODEL, TINY_TOKENISER, 
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-# The modules that take longest (pytest's --durations), handed out first: a worker takes
-# the next module in collection order when it is done with one (`--no-loadscope-reorder`),
-# so a long module collected late would run alone at the end.
-LONGEST_FIRST = (
-    "tests/system/test_stack.py",
-    "tests/model/test_scoring_parallel.py",
-    "tests/code/test_flow.py",
-    "tests/code/test_cli.py",
-    "tests/system/test_serving.py",
-    "tests/system/test_postgres.py",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> int:
-        module = item.nodeid.split("::")[0]
-        return LONGEST_FIRST.index(module) if module in LONGEST_FIRST else len(LONGEST_FIRST)
-
-    items.sort(key=rank)  # stable: the order inside a module is kept
-
 
 @pytest.fixture(scope="session")
 def prefect_harness() -> Iterator[str]:
