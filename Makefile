@@ -16,7 +16,10 @@ $(UV):
 	.tools/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
 .venv/.synced: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen
+	# Compiled once here: every process the suite and the stack start (servers, workers,
+	# flow runs) would otherwise compile Prefect, pandas and TensorFlow from source again
+	# where bytecode is not written (PYTHONDONTWRITEBYTECODE).
+	$(UV) sync --frozen --compile-bytecode
 	touch $@
 
 retrain: .venv/.synced

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
@@ -63,8 +64,14 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(code=1)
 
 
-def prepare_prefect() -> None:
-    """Settings for running flows locally, set before Prefect is imported."""
+def prepare_prefect() -> Callable[[], None]:
+    """Settings for running flows locally, set before Prefect is imported.
+
+    With no Prefect API configured, Prefect's own temporary server is started here, in the
+    background, so that its start-up overlaps the import of the flow's modules. Returns a
+    call that waits until it answers; if it failed to start, the flow starts it again and
+    reports the error as Prefect does.
+    """
     # This pipeline runs offline too: the local server must not try to phone home.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # A busy 2-core machine can take longer than Prefect's default to start the local server.
@@ -74,3 +81,13 @@ def prepare_prefect() -> None:
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "lstm_model,data_contracts")
     for name in ("lstm_model", "data_contracts"):
         logging.getLogger(name).setLevel(logging.INFO)
+    from prefect.settings import get_current_settings
+
+    settings = get_current_settings()
+    if settings.api.url or not settings.server.ephemeral.enabled:
+        return lambda: None
+    from prefect.server.api.server import SubprocessASGIServer
+
+    starting = threading.Thread(target=SubprocessASGIServer().start, daemon=True)
+    starting.start()
+    return starting.join

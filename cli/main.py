@@ -125,9 +125,10 @@ def retrain(
         **({} if baseline_config.enabled else {"min_margin_over_baseline": None})
     )
     contract_config = contract.build()
-    prepare_prefect()
+    server_ready = prepare_prefect()
     from flows.retrain import retrain as retrain_flow
 
+    server_ready()
     outputs = run(
         lambda: retrain_flow(
             source=source,
@@ -166,9 +167,10 @@ def tune(
     tuning_config = tuning.build()
     training_config = training.build()
     contract_config = contract.build()
-    prepare_prefect()
+    server_ready = prepare_prefect()
     from flows.tune import tune_hyperparameters
 
+    server_ready()
     result = run(
         lambda: tune_hyperparameters(
             source=source,
@@ -198,9 +200,10 @@ def score(
     """Score every settled file in the inbox with the champion model, exactly once."""
     config = scoring.build()
     scale_out_config = scale_out.build()
-    prepare_prefect()
+    server_ready = prepare_prefect()
     from flows.score import score_inbox
 
+    server_ready()
     summary = run(
         lambda: score_inbox(
             scoring_root=scoring_root,

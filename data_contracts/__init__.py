@@ -2,11 +2,28 @@
 
 Suites are Great Expectations 1.x expectations; a failed contract raises
 ``ContractViolation`` whose message names each failed expectation with examples.
+
+The names below load on first use: the console reads ``data_contracts.config`` to build
+its options, and should not pay for pandas and the suites before a flow runs.
 """
 
-from data_contracts._runner import ContractResult, ContractViolation, ExpectationFailure
-from data_contracts.imdb_reviews import validate_imdb_reviews
-from data_contracts.imdb_tokenised import validate_imdb_tokenised
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from data_contracts._runner import ContractResult, ContractViolation, ExpectationFailure
+    from data_contracts.imdb_reviews import validate_imdb_reviews
+    from data_contracts.imdb_tokenised import validate_imdb_tokenised
+
+_HOMES = {
+    "ContractResult": "data_contracts._runner",
+    "ContractViolation": "data_contracts._runner",
+    "ExpectationFailure": "data_contracts._runner",
+    "validate_imdb_reviews": "data_contracts.imdb_reviews",
+    "validate_imdb_tokenised": "data_contracts.imdb_tokenised",
+}
 
 __all__ = [
     "ContractResult",
@@ -15,3 +32,9 @@ __all__ = [
     "validate_imdb_reviews",
     "validate_imdb_tokenised",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(_HOMES[name]), name)

@@ -20,7 +20,7 @@ from flows.config import (
     default_workspace,
 )
 from lstm_model.evaluation.evaluate import Metrics
-from lstm_model.training.fit import run_folder
+from lstm_model.training.result import run_folder
 from tasks.data import ingest, resolve_source, tokenise, validate_reviews, validate_tokenised
 from tasks.model import (
     baseline,

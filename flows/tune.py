@@ -13,7 +13,7 @@ from flows.config import (
     TuningConfig,
     default_workspace,
 )
-from lstm_model.training.tuning import TuningResult
+from lstm_model.training.named import TuningResult
 from tasks.data import ingest, resolve_source, tokenise, validate_reviews
 from tasks.tuning import tune
 

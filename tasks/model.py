@@ -33,7 +33,7 @@ from lstm_model.release.promotion import (
 from lstm_model.release.promotion import previous_build as _previous_build
 from lstm_model.training.config import TrainConfig
 from lstm_model.training.fingerprint import Fingerprint, build_fingerprint
-from lstm_model.training.fit import TrainResult, train_model
+from lstm_model.training.result import TrainResult
 from tasks._policies import IO_RETRIES
 
 
@@ -73,6 +73,9 @@ def train(
     tokenised: TokenisedResult, model: ModelConfig, config: TrainConfig, run_dir: Path
 ) -> TrainResult:
     """Fit the model; progress shows as a Prefect progress artifact, epoch by epoch."""
+    # Imported here: Keras takes 20 s to import, and a run with nothing new never trains.
+    from lstm_model.training.fit import train_model
+
     logger = get_run_logger()
     artifact = create_progress_artifact(
         progress=0.0, key="training-progress", description="Training epochs done (%)"

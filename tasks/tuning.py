@@ -9,7 +9,7 @@ from prefect.artifacts import create_table_artifact
 
 from lstm_model.data.dataset import TokenisedResult
 from lstm_model.training.config import SearchSpace, TrainConfig, TuningConfig
-from lstm_model.training.tuning import NamedConfig, TuningResult, load_named_config, run_search
+from lstm_model.training.named import NamedConfig, TuningResult, load_named_config
 from tasks._policies import IO_RETRIES
 
 
@@ -22,6 +22,10 @@ def tune(
     workspace: Path,
 ) -> TuningResult:
     """Run (or continue) the search; its trials become a sorted Prefect table artifact."""
+    # Imported here: Keras and Keras Tuner take 20 s to import, and retraining, which
+    # imports this module for named configs, may never train.
+    from lstm_model.training.tuning import run_search
+
     result = run_search(tokenised, space, config, training, workspace)
     create_table_artifact(
         table=result.trials,

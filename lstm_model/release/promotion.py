@@ -37,7 +37,7 @@ from lstm_model.release.export import (
 from lstm_model.release.registry import Registry, Status
 from lstm_model.training.config import TrainConfig
 from lstm_model.training.fingerprint import Fingerprint, build_fingerprint
-from lstm_model.training.fit import HISTORY_FILE, TrainResult
+from lstm_model.training.result import HISTORY_FILE, TrainResult
 
 log = logging.getLogger(__name__)
 

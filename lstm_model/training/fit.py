@@ -17,9 +17,8 @@ from typing import NamedTuple
 
 import keras
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
-from lstm_model.artifacts import atomic_write_json, sha256_file, sha256_text
+from lstm_model.artifacts import atomic_write_json, sha256_file
 from lstm_model.data.dataset import TokenisedResult, load_split
 from lstm_model.data.splits import stratified_split
 from lstm_model.data.tokeniser import Tokeniser
@@ -34,31 +33,12 @@ from lstm_model.model.config import ModelConfig
 from lstm_model.training.augment import augment, build_synonyms
 from lstm_model.training.config import TrainConfig
 from lstm_model.training.optimizer import compile_model
+from lstm_model.training.result import HISTORY_FILE, MODEL_FILE, TrainResult
 
 log = logging.getLogger(__name__)
 
-MODEL_FILE = "model.keras"
-HISTORY_FILE = "history.json"
 EpochHook = Callable[[int, int, Mapping[str, float]], None]
 """Called after each epoch with (epoch number from 1, epochs planned, logs)."""
-
-
-class TrainResult(BaseModel):
-    """The fitted model and how the fit went."""
-
-    model_config = ConfigDict(frozen=True, protected_namespaces=())
-
-    model_path: Path
-    model_sha256: str
-    run_dir: Path
-    epochs_run: int
-    best_epoch: int
-    resumed_from_epoch: int
-    history: dict[str, list[float]]
-    backend: str
-    lstm_kernel: str
-    train_seconds: float
-    samples_per_second: float
 
 
 class GradientNormLogger(keras.callbacks.Callback):
@@ -376,19 +356,6 @@ def _fit_stage(
             record, {"history": history, "epochs_run": epochs_run, "best_epoch": best}
         )
     return _StageOutcome(history, resumed, epochs_run, best)
-
-
-def run_folder(
-    workspace: Path, tokenised: TokenisedResult, model: ModelConfig, train: TrainConfig
-) -> Path:
-    """Where a fit of this data and config runs; re-running it there resumes it."""
-    key = sha256_text("train", tokenised.sha256, model.fingerprint(), train.fingerprint())
-    return workspace / "runs" / key[:16]
-
-
-def load_history(run_dir: Path) -> dict[str, list[float]]:
-    """The per-epoch metrics a fit saved."""
-    return json.loads((run_dir / HISTORY_FILE).read_text())
 
 
 def _tensorboard(log_dir: Path) -> list[keras.callbacks.Callback]:

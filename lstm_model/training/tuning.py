@@ -19,9 +19,8 @@ from typing import Any
 import keras
 import keras_tuner as kt
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
-from lstm_model.artifacts import atomic_write_json, sha256_text
+from lstm_model.artifacts import sha256_text
 from lstm_model.data.config import TokeniserConfig
 from lstm_model.data.dataset import TokenisedResult, load_split
 from lstm_model.data.splits import stratified_split
@@ -30,38 +29,12 @@ from lstm_model.errors import PipelineError
 from lstm_model.model.builders import build_model
 from lstm_model.model.config import ModelConfig
 from lstm_model.training.config import SearchSpace, TrainConfig, TuningConfig
+from lstm_model.training.named import NamedConfig, TuningResult, save_named_config
 from lstm_model.training.optimizer import compile_model
 
 log = logging.getLogger(__name__)
 
 OBJECTIVE = "val_accuracy"
-
-
-class NamedConfig(BaseModel):
-    """A tokeniser, model and training configuration saved under a name."""
-
-    model_config = ConfigDict(frozen=True, protected_namespaces=())
-
-    name: str
-    tokeniser: TokeniserConfig
-    model: ModelConfig
-    training: TrainConfig
-    provenance: dict[str, Any]
-
-
-class TuningResult(BaseModel):
-    """Every trial (best first) and the configuration saved from the best."""
-
-    model_config = ConfigDict(frozen=True)
-
-    algorithm: str
-    directory: Path
-    trials: list[dict[str, Any]]
-    best: NamedConfig
-    named_config_path: Path
-    train_rows: int
-    validation_rows: int
-    seconds: float
 
 
 def cut(ids: np.ndarray, vocab_size: int, maxlen: int) -> np.ndarray:
@@ -200,22 +173,6 @@ def trial_table(tuner: Any) -> list[dict[str, Any]]:
             }
         )
     return sorted(rows, key=lambda r: (r["val_accuracy"] is None, -(r["val_accuracy"] or 0)))
-
-
-def save_named_config(workspace: Path, config: NamedConfig) -> Path:
-    """Write ``<workspace>/configs/<name>.json`` atomically."""
-    path = workspace / "configs" / f"{config.name}.json"
-    atomic_write_json(path, config.model_dump(mode="json"))
-    return path
-
-
-def load_named_config(workspace: Path, name: str) -> NamedConfig:
-    """A configuration saved by the tuning flow; the error names what is there instead."""
-    path = workspace / "configs" / f"{name}.json"
-    if not path.is_file():
-        there = sorted(p.stem for p in (workspace / "configs").glob("*.json"))
-        raise PipelineError(f"no named config {name!r} in {path.parent}; saved ones: {there}")
-    return NamedConfig.model_validate_json(path.read_text())
 
 
 def _finished(tuner: Any) -> int:

@@ -5,6 +5,8 @@ in the ML library, no test module importing another."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -170,3 +172,20 @@ def test_importing_the_library_does_no_work(tmp_path: Path) -> None:
     )
     assert out.stdout.strip() == "[]"
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("module", "kept_out"),
+    [
+        # a retrain with nothing new never trains: Keras and TensorFlow load in `train`
+        ("flows.retrain", {"keras", "tensorflow", "keras_tuner"}),
+        # the console builds its options from config alone, then starts Prefect's server
+        ("cli.main", {"keras", "tensorflow", "pandas", "great_expectations", "prefect"}),
+    ],
+)
+def test_heavy_frameworks_load_only_where_they_are_used(module: str, kept_out: set[str]) -> None:
+    code = f"import sys, {module}; print(sorted({{m.split('.')[0] for m in sys.modules}}))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert kept_out.isdisjoint(ast.literal_eval(done.stdout.strip().splitlines()[-1]))

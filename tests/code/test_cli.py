@@ -213,7 +213,7 @@ def retrain_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         return _Outputs()
 
     monkeypatch.setitem(sys.modules, "flows.retrain", types.SimpleNamespace(retrain=flow))
-    monkeypatch.setattr("cli.main.prepare_prefect", lambda: None)
+    monkeypatch.setattr("cli.main.prepare_prefect", lambda: lambda: None)  # no server either
     return calls
 
 

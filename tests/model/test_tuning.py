@@ -17,7 +17,8 @@ from lstm_model.data.config import TokeniserConfig
 from lstm_model.data.dataset import load_split, tokenise_reviews
 from lstm_model.errors import PipelineError
 from lstm_model.training.config import SearchSpace, TrainConfig, TuningConfig
-from lstm_model.training.tuning import cut, load_named_config, run_search
+from lstm_model.training.named import load_named_config
+from lstm_model.training.tuning import cut, run_search
 
 ROOT = Path(__file__).resolve().parents[2]
 SPACE = SearchSpace(
