@@ -15,10 +15,10 @@ $(UV):
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
+# Bytecode is compiled once here: every process the suite and the stack start (servers,
+# workers, flow runs) would otherwise compile Prefect, pandas and TensorFlow from source
+# again where bytecode is not written (PYTHONDONTWRITEBYTECODE).
 .venv/.synced: $(UV) pyproject.toml uv.lock
-	# Compiled once here: every process the suite and the stack start (servers, workers,
-	# flow runs) would otherwise compile Prefect, pandas and TensorFlow from source again
-	# where bytecode is not written (PYTHONDONTWRITEBYTECODE).
 	$(UV) sync --frozen --compile-bytecode
 	touch $@
 

@@ -20,12 +20,14 @@ from cli.common import (
     registry_root,
     run,
 )
+from cli.data import data_app
 from cli.models import models_app
 from cli.options import ConfigOptions, ConfigValues, config_options
 from flows.config import (
     PRESETS,
     BaselineConfig,
     GateConfig,
+    LabelledConfig,
     ModelConfig,
     ReviewsContractConfig,
     ScaleOutConfig,
@@ -45,6 +47,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(models_app, name="models")
+app.add_typer(data_app, name="data")
 
 _PRESET_HELP = (
     "Tokeniser + model preset: 'default' (BiLSTM with max+mean pooling over the last 400 "
@@ -109,6 +112,13 @@ def retrain(
     contract: Annotated[
         ConfigValues[ReviewsContractConfig], ConfigOptions(exclude=("max_examples",))
     ],
+    labelled: Annotated[
+        ConfigValues[LabelledConfig],
+        ConfigOptions(
+            only=("domain", "test_share", "max_class_share", "settle_seconds"),
+            rename={"settle_seconds": "labelled_settle_seconds"},
+        ),
+    ],
     named_config: Annotated[str | None, typer.Option(help=_NAMED_CONFIG_HELP)] = None,
     force: Annotated[bool, typer.Option("--force", help=_FORCE_HELP)] = False,
 ) -> None:
@@ -125,6 +135,7 @@ def retrain(
         **({} if baseline_config.enabled else {"min_margin_over_baseline": None})
     )
     contract_config = contract.build()
+    labelled_config = labelled.build()
     server_ready = prepare_prefect()
     from flows.retrain import retrain as retrain_flow
 
@@ -140,6 +151,7 @@ def retrain(
             gate_config=gate_config,
             reviews_contract=contract_config,
             baseline_config=baseline_config,
+            labelled=labelled_config,
             named_config=named_config,
             force=force,
         )

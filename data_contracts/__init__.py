@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from data_contracts._runner import ContractResult, ContractViolation, ExpectationFailure
     from data_contracts.imdb_reviews import validate_imdb_reviews
     from data_contracts.imdb_tokenised import validate_imdb_tokenised
+    from data_contracts.labelled_reviews import validate_labelled_reviews
 
 _HOMES = {
     "ContractResult": "data_contracts._runner",
@@ -23,6 +24,7 @@ _HOMES = {
     "ExpectationFailure": "data_contracts._runner",
     "validate_imdb_reviews": "data_contracts.imdb_reviews",
     "validate_imdb_tokenised": "data_contracts.imdb_tokenised",
+    "validate_labelled_reviews": "data_contracts.labelled_reviews",
 }
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "ExpectationFailure",
     "validate_imdb_reviews",
     "validate_imdb_tokenised",
+    "validate_labelled_reviews",
 ]
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from prefect.events import emit_event
 
 from lstm_model.config import default_workspace
+from lstm_model.data.drops import printable, ready_files
 from lstm_model.scoring.config import ScoringConfig
-from lstm_model.scoring.inbox import printable, ready_files
 
 log = logging.getLogger(__name__)
 EVENT = "lstm-pipeline.inbox.file-ready"

@@ -15,6 +15,7 @@ from lstm_model.data.config import (
     LOCAL_SOURCE_CANDIDATES,
     OFFICIAL_ARCHIVE_URL,
     SOURCE_ENV,
+    LabelledConfig,
     TokeniserConfig,
 )
 from lstm_model.evaluation.config import BaselineConfig, GateConfig
@@ -35,6 +36,7 @@ __all__ = [
     "BaselineConfig",
     "ExportConfig",
     "GateConfig",
+    "LabelledConfig",
     "ModelConfig",
     "ReviewsContractConfig",
     "ScaleOutConfig",

@@ -1,6 +1,6 @@
-"""The retraining flow: ingest -> (nothing new? stop) -> validate -> tokenise -> validate ->
-train -> evaluate (beside the linear baseline) -> register -> gate -> export (+ parity) ->
-promote."""
+"""The retraining flow: ingest -> take labelled drops -> training set -> (nothing new? stop)
+-> validate -> tokenise -> validate -> train -> evaluate (beside the linear baseline) ->
+register -> gate -> export (+ parity) -> promote."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from flows.config import (
     BaselineConfig,
     ExportConfig,
     GateConfig,
+    LabelledConfig,
     ModelConfig,
     ReviewsContractConfig,
     TokeniserConfig,
@@ -21,7 +22,15 @@ from flows.config import (
 )
 from lstm_model.evaluation.evaluate import Metrics
 from lstm_model.training.result import run_folder
-from tasks.data import ingest, resolve_source, tokenise, validate_reviews, validate_tokenised
+from tasks.data import (
+    ingest,
+    resolve_source,
+    take_labelled,
+    tokenise,
+    training_set,
+    validate_reviews,
+    validate_tokenised,
+)
 from tasks.model import (
     baseline,
     evaluate,
@@ -48,6 +57,9 @@ class RetrainOutputs(BaseModel):
     source_sha256: str
     reviews_path: Path
     reviews_sha256: str
+    dataset_version: str
+    spans: list[str]
+    labelled_rows_accepted: int
     fingerprint: str
     nothing_new: str | None = None
     tokenised_path: Path | None = None
@@ -78,6 +90,7 @@ def retrain(
     export_config: ExportConfig = ExportConfig(),  # noqa: B008
     reviews_contract: ReviewsContractConfig = ReviewsContractConfig(),  # noqa: B008
     baseline_config: BaselineConfig = BaselineConfig(),  # noqa: B008
+    labelled: LabelledConfig = LabelledConfig(),  # noqa: B008
     named_config: str | None = None,
     force: bool = False,
 ) -> RetrainOutputs:
@@ -94,6 +107,8 @@ def retrain(
         export_config: served model name, TFLite batch size, parity tolerance.
         reviews_contract: bounds of the imdb_reviews data contract.
         baseline_config: the linear baseline reported beside the model (and optionally gated on).
+        labelled: the labelled inbox (labelled/inbox in the workspace): the domain of rows that
+            name none, the test share, the class balance bound and the reading bounds.
         named_config: a configuration saved by the tuning flow (configs/NAME.json in the workspace);
             when set, its tokeniser, model and training replace those three parameters.
         force: train even when a registered version was built from the same data, config
@@ -106,13 +121,18 @@ def retrain(
     models = (registry or root / "registry").resolve()
     resolved = resolve_source(source)
     reviews = ingest(resolved, root)
-    built_from = fingerprint(reviews, tokeniser, model, training)
+    intake = take_labelled(root, reviews, labelled)
+    dataset = training_set(reviews, root, wait_for=[intake])
+    built_from = fingerprint(dataset.version, tokeniser, model, training)
     previous = previous_build(models, built_from, force)
     inputs = {
         "source": str(resolved.path),
         "source_sha256": reviews.source_sha256,
         "reviews_path": reviews.path,
         "reviews_sha256": reviews.sha256,
+        "dataset_version": dataset.version,
+        "spans": dataset.spans,
+        "labelled_rows_accepted": intake.rows_accepted,
         "fingerprint": built_from.sha256,
     }
     if previous is not None and not force:
@@ -123,15 +143,19 @@ def retrain(
             champion=previous.champion,
         )
     contract = validate_reviews(reviews, root, reviews_contract)
-    tokenised = tokenise(reviews, tokeniser, root, wait_for=[contract])
-    validate_tokenised(tokenised, reviews, root)
+    tokenised = tokenise(dataset.reviews, tokeniser, root, wait_for=[contract])
+    validate_tokenised(tokenised, dataset.reviews, root)
     run_dir = run_folder(root, tokenised, model, training)
-    baseline_result = baseline(reviews, baseline_config, training, root, wait_for=[contract])
+    baseline_result = baseline(
+        dataset.reviews, baseline_config, training, root, wait_for=[contract]
+    )
     trained = train(tokenised, model, training, run_dir)
     evaluation = evaluate(trained, tokenised, run_dir / "evaluation", baseline_result)
-    version = register(models, trained, evaluation, tokenised, model, training, baseline_result)
+    version = register(
+        models, trained, evaluation, tokenised, model, training, baseline_result, built_from
+    )
     decision = gate(models, version, gate_config)
-    parity = export(models, version, reviews, export_config)
+    parity = export(models, version, dataset.reviews, export_config)
     champion = promote(models, version, export_config)
     return RetrainOutputs(
         **inputs,

@@ -27,8 +27,8 @@ from prefect.futures import PrefectFuture
 from prefect.states import State
 
 from flows.config import ScaleOutConfig, ScoringConfig, default_workspace
+from lstm_model.data.drops import display_name
 from lstm_model.scoring.folders import ScoringFolders
-from lstm_model.scoring.inbox import display_name
 from lstm_model.scoring.infer import ScoringModel
 from lstm_model.scoring.outcomes import FileOutcome, describe, error_kind, unsettled
 from lstm_model.scoring.parallel import StagedFile

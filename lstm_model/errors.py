@@ -23,3 +23,7 @@ class ArtifactError(PipelineError):
 
 class DataContractError(PipelineError):
     """Data breaks its contract (a data check's verdict, not a failure of the check)."""
+
+
+class LabelledDataError(PipelineError):
+    """Labelled data that cannot be trained from: a span altered or deleted on disk."""

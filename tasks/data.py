@@ -6,17 +6,20 @@ from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from data_contracts import ContractResult, ContractViolation
+from data_contracts import ContractResult, ContractViolation, validate_labelled_reviews
 from data_contracts import validate_imdb_reviews as _validate_imdb_reviews
 from data_contracts import validate_imdb_tokenised as _validate_imdb_tokenised
 from data_contracts.config import ReviewsContractConfig
-from lstm_model.data.config import TokeniserConfig
+from lstm_model.data.config import LabelledConfig, TokeniserConfig
 from lstm_model.data.dataset import TokenisedResult, tokenise_reviews, tokenised_folder
 from lstm_model.data.ingest import IngestResult, ingest_folder, ingest_reviews
+from lstm_model.data.labelled import IntakeReport
+from lstm_model.data.labelled import take_labelled as _take_labelled
 from lstm_model.data.sources import ResolvedSource
 from lstm_model.data.sources import resolve_source as _resolve_source
+from lstm_model.data.spans import TrainingSet, assemble_training_set
 from tasks._policies import IO_RETRIES, published_key
 
 
@@ -45,6 +48,35 @@ def validate_reviews(
         reviews, workspace=workspace, config=config, raise_on_failure=False
     )
     return _publish(result)
+
+
+@task(name="take-labelled", timeout_seconds=3600)
+def take_labelled(workspace: Path, reviews: IngestResult, config: LabelledConfig) -> IntakeReport:
+    """Turn settled files of the labelled inbox into spans (contract ``labelled_reviews``);
+    each file's outcome becomes a table artifact."""
+    report = _take_labelled(
+        workspace,
+        reviews,
+        config,
+        check=lambda frame: validate_labelled_reviews(
+            frame, workspace=workspace, max_text_chars=config.max_text_chars
+        ),
+    )
+    if report.outcomes:
+        create_table_artifact(
+            table=report.table(),
+            key="labelled-intake",
+            description=f"Labelled inbox: {report.rows_read} rows read, "
+            f"{report.rows_accepted} accepted, {report.rows_rejected} rejected; new spans: "
+            f"{', '.join(report.spans_added) or 'none'}",
+        )
+    return report
+
+
+@task(name="training-set", timeout_seconds=1800, **IO_RETRIES)
+def training_set(reviews: IngestResult, workspace: Path) -> TrainingSet:
+    """aclImdb plus the train shares of the active spans, each span checked by hash."""
+    return assemble_training_set(reviews, workspace)
 
 
 def _tokenise_key(context: Any, parameters: dict[str, Any]) -> str | None:

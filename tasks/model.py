@@ -39,10 +39,10 @@ from tasks._policies import IO_RETRIES
 
 @task(name="fingerprint", timeout_seconds=300)
 def fingerprint(
-    reviews: IngestResult, tokeniser: TokeniserConfig, model: ModelConfig, training: TrainConfig
+    dataset_version: str, tokeniser: TokeniserConfig, model: ModelConfig, training: TrainConfig
 ) -> Fingerprint:
     """What a model trained now would be built from: data, config and training code."""
-    return build_fingerprint(reviews.sha256, tokeniser, model, training)
+    return build_fingerprint(dataset_version, tokeniser, model, training)
 
 
 @task(name="previous-build", timeout_seconds=600, **IO_RETRIES)
@@ -140,9 +140,11 @@ def register(
     tokenised: TokenisedResult,
     model: ModelConfig,
     config: TrainConfig,
-    baseline_result: BaselineResult | None = None,
+    baseline_result: BaselineResult | None,
+    built_from: Fingerprint,
 ) -> int:
-    """Add the candidate to the model registry; returns its version."""
+    """Add the candidate to the model registry, with the fingerprint it was built from;
+    returns its version."""
     return register_candidate(
         registry,
         trained,
@@ -151,6 +153,7 @@ def register(
         model_config=model,
         train_config=config,
         baseline=baseline_result,
+        fingerprint=built_from,
     )
 
 

@@ -10,12 +10,13 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from data_contracts.scoring import validate_scoring_input, validate_scoring_output
+from lstm_model.data.drops import Dropped
 from lstm_model.scoring.config import ScoringConfig
 from lstm_model.scoring.discovery import files_to_score
 from lstm_model.scoring.folders import ScoringFolders
 from lstm_model.scoring.infer import ScoringModel, load_scoring_model
 from lstm_model.scoring.ledger import fail_file, settle_run
-from lstm_model.scoring.outcomes import Dropped, FileOutcome
+from lstm_model.scoring.outcomes import FileOutcome
 from lstm_model.scoring.parallel import (
     ScoredPart,
     StagedFile,

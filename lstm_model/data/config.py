@@ -1,4 +1,5 @@
-"""Where the data comes from and how text becomes token ids."""
+"""Where the data comes from, how the team's labelled texts come in, and how text becomes
+token ids."""
 
 from __future__ import annotations
 
@@ -23,6 +24,12 @@ LOCAL_SOURCE_CANDIDATES: tuple[str, ...] = (
     "../shared/data/aclImdb_v1_labeled.tar.gz",
 )
 """Local copies looked for, relative to the working directory, before downloading."""
+
+DOMAIN_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+"""A domain name: what a slice of labelled data is called in reports and weights."""
+
+ACLIMDB_DOMAIN = "imdb"
+"""The domain of the aclImdb reviews, reserved."""
 
 
 class TokeniserConfig(FrozenConfig):
@@ -57,3 +64,62 @@ def default_cache_dir() -> Path:
         return Path(os.environ[CACHE_ENV])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "lstm-pipeline"
+
+
+class LabelledConfig(FrozenConfig):
+    """The labelled inbox: how the team's own labelled texts become training data."""
+
+    settle_seconds: float = Field(
+        10.0,
+        ge=0.0,
+        description="A file is taken once unmodified for this long (still being written "
+        "otherwise). Names starting with '.' or ending .part/.tmp are never taken.",
+    )
+    domain: str | None = Field(
+        None,
+        pattern=DOMAIN_PATTERN,
+        description="Domain of rows that name none (their file's name when empty).",
+    )
+    test_share: float = Field(
+        0.2,
+        gt=0.0,
+        lt=1.0,
+        description="Share of texts held out for testing, by a hash of the normalised text, "
+        "for rows whose file gives no split.",
+    )
+    max_class_share: float = Field(
+        0.75,
+        ge=0.5,
+        le=1.0,
+        description="Largest share either label may take of the training set once a drop "
+        "is in; a drop that would pass it is quarantined with the numbers.",
+    )
+    max_text_chars: int = Field(20_000, ge=1, description="Longer texts are rejected, row by row.")
+    max_row_bytes: int = Field(
+        1 << 20,
+        ge=1024,
+        le=64 << 20,
+        description="Longest row in bytes (a JSONL line, a CSV record); longer ones are "
+        "rejected with their row number and sha256, never held in memory whole.",
+    )
+    max_row_group_bytes: int = Field(
+        256 << 20,
+        ge=1 << 20,
+        description="Parquet: largest uncompressed size of the columns read in one row group; "
+        "a file with a larger one is quarantined.",
+    )
+    reject_text_chars: int = Field(
+        1000, ge=0, description="Characters of a rejected row's text kept in its rejects file."
+    )
+    chunk_rows: int = Field(50_000, ge=1, description="Rows read and checked at a time.")
+    chunk_bytes: int = Field(
+        64 << 20, ge=1 << 16, description="A chunk also ends once its rows hold this many bytes."
+    )
+
+    @property
+    def text_column(self) -> str:
+        return "text"
+
+    @property
+    def id_column(self) -> str:
+        return "id"

@@ -111,9 +111,15 @@ def register_candidate(
     model_config: ModelConfig,
     train_config: TrainConfig,
     baseline: BaselineResult | None = None,
+    fingerprint: Fingerprint | None = None,
 ) -> int:
     """Copy the model, its tokeniser and its evaluation into a new registry version; its
-    manifest records the fingerprint of the build (see ``previous_build``)."""
+    manifest records the fingerprint of the build (see ``previous_build``): the one given,
+    else that of training on the tokenised reviews as they are (no labelled spans)."""
+    if fingerprint is None:
+        fingerprint = build_fingerprint(
+            tokenised.reviews_sha256, tokenised.config, model_config, train_config
+        )
     evaluation_dir = evaluation.report_path.parent
     files = {
         layout.MODEL: trained.model_path,
@@ -135,9 +141,7 @@ def register_candidate(
                 "model": model_config.model_dump(mode="json"),
                 "train": train_config.model_dump(mode="json"),
             },
-            "fingerprint": build_fingerprint(
-                tokenised.reviews_sha256, tokenised.config, model_config, train_config
-            ).model_dump(),
+            "fingerprint": fingerprint.model_dump(),
             "metrics": evaluation.metrics.model_dump(),
             "reference": _reference_figures(tokenised),
             "baseline": None if baseline is None else baseline.metrics.model_dump(),

@@ -3,35 +3,29 @@ opening each one safely: only regular files, never in a way that can block."""
 
 from __future__ import annotations
 
-import hashlib
-import os
-from contextlib import suppress
 from pathlib import Path
 
 from lstm_model.artifacts import (
     remove_temporary_files,
 )
-from lstm_model.scoring.config import ScoringConfig
-from lstm_model.scoring.folders import ScoringFolders
-from lstm_model.scoring.inbox import (
-    REGULAR,
+from lstm_model.data.drops import (
     BadFile,
-    NotRegular,
+    Refused,
     display_name,
-    object_kind,
+    open_drop,
     open_regular,
     ready_files,
     sha256_and_rewind,
 )
+from lstm_model.scoring.config import ScoringConfig
+from lstm_model.scoring.folders import ScoringFolders
 from lstm_model.scoring.ledger import Ledger, discard_staging, quarantine
 from lstm_model.scoring.outcomes import (
-    Dropped,
     FileOutcome,
     OpenedFile,
     describe,
     error_kind,
     gone,
-    identity,
     unsettled,
 )
 
@@ -70,44 +64,11 @@ def open_input(path: Path, folders: ScoringFolders) -> OpenedFile | FileOutcome:
     outcome: gone (another run moved it), or quarantined as it is, never opened."""
     name = display_name(path.name)
     try:
-        kind = object_kind(os.lstat(path).st_mode)
-        if kind != REGULAR:
-            raise NotRegular(kind)
-        handle = open_regular(path)
+        entry, handle, info = open_drop(path)
     except FileNotFoundError:
         return gone(name)
-    except BadFile as exc:  # not a regular file, or not one we may open
-        kind = exc.kind if isinstance(exc, NotRegular) else REGULAR
-        try:
-            seen = identity(os.lstat(path))
-        except FileNotFoundError:
-            return gone(name)
-        except OSError:
-            seen = None
-        entry = Dropped(
-            path=path, name=name, sha256=_identity_sha256(path, kind), kind=kind, identity=seen
-        )
-        return quarantine(entry, str(exc), folders)
+    except Refused as exc:  # not a regular file, or not one we may open
+        return quarantine(exc.entry, exc.reason, folders)
     except OSError as exc:
-        return unsettled(name, "", describe(exc), error_kind(exc))
-    try:
-        info = os.fstat(handle.fileno())
-        sha = sha256_and_rewind(handle)
-        entry = Dropped(path=path, name=name, sha256=sha, identity=identity(info))
-    except OSError as exc:
-        handle.close()
         return unsettled(name, "", describe(exc), error_kind(exc))
     return OpenedFile(entry, handle, info)
-
-
-def _identity_sha256(path: Path, kind: str) -> str:
-    """What names an entry that is not read: a link's target, else the object itself."""
-    digest = hashlib.sha256(f"{kind}\0".encode())
-    with suppress(OSError):
-        if kind == "symbolic link":
-            digest.update(os.readlink(os.fsencode(path)))
-        else:
-            info = os.lstat(path)
-            digest.update(f"{info.st_dev}:{info.st_ino}:{info.st_mtime_ns}".encode())
-    digest.update(b"\0" + os.fsencode(path.name))
-    return digest.hexdigest()

@@ -22,6 +22,12 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
 from lstm_model.artifacts import NotRegularFile, open_regular
+from lstm_model.data.drops import (
+    Dropped,
+    Reject,
+    Rows,
+    reject,
+)
 from lstm_model.data.tokeniser import OOV_ID, Tokeniser
 from lstm_model.errors import ArtifactError, PipelineError
 from lstm_model.evaluation.evaluate import PROBABILITIES_FILE
@@ -30,12 +36,7 @@ from lstm_model.release import layout
 from lstm_model.release.canary import verify_canary
 from lstm_model.release.registry import Registry
 from lstm_model.scoring.config import ScoringConfig
-from lstm_model.scoring.inbox import (
-    Reject,
-    Rows,
-    reject,
-)
-from lstm_model.scoring.outcomes import HISTOGRAM_BINS, Dropped, ScoreTally
+from lstm_model.scoring.outcomes import HISTOGRAM_BINS, ScoreTally
 
 NOT_A_PROBABILITY = "model output is not a probability"
 

@@ -45,29 +45,29 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lstm_model.artifacts import (
-    atomic_write_json,
     exclusive_lock,
     file_mode,
     restrict,
 )
+from lstm_model.data.drops import (
+    BadFile,
+    Dropped,
+    move_entry,
+    printable,
+    quarantine_entry,
+    restrict_moved,
+    safe_name,
+)
 from lstm_model.errors import PipelineError
 from lstm_model.scoring.config import ScoringConfig
 from lstm_model.scoring.folders import ScoringFolders
-from lstm_model.scoring.inbox import (
-    BadFile,
-    display_name,
-    printable,
-    safe_name,
-)
 from lstm_model.scoring.infer import ScoringModel
 from lstm_model.scoring.outcomes import (
     MAX_REASON_CHARS,
-    Dropped,
     FileOutcome,
     describe,
     error_kind,
     gone,
-    identity,
     unsettled,
 )
 from lstm_model.scoring.rows import ContractBreach, result_paths
@@ -292,7 +292,7 @@ def _is_archived(path: Path, folders: ScoringFolders) -> bool:
 def _archive(entry: Dropped, folders: ScoringFolders) -> None:
     target = folders.archive / f"{entry.sha256[:12]}-{safe_name(entry.path.name)}"
     try:
-        moved = _move(entry, target)
+        moved = move_entry(entry, target)
     except FileNotFoundError:  # removed by hand once read: its rows are accounted for
         log.info("%s: no longer in the inbox to archive", entry.name)
         return
@@ -303,99 +303,25 @@ def _archive(entry: Dropped, folders: ScoringFolders) -> None:
             entry.name,
         )
         return
-    _restrict_moved(target)
-
-
-def _move(entry: Dropped, target: Path) -> bool:
-    """Move ``entry`` to ``target`` if its path still holds the entry that was read (its
-    identity); False, leaving the path alone, if another entry took the name since.
-    Raises FileNotFoundError if nothing is there."""
-    if entry.identity is not None and identity(os.lstat(entry.path)) != entry.identity:
-        return False
-    os.replace(entry.path, target)
-    if entry.identity is None or identity(os.lstat(target)) == entry.identity:
-        return True
-    _put_back(target, entry.path)  # swapped in the instant between the check and the move
-    return False
-
-
-def _put_back(moved: Path, path: Path) -> None:
-    """Return an entry moved by mistake to the inbox, never over one that took its name."""
-    renamed = path.with_name(f"{path.stem}.{uuid.uuid4().hex[:8]}{path.suffix}")
-    for name in (path, renamed):
-        try:
-            os.link(moved, name, follow_symlinks=False)
-        except FileExistsError:
-            continue
-        except OSError:  # a directory cannot be linked: renamed onto a name seen free
-            if os.path.lexists(name):
-                continue
-            os.rename(moved, name)
-            return
-        os.unlink(moved)
-        return
-    log.error("%s: moved by mistake and left at %s", display_name(path.name), moved)
-
-
-def _restrict_moved(path: Path) -> None:
-    try:
-        restrict(path)
-    except OSError as exc:  # not ours: its folder (owner-only) still guards it
-        log.warning("%s: mode left as it was: %s", display_name(path.name), describe(exc))
-
-
-def _quarantine_target(entry: Dropped, folders: ScoringFolders) -> Path:
-    """A name in quarantine/ that no other entry holds, reserved by creating its sidecar:
-    two entries of the same content whose names reduce to the same safe name (or the same
-    file dropped twice) each keep their own sidecar and reason."""
-    safe, number = safe_name(entry.path.name), 1
-    while True:
-        name = f"{entry.sha256[:12]}{f'.{number}' if number > 1 else ''}-{safe}"
-        try:
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
-            os.close(os.open(folders.quarantine / f"{name}.json", flags, file_mode()))
-        except FileExistsError:
-            number += 1
-            continue
-        return folders.quarantine / name
+    restrict_moved(target)
 
 
 def quarantine(entry: Dropped, reason: str, folders: ScoringFolders) -> FileOutcome:
-    """Move a bad file or a non-regular object to quarantine/ (``os.replace``, which never
-    opens it) with a JSON sidecar that says what it is and what is wrong; its content's
-    failed attempts are forgotten. An entry replaced under its name since it was read is
-    left in the inbox for the next run ("skipped")."""
+    """Move a bad file or a non-regular object to quarantine/ with its JSON sidecar
+    (``drops.quarantine_entry``); its content's failed attempts are forgotten. An entry
+    replaced under its name since it was read is left in the inbox for the next run
+    ("skipped")."""
     reason = printable(reason)[:MAX_REASON_CHARS]
     try:
-        target = _quarantine_target(entry, folders)
+        target = quarantine_entry(entry, reason, folders.quarantine)
     except OSError as exc:
-        return unsettled(
-            entry.name, entry.sha256, f"not quarantined ({describe(exc)}): {reason}",
-            error_kind(exc),
-        )  # fmt: skip
-    sidecar = target.with_name(target.name + ".json")
-    try:
-        atomic_write_json(
-            sidecar,
-            {
-                "source_file": entry.name,
-                "sha256": entry.sha256,
-                "kind": entry.kind,
-                "reason": reason,
-                "quarantined_at": datetime.now(UTC).isoformat(),
-            },
-        )
-        moved = _move(entry, target)
-    except OSError as exc:
-        sidecar.unlink(missing_ok=True)
         if isinstance(exc, FileNotFoundError) and not os.path.lexists(entry.path):
             return gone(entry.name, entry.sha256)
         return unsettled(
             entry.name, entry.sha256, f"not quarantined ({describe(exc)}): {reason}",
             error_kind(exc),
         )  # fmt: skip
-    if not moved:
-        sidecar.unlink(missing_ok=True)
+    if target is None:
         note = (
             f"replaced in the inbox before it could be quarantined ({reason}); the new file "
             "is left for the next run"
@@ -403,7 +329,6 @@ def quarantine(entry: Dropped, reason: str, folders: ScoringFolders) -> FileOutc
         log.warning("%s: skipped: %s", entry.name, note)
         return FileOutcome(source_file=entry.name, sha256=entry.sha256, status="skipped",
                            reason=printable(note)[:MAX_REASON_CHARS])  # fmt: skip
-    _restrict_moved(target)
     with suppress(sqlite3.Error, OSError):
         Ledger(folders.ledger).forget_failures(entry.sha256)
     log.warning("%s: quarantined: %s", entry.name, reason)

@@ -8,13 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
+from lstm_model.data.drops import Dropped, printable
 from lstm_model.errors import PipelineError
-from lstm_model.scoring.inbox import (
-    REGULAR,
-    printable,
-)
 
 log = logging.getLogger(__name__)
 
@@ -68,32 +65,6 @@ class FileOutcome(BaseModel):
     cause: str = ""
     """For a failed file, the kind of error that failed it (its type, and errno if any):
     what tells a failure of the whole run from one file's (``ledger.settle_run``)."""
-
-
-Identity = tuple[int, int, int, int]
-"""(st_dev, st_ino, st_size, st_mtime_ns) of an inbox entry: what was read, as opposed to
-whatever holds its name later."""
-
-
-def identity(info: os.stat_result) -> Identity:
-    """The ``Identity`` an ``fstat`` or ``lstat`` gives."""
-    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
-
-
-class Dropped(BaseModel):
-    """One inbox entry being handled: its path, display name (``inbox.display_name``), what
-    it is, and its sha256: of its bytes for a regular file; for another object, of its link
-    target or its identity, as it is never read. ``identity`` is that of the entry hashed
-    (from ``fstat`` of the descriptor read, or ``lstat`` of an object never opened): an
-    entry is archived or quarantined only while its path still holds that same entry."""
-
-    model_config = ConfigDict(frozen=True)
-
-    path: Path
-    name: str
-    sha256: str
-    kind: str = REGULAR
-    identity: Identity | None = None
 
 
 def scored_outcome(

@@ -42,11 +42,11 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
 from lstm_model.artifacts import atomic_parquet_writer, atomic_write_parquet, make_dirs
+from lstm_model.data.drops import Dropped, Rows, rejects_table
 from lstm_model.errors import PipelineError
 from lstm_model.scoring.config import ScoringConfig
 from lstm_model.scoring.discovery import open_input
 from lstm_model.scoring.folders import ScoringFolders
-from lstm_model.scoring.inbox import Rows
 from lstm_model.scoring.infer import RESULT_SCHEMA, ScoringModel, score_rows
 from lstm_model.scoring.ledger import (
     already_scored,
@@ -57,7 +57,6 @@ from lstm_model.scoring.ledger import (
     start_attempt,
 )
 from lstm_model.scoring.outcomes import (
-    Dropped,
     FileOutcome,
     OpenedFile,
     ScoreTally,
@@ -69,7 +68,6 @@ from lstm_model.scoring.rows import (
     RejectsFile,
     check_rows,
     read_chunks,
-    rejects_table,
     result_paths,
 )
 

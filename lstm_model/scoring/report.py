@@ -15,11 +15,11 @@ from lstm_model.artifacts import (
     atomic_write_json,
     make_dirs,
 )
-from lstm_model.errors import PipelineError
-from lstm_model.scoring.config import ScoringConfig
-from lstm_model.scoring.inbox import (
+from lstm_model.data.drops import (
     printable,
 )
+from lstm_model.errors import PipelineError
+from lstm_model.scoring.config import ScoringConfig
 from lstm_model.scoring.infer import ScoringModel
 from lstm_model.scoring.outcomes import HISTOGRAM_BINS, FileOutcome
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -15,33 +14,23 @@ import pyarrow as pa
 from lstm_model.artifacts import (
     atomic_parquet_writer,
 )
-from lstm_model.errors import DataContractError
-from lstm_model.scoring.config import ScoringConfig
-from lstm_model.scoring.folders import ScoringFolders
-from lstm_model.scoring.inbox import (
+from lstm_model.data.drops import (
+    REJECTS_SCHEMA,
+    Dropped,
     Reject,
     Rows,
     iter_rows,
+    rejects_table,
     safe_name,
 )
-from lstm_model.scoring.outcomes import Dropped, OpenedFile
+from lstm_model.errors import DataContractError
+from lstm_model.scoring.config import ScoringConfig
+from lstm_model.scoring.folders import ScoringFolders
+from lstm_model.scoring.outcomes import OpenedFile
 
 FrameCheck = Callable[[pd.DataFrame], None]
 """A contract over a frame; raises DataContractError (with the reason) when the frame
 breaks it."""
-
-REJECTS_SCHEMA = pa.schema(
-    [
-        pa.field("row_number", pa.int64()),
-        pa.field("id", pa.string()),
-        pa.field("reason", pa.string()),
-        pa.field("text", pa.string()),
-        pa.field("text_chars", pa.int64()),
-        pa.field("text_sha256", pa.string()),
-        pa.field("source_file", pa.string()),
-        pa.field("source_sha256", pa.string()),
-    ]
-)
 
 
 def result_paths(entry: Dropped, version: int, folders: ScoringFolders) -> tuple[Path, Path]:
@@ -71,16 +60,6 @@ def check_rows(rows: Rows, check_input: FrameCheck | None) -> None:
         check_input(_input_frame(rows))
     except DataContractError as exc:
         raise ContractBreach(str(exc)) from exc
-
-
-def rejects_table(rejected: list[Reject], entry: Dropped) -> pa.Table:
-    """Rejected rows as a table of ``REJECTS_SCHEMA``."""
-    columns: dict[str, list[Any]] = {
-        f.name: [getattr(r, f.name) for r in rejected] for f in fields(Reject)
-    }
-    columns["source_file"] = [entry.name] * len(rejected)
-    columns["source_sha256"] = [entry.sha256] * len(rejected)
-    return pa.table(columns, schema=REJECTS_SCHEMA)
 
 
 class RejectsFile:

@@ -33,11 +33,15 @@ NEW_FLAGS = {
     "score": {
         *("--max-row-bytes", "--reject-text-chars", "--max-attempts"),
         *("--max-row-group-bytes", "--chunk-bytes"),
-    }
+    },
+    "retrain": {"--domain", "--test-share", "--max-class-share", "--labelled-settle-seconds"},
 }
 NEW_COMMANDS = {
     "models check": {"--workspace", "--registry", "--version"},
     "models sign": {"--workspace", "--registry", "--version"},
+    "data list": {"--workspace"},
+    "data retire": {"--workspace", "--reason", "span"},
+    "data restore": {"--workspace", "--reason", "span"},
 }
 # Options that are no config field, added by hand since: a flow parameter each.
 NEW_HAND_WRITTEN = {"retrain": {"--force"}}

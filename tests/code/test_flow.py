@@ -11,10 +11,13 @@ from prefect import flow
 from data_contracts.config import ReviewsContractConfig
 from flows.retrain import retrain
 from lstm_model.artifacts import sha256_file
+from lstm_model.data.config import LabelledConfig
+from lstm_model.data.spans import ROWS_FILE, list_spans, restore, retire
 from lstm_model.evaluation.config import GateConfig
 from lstm_model.release.registry import Registry
 from lstm_model.training.config import TrainConfig
 from tasks.data import resolve_source
+from tests.helpers.labelled import labelled_rows, write_drop
 from tests.helpers.tiny import tiny_flow_kwargs
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")  # one test server for the session
@@ -179,6 +182,48 @@ def test_a_second_run_with_nothing_new_trains_nothing_and_force_trains(
     assert third.tokenised_sha256 == first.tokenised_sha256
     assert first.tokenised_path.stat().st_mtime_ns == stamp
     assert len(list((tmp_path / "reviews").iterdir())) == 1
+
+
+def test_a_labelled_drop_is_a_new_dataset_version_and_retiring_it_is_nothing_new(
+    fixture_archive: Path, tmp_path: Path, reviews_frame
+) -> None:
+    kwargs = {
+        "source": str(fixture_archive), "workspace": tmp_path, **tiny_flow_kwargs(),
+        "labelled": LabelledConfig(settle_seconds=0),
+    }  # fmt: skip
+    first = retrain(**kwargs)
+    assert first.dataset_version == first.reviews_sha256 and first.spans == []
+    write_drop(tmp_path / "labelled" / "inbox" / "shop.csv", labelled_rows(reviews_frame, 60))
+
+    second = retrain(**kwargs)
+
+    (span,) = list_spans(tmp_path / "labelled")
+    assert second.spans == [span.id] and second.labelled_rows_accepted == 60
+    assert second.nothing_new is None and second.model_version == 2
+    assert second.dataset_version not in (first.dataset_version, first.reviews_sha256)
+    fingerprint = Registry(tmp_path / "registry").manifest(2)["fingerprint"]
+    assert fingerprint["dataset"] == second.dataset_version
+    train_rows = sum(span.counts["shop"].get("train", {"0": 0, "1": 0}).values())
+    assert (
+        json.loads((second.tokenised_path.parent / "manifest.json").read_text())["details"]["rows"]
+        == 408 + train_rows
+    )
+    assert "shop.csv" in _artifact("labelled-intake")
+
+    retire(tmp_path / "labelled", span.id, "mislabelled")
+    assert retrain(**kwargs).nothing_new.startswith("nothing new since version 1 (")
+    restore(tmp_path / "labelled", span.id, "relabelled")
+    assert retrain(**kwargs).nothing_new.startswith("nothing new since version 2")
+
+    (span.folder / ROWS_FILE).unlink()  # a span deleted on disk: nothing is trained
+    listing = _files_and_times(tmp_path / "registry")
+    state = retrain(**kwargs, force=True, return_state=True)
+    assert state.is_failed()
+    with pytest.raises(
+        Exception, match=f"span {span.id} \\(from shop.csv\\) was altered or deleted"
+    ):
+        state.result()
+    assert _files_and_times(tmp_path / "registry") == listing
 
 
 def test_failed_contract_fails_the_flow_and_stops_before_tokenising(

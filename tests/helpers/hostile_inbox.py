@@ -31,10 +31,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from hypothesis import strategies as st
 
+from lstm_model.data.drops import IN_PROGRESS_SUFFIXES, display_name
 from lstm_model.scoring.config import ScoringConfig
 from lstm_model.scoring.discovery import files_to_score
 from lstm_model.scoring.folders import ScoringFolders
-from lstm_model.scoring.inbox import IN_PROGRESS_SUFFIXES, display_name
 from lstm_model.scoring.infer import ScoringModel
 from lstm_model.scoring.outcomes import FileOutcome
 from lstm_model.scoring.parallel import commit_file, score_part, stage_file

@@ -21,13 +21,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from lstm_model.data import drops
+from lstm_model.data.drops import REGULAR, NotRegular, iter_rows, open_regular
 from lstm_model.data.tokeniser import Tokeniser
 from lstm_model.release.registry import Registry
-from lstm_model.scoring import discovery
 from lstm_model.scoring.config import ScoringConfig
 from lstm_model.scoring.discovery import files_to_score
 from lstm_model.scoring.folders import ScoringFolders
-from lstm_model.scoring.inbox import REGULAR, NotRegular, iter_rows, open_regular
 from lstm_model.scoring.infer import ScoringModel, load_scoring_model
 from lstm_model.scoring.ledger import Ledger
 from lstm_model.scoring.report import summarise_run
@@ -469,7 +469,7 @@ def test_the_descriptor_is_checked_so_a_swap_after_the_listing_cannot_block(  # 
                 open_regular(tmp_path / name)
         # the lstat check passes (as if the FIFO came after it): the descriptor still refuses
         os.mkfifo(folders.inbox / "swapped.txt")
-        monkeypatch.setattr(discovery, "object_kind", lambda mode: REGULAR)
+        monkeypatch.setattr(drops, "object_kind", lambda mode: REGULAR)
         (outcome,) = _run(folders, registry_with_champion)
     assert outcome.status == "quarantined" and "FIFO" in outcome.reason
 

@@ -27,19 +27,19 @@ import pytest
 from pydantic import ValidationError
 
 from lstm_model.artifacts import NotRegularFile, open_regular
+from lstm_model.data import drops as inbox
+from lstm_model.data.drops import BadFile, Dropped, Rows, iter_rows
 from lstm_model.errors import ArtifactError, DataContractError
 from lstm_model.model import outputs
 from lstm_model.model.builders import predict_ids
 from lstm_model.release import canary
 from lstm_model.release.registry import Registry
-from lstm_model.scoring import inbox, infer, sequential
+from lstm_model.scoring import infer, sequential
 from lstm_model.scoring.config import ScoringConfig
 from lstm_model.scoring.discovery import files_to_score
 from lstm_model.scoring.folders import ScoringFolders
-from lstm_model.scoring.inbox import BadFile, Rows, iter_rows
 from lstm_model.scoring.infer import ScoringModel, load_scoring_model
 from lstm_model.scoring.ledger import UNFINISHED, Ledger, SystemicFailure, settle_run
-from lstm_model.scoring.outcomes import Dropped
 from lstm_model.scoring.parallel import commit_file, score_part, stage_file
 from lstm_model.scoring.sequential import score_file
 from tests.helpers.scoring import ODD_OUTPUTS, ROOT, TEXTS, StandInModel, use_model, within

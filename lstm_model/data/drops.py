@@ -1,4 +1,5 @@
-"""Files users drop for scoring: which are ready, how each is opened and read, what is bad.
+"""Files users drop (for scoring, or labelled for training): which are ready, how each is
+opened and read, what is bad.
 
 A file is *ready* once it has not been modified for ``settle_seconds`` (its size and
 mtime are then taken as final); names that start with ``.`` or end in ``.part``, ``.tmp``
@@ -37,6 +38,11 @@ the sha256 of the row's bytes as read: the line (TXT, JSONL) or the record (CSV)
 its line end, the text cell (Parquet). The archived input keeps the whole row, found by
 its row number and that hash, so the archive is the record.
 
+Besides its text and id, a row may carry further ``fields`` that the caller names (a
+label, a domain): a string, a number, a boolean or nothing each, where anything else, or
+a string longer than ``MAX_ID_CHARS``, rejects the row. A field the caller requires and a
+file's header lacks makes the file bad; missing from one JSONL record, it rejects the row.
+
 Names and texts from users are shown through ``printable``: one line of valid UTF-8,
 with control characters, lone surrogates and undecodable bytes escaped, so that no file
 name can forge a log line or break a file that records it.
@@ -46,32 +52,39 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import hashlib
 import json
+import logging
+import os
 import re
 import reprlib
 import sys
 import time
+import uuid
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import date, timedelta
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, BinaryIO, NamedTuple, Protocol
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict
 
 from lstm_model.artifacts import REGULAR as REGULAR
-from lstm_model.artifacts import NotRegularFile
+from lstm_model.artifacts import NotRegularFile, atomic_write_json, file_mode, restrict
 from lstm_model.artifacts import object_kind as object_kind
 from lstm_model.artifacts import open_regular as open_regular_file
 from lstm_model.errors import PipelineError
-from lstm_model.scoring.config import ScoringConfig
+
+log = logging.getLogger(__name__)
 
 FORMATS = (".txt", ".csv", ".jsonl", ".parquet")
 IN_PROGRESS_SUFFIXES = (".part", ".tmp", ".crdownload")
@@ -88,6 +101,27 @@ _PARQUET_SLICE_BYTES = 4 << 20  # text bytes read or made Python strings at a ti
 _INDEX_BYTES_PER_ROW = 8  # what dictionary-encoded data pages need per row, at most
 _PAGE_OVERHEAD_BYTES = 64 << 10
 _ROW_OVERHEAD = 200  # bytes a row costs beyond its strings: list slots, its number, a record
+
+
+class ReadRules(Protocol):
+    """The bounds a file is read under (``ScoringConfig`` is one)."""
+
+    @property
+    def text_column(self) -> str: ...
+    @property
+    def id_column(self) -> str: ...
+    @property
+    def max_row_bytes(self) -> int: ...
+    @property
+    def max_text_chars(self) -> int: ...
+    @property
+    def reject_text_chars(self) -> int: ...
+    @property
+    def chunk_rows(self) -> int: ...
+    @property
+    def chunk_bytes(self) -> int: ...
+    @property
+    def max_row_group_bytes(self) -> int: ...
 
 
 class BadFile(PipelineError):
@@ -129,6 +163,8 @@ class Rows:
     texts: list[str]
     rejected: list[Reject]
     row_sha256: list[str | None]
+    fields: list[tuple[object, ...]] = field(default_factory=list)
+    """Per accepted row, the values of the fields asked for (empty tuples if none)."""
 
     @property
     def total(self) -> int:
@@ -216,27 +252,38 @@ def ready_files(inbox: Path, settle_seconds: float, now: float | None = None) ->
 # ----------------------------------------------------------------------- reading rows
 
 
-def iter_rows(handle: BinaryIO, suffix: str, name: str, config: ScoringConfig) -> Iterator[Rows]:
+def iter_rows(
+    handle: BinaryIO,
+    suffix: str,
+    name: str,
+    config: ReadRules,
+    fields: tuple[str, ...] = (),
+    required: tuple[str, ...] = (),
+) -> Iterator[Rows]:
     """Stream one dropped file (opened by ``open_regular``) as chunks of at most
     ``config.chunk_rows`` rows, each ended early once its rows hold ``config.chunk_bytes``;
     every row is checked by the row rules as it is read, so memory stays bounded however
     long the file or its rows. ``name`` is the file's display name (default ids are
-    ``<name>:<row number>``). Raises ``BadFile`` as soon as the file proves unreadable;
+    ``<name>:<row number>``). ``fields``: further columns to read per row, of which
+    ``required`` must be there. Raises ``BadFile`` as soon as the file proves unreadable;
     the caller must then discard what it made of the earlier chunks."""
     suffix = suffix.lower()
     if suffix not in FORMATS:
         raise BadFile(f"unsupported format {suffix or '(no extension)'}; use one of {FORMATS}")
+    columns = _Columns(fields, required)
     records: Iterator[_Record]
     if suffix == ".parquet":
-        records = _parquet_records(handle, config)
+        records = _parquet_records(handle, config, columns)
     elif suffix == ".txt":
+        if required:
+            raise BadFile(f"a .txt file holds texts only: no {required[0]!r} column")
         lines = _lines(handle, config.max_row_bytes, config.reject_text_chars, universal=True)
         records = (_Record(None, line) for line in lines)
     elif suffix == ".csv":
-        records = _csv_records(handle, config)
+        records = _csv_records(handle, config, columns)
     else:
-        records = _jsonl_records(handle, config)
-    checker = _RowChecker(name, config)
+        records = _jsonl_records(handle, config, columns)
+    checker = _RowChecker(name, config, fields)
     chunk = _Chunk()
     for record in records:
         checker.take(record, chunk)
@@ -269,12 +316,26 @@ class _LongId:
 
 class _Record(NamedTuple):
     """One row as read: the id (None: none given), the text (a str to check; any other
-    value or an ``_Invalid`` is rejected), and the row's bytes as read where they are not
-    the text's UTF-8 (a CSV record, a JSONL line; a str stands for its UTF-8)."""
+    value or an ``_Invalid`` is rejected), the row's bytes as read where they are not
+    the text's UTF-8 (a CSV record, a JSONL line; a str stands for its UTF-8), and the
+    values of the further fields asked for (empty: none given)."""
 
     id: object
     text: object
     raw: bytes | str | None = None
+    fields: tuple[object, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """The further fields a caller reads, and which of them a file must have."""
+
+    names: tuple[str, ...] = ()
+    required: tuple[str, ...] = ()
+
+    def missing(self, present: list[str]) -> str | None:
+        """The first required field not among ``present`` (a header's names)."""
+        return next((name for name in self.required if name not in present), None)
 
 
 def _sha256(data: bytes | str) -> str:
@@ -450,7 +511,7 @@ def _lines(
             long_row = None
 
 
-def _jsonl_records(handle: BinaryIO, config: ScoringConfig) -> Iterator[_Record]:
+def _jsonl_records(handle: BinaryIO, config: ReadRules, columns: _Columns) -> Iterator[_Record]:
     text_column, id_column = config.text_column, config.id_column
     lines = _lines(handle, config.max_row_bytes, config.reject_text_chars, universal=False)
     for line in lines:
@@ -471,7 +532,12 @@ def _jsonl_records(handle: BinaryIO, config: ScoringConfig) -> Iterator[_Record]
         if not isinstance(obj, dict) or text_column not in obj:
             yield _Record(None, _Invalid(f"no {text_column!r} field", line), line)
             continue
-        yield _Record(obj.get(id_column), obj[text_column], line)
+        absent = columns.missing(list(obj))
+        if absent is not None:
+            yield _Record(obj.get(id_column), _Invalid(f"no {absent!r} field", line), line)
+            continue
+        values = tuple(obj.get(name) for name in columns.names)
+        yield _Record(obj.get(id_column), obj[text_column], line, values)
 
 
 # CSV quoting states, as Python's csv module (excel dialect, not strict) moves between them
@@ -502,7 +568,7 @@ def _csv_state(data: bytes, state: int) -> int:
     return state
 
 
-def _csv_raw_records(handle: BinaryIO, config: ScoringConfig) -> Iterator[list[str] | _Invalid]:
+def _csv_raw_records(handle: BinaryIO, config: ReadRules) -> Iterator[list[str] | _Invalid]:
     """Each CSV record as its decoded lines (line ends kept), or an ``_Invalid`` for one
     over ``max_row_bytes``: an over-long record is followed to its real end (quotes
     tracked), so the tail of a long quoted field never turns into rows."""
@@ -570,7 +636,7 @@ def _parse_csv(reader: Any, limit: int) -> list[str]:
         csv.field_size_limit(previous)
 
 
-def _csv_records(handle: BinaryIO, config: ScoringConfig) -> Iterator[_Record]:
+def _csv_records(handle: BinaryIO, config: ReadRules, columns: _Columns) -> Iterator[_Record]:
     feed = _Feed()
     reader = csv.reader(feed)
     fields: list[str] | None = None
@@ -599,15 +665,18 @@ def _csv_records(handle: BinaryIO, config: ScoringConfig) -> Iterator[_Record]:
             if config.text_column not in fields:
                 raise BadFile(f"no {config.text_column!r} column (columns: {_shown(fields, 200)})")
             text_at = len(fields) - 1 - fields[::-1].index(config.text_column)
-            id_at = (
-                len(fields) - 1 - fields[::-1].index(config.id_column)
-                if config.id_column in fields
-                else None
+            absent = columns.missing(fields)
+            if absent is not None:
+                raise BadFile(f"no {absent!r} column (columns: {_shown(fields, 200)})")
+            id_at, *field_at = (
+                len(fields) - 1 - fields[::-1].index(name) if name in fields else None
+                for name in (config.id_column, *columns.names)
             )
             continue
         given = row[id_at] if id_at is not None and id_at < len(row) else None
+        values = tuple(row[at] if at is not None and at < len(row) else None for at in field_at)
         if text_at < len(row):
-            yield _Record(given, row[text_at], raw)
+            yield _Record(given, row[text_at], raw, values)
         else:
             yield _Record(given, _Invalid("row has fewer fields than the header", raw), raw)
 
@@ -636,7 +705,7 @@ class _BadIdType:
     kind: str
 
 
-def _parquet_records(handle: BinaryIO, config: ScoringConfig) -> Iterator[_Record]:
+def _parquet_records(handle: BinaryIO, config: ReadRules, wanted: _Columns) -> Iterator[_Record]:
     """Rows of a Parquet file, read a few hundred at a time (see the module docstring)."""
     text_column, id_column = config.text_column, config.id_column
     try:
@@ -658,6 +727,24 @@ def _parquet_records(handle: BinaryIO, config: ScoringConfig) -> Iterator[_Recor
                 columns.append(id_column)
             else:  # never read: a nested or binary value may be huge however small the file
                 bad_id = _BadIdType(_shown(str(id_type), 100))
+        absent = wanted.missing(schema.names)
+        if absent is not None:
+            raise BadFile(f"no {absent!r} column (columns: {_shown(schema.names, 200)})")
+        first_field = len(columns)
+        # a field's column: read (its index among the columns read), or why it is not
+        field_plan: list[int | _BadIdType | None] = []
+        for name in wanted.names:
+            if name not in schema.names:
+                field_plan.append(None)
+                continue
+            kind = schema.field(name).type
+            if _is_text_type(kind) or _is_scalar_id_type(kind) or pa.types.is_boolean(kind):
+                field_plan.append(len(columns))
+                columns.append(name)
+                if _is_text_type(kind):
+                    strings.append(name)
+            else:
+                field_plan.append(_BadIdType(_shown(str(kind), 100)))
         _check_row_group_sizes(metadata, columns, config.max_row_group_bytes)
         readers = {
             as_dictionary: pq.ParquetFile(
@@ -679,8 +766,9 @@ def _parquet_records(handle: BinaryIO, config: ScoringConfig) -> Iterator[_Recor
                 for name, (as_dictionary, _) in zip(columns, plans, strict=True)
             ]
             for batches in zip(*streams, strict=True):
-                ids = batches[1].column(0) if len(batches) > 1 else None
-                yield from _batch_records(batches[0].column(0), ids, config, bad_id)
+                ids = batches[1].column(0) if first_field > 1 else None
+                plan = [batches[at].column(0) if isinstance(at, int) else at for at in field_plan]
+                yield from _batch_records(batches[0].column(0), ids, config, bad_id, plan)
     except (pa.ArrowException, OSError, ValueError, KeyError, TypeError, IndexError) as exc:
         raise BadFile(f"unreadable Parquet: {_shown(str(exc), 500)}") from exc
 
@@ -786,32 +874,56 @@ class _ParquetStrings:
 def _batch_records(
     texts_column: Any,
     ids_column: Any,
-    config: ScoringConfig,
+    config: ReadRules,
     bad_id: _BadIdType | None,
+    field_columns: list[Any] = [],  # noqa: B006 - never changed
 ) -> Iterator[_Record]:
-    """The records of one Parquet batch, made Python objects a bounded slice at a time."""
+    """The records of one Parquet batch, made Python objects a bounded slice at a time.
+    ``field_columns``: per further field, its column in the batch, or a ``_BadIdType``
+    (a column of a type never read) or None (no such column)."""
     texts = _ParquetStrings(texts_column, config.max_text_chars)
-    id_strings = None
-    if ids_column is not None and _is_text_type(ids_column.type):
-        id_strings = _ParquetStrings(ids_column, MAX_ID_CHARS)
+    ids_of = _ScalarColumn(ids_column, bad_id)
+    fields_of = [
+        _ScalarColumn(None, column) if not _is_column(column) else _ScalarColumn(column, None)
+        for column in field_columns
+    ]
     start = 0
     for stop in _slice_ends(texts.row_bytes, _PARQUET_SLICE_BYTES):
-        ids: list[object]
-        if id_strings is not None:
-            ids = [_LongId(id_strings.head(v[0], MAX_ID_CHARS), v[1]) if isinstance(v, tuple)
-                   else v for v in id_strings.strings(start, stop)]  # fmt: skip
-        elif ids_column is not None:
-            ids = ids_column[start:stop].to_pylist()
-        else:
-            ids = [bad_id] * (stop - start)
-        for given, text in zip(ids, texts.strings(start, stop), strict=True):
+        ids = ids_of.values(start, stop)
+        values = list(zip(*(f.values(start, stop) for f in fields_of), strict=True))
+        values = values or [()] * (stop - start)
+        rows = zip(ids, texts.strings(start, stop), values, strict=True)
+        for given, text, extra in rows:
             if isinstance(text, tuple):
                 index, chars = text
                 reason = f"text has {chars} characters, more than {config.max_text_chars}"
                 head = texts.head(index, config.reject_text_chars)
                 text = _Invalid(reason, head, chars, texts.sha256(index))
-            yield _Record(given, text, b"" if text is None else None)
+            yield _Record(given, text, b"" if text is None else None, extra)
         start = stop
+
+
+def _is_column(value: object) -> bool:
+    return value is not None and not isinstance(value, _BadIdType)
+
+
+class _ScalarColumn:
+    """An id or field column of a Parquet batch, made Python values a slice at a time:
+    a string longer than ``MAX_ID_CHARS`` only as a ``_LongId``; with no column, the
+    stand-in (None, or why the column is not read) for every row."""
+
+    def __init__(self, column: Any, stand_in: _BadIdType | None) -> None:
+        self.column, self.stand_in, self.strings = column, stand_in, None
+        if column is not None and _is_text_type(column.type):
+            self.strings = _ParquetStrings(column, MAX_ID_CHARS)
+
+    def values(self, start: int, stop: int) -> list[object]:
+        if self.strings is not None:
+            return [_LongId(self.strings.head(v[0], MAX_ID_CHARS), v[1]) if isinstance(v, tuple)
+                    else v for v in self.strings.strings(start, stop)]  # fmt: skip
+        if self.column is not None:
+            return self.column[start:stop].to_pylist()
+        return [self.stand_in] * (stop - start)
 
 
 def _slice_ends(sizes: list[int], budget: int) -> list[int]:
@@ -925,18 +1037,28 @@ class _Chunk:
         self.texts: list[str] = []
         self.rejected: list[Reject] = []
         self.row_sha256: list[str | None] = []
+        self.fields: list[tuple[object, ...]] = []
         self.size = 0
 
     @property
     def rows(self) -> int:
         return len(self.ids) + len(self.rejected)
 
-    def accept(self, number: int, row_id: str, text: str, row_sha256: str | None) -> None:
+    def accept(
+        self,
+        number: int,
+        row_id: str,
+        text: str,
+        row_sha256: str | None,
+        fields: tuple[object, ...] = (),
+    ) -> None:
         self.numbers.append(number)
         self.ids.append(row_id)
         self.texts.append(text)
         self.row_sha256.append(row_sha256)
+        self.fields.append(fields)
         self.size += sys.getsizeof(text) + sys.getsizeof(row_id) + _ROW_OVERHEAD
+        self.size += sum(sys.getsizeof(value) for value in fields)
         if row_sha256 is not None:
             self.size += sys.getsizeof(row_sha256)
 
@@ -946,15 +1068,16 @@ class _Chunk:
         self.size += sum(sys.getsizeof(s) for s in strings) + _ROW_OVERHEAD
 
     def done(self) -> Rows:
-        return Rows(self.numbers, self.ids, self.texts, self.rejected, self.row_sha256)
+        return Rows(self.numbers, self.ids, self.texts, self.rejected, self.row_sha256, self.fields)
 
 
 class _RowChecker:
     """Row rules, applied to each row as it is read, across the chunks of one file
     (duplicate ids span chunks: a 16-byte digest of each id accepted is kept)."""
 
-    def __init__(self, file_name: str, config: ScoringConfig) -> None:
+    def __init__(self, file_name: str, config: ReadRules, fields: tuple[str, ...] = ()) -> None:
         self.file_name = file_name
+        self.fields = fields
         self.max_text_chars, self.keep_chars = config.max_text_chars, config.reject_text_chars
         self.seen: set[bytes] = set()
         self.rows_seen = 0
@@ -965,6 +1088,9 @@ class _RowChecker:
         number, text = self.rows_seen, record.text
         row_id, reason = _row_id(record.id, f"{self.file_name}:{number}")
         reason = self._text_problem(text) or reason
+        values = record.fields or (None,) * len(self.fields)
+        problems = (_field_problem(f, v) for f, v in zip(self.fields, values, strict=True))
+        reason = reason or next(filter(None, problems), None)
         key = b""
         if reason is None:
             key = hashlib.blake2b(row_id.encode("utf-8"), digest_size=16).digest()
@@ -976,7 +1102,7 @@ class _RowChecker:
             return
         assert isinstance(text, str)  # _text_problem refuses every other type
         self.seen.add(key)
-        chunk.accept(number, row_id, text, row_sha256)
+        chunk.accept(number, row_id, text, row_sha256, values)
 
     def _text_problem(self, text: object) -> str | None:
         if isinstance(text, _Invalid):
@@ -991,3 +1117,213 @@ class _RowChecker:
         if at is not None:
             return f"not valid Unicode: lone surrogate at character {at}"
         return None
+
+
+_FIELD_TYPES = (str, int, float, bool, type(None))
+
+
+def _field_problem(name: str, value: object) -> str | None:
+    """Why a further field's value is refused (the caller judges what it means)."""
+    if isinstance(value, _Invalid):
+        return value.reason
+    if isinstance(value, _LongId):
+        return f"{name!r} has more than {MAX_ID_CHARS} characters"
+    if isinstance(value, _BadIdType):
+        return f"{name!r} is a {value.kind}, not a string, a number or a boolean"
+    if not isinstance(value, _FIELD_TYPES):
+        return f"{name!r} is a {type(value).__name__}, not a string, a number or a boolean"
+    if isinstance(value, str) and len(value) > MAX_ID_CHARS:
+        return f"{name!r} has more than {MAX_ID_CHARS} characters"
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"{name!r} holds an integer of more than 64 bits"
+    if isinstance(value, str) and lone_surrogate(value) is not None:
+        return f"{name!r} is not valid Unicode"
+    return None
+
+
+# ------------------------------------------------------------- moving what was read
+
+Identity = tuple[int, int, int, int]
+"""(st_dev, st_ino, st_size, st_mtime_ns) of an inbox entry: what was read, as opposed to
+whatever holds its name later."""
+
+
+def identity(info: os.stat_result) -> Identity:
+    """The ``Identity`` an ``fstat`` or ``lstat`` gives."""
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+class Dropped(BaseModel):
+    """One inbox entry being handled: its path, display name (``inbox.display_name``), what
+    it is, and its sha256: of its bytes for a regular file; for another object, of its link
+    target or its identity, as it is never read. ``identity`` is that of the entry hashed
+    (from ``fstat`` of the descriptor read, or ``lstat`` of an object never opened): an
+    entry is archived or quarantined only while its path still holds that same entry."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: Path
+    name: str
+    sha256: str
+    kind: str = REGULAR
+    identity: Identity | None = None
+
+
+def move_entry(entry: Dropped, target: Path) -> bool:
+    """Move ``entry`` to ``target`` if its path still holds the entry that was read (its
+    identity); False, leaving the path alone, if another entry took the name since.
+    Raises FileNotFoundError if nothing is there."""
+    if entry.identity is not None and identity(os.lstat(entry.path)) != entry.identity:
+        return False
+    os.replace(entry.path, target)
+    if entry.identity is None or identity(os.lstat(target)) == entry.identity:
+        return True
+    _put_back(target, entry.path)  # swapped in the instant between the check and the move
+    return False
+
+
+def _put_back(moved: Path, path: Path) -> None:
+    """Return an entry moved by mistake to the inbox, never over one that took its name."""
+    renamed = path.with_name(f"{path.stem}.{uuid.uuid4().hex[:8]}{path.suffix}")
+    for name in (path, renamed):
+        try:
+            os.link(moved, name, follow_symlinks=False)
+        except FileExistsError:
+            continue
+        except OSError:  # a directory cannot be linked: renamed onto a name seen free
+            if os.path.lexists(name):
+                continue
+            os.rename(moved, name)
+            return
+        os.unlink(moved)
+        return
+    log.error("%s: moved by mistake and left at %s", display_name(path.name), moved)
+
+
+def restrict_moved(path: Path) -> None:
+    try:
+        restrict(path)
+    except OSError as exc:  # not ours: its folder (owner-only) still guards it
+        log.warning("%s: mode left as it was: %s", display_name(path.name), printable(str(exc)))
+
+
+def _quarantine_target(entry: Dropped, folder: Path) -> Path:
+    """A name in quarantine/ that no other entry holds, reserved by creating its sidecar:
+    two entries of the same content whose names reduce to the same safe name (or the same
+    file dropped twice) each keep their own sidecar and reason."""
+    safe, number = safe_name(entry.path.name), 1
+    while True:
+        name = f"{entry.sha256[:12]}{f'.{number}' if number > 1 else ''}-{safe}"
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+            os.close(os.open(folder / f"{name}.json", flags, file_mode()))
+        except FileExistsError:
+            number += 1
+            continue
+        return folder / name
+
+
+def quarantine_entry(entry: Dropped, reason: str, folder: Path) -> Path | None:
+    """Move a bad file or a non-regular object into ``folder`` (``os.replace``, which never
+    opens it) beside a JSON sidecar that says what it is and what is wrong: where it went,
+    or None (nothing moved) if another entry took its name since it was read. Raises
+    OSError if it could not be moved; the sidecar is then removed again."""
+    target = _quarantine_target(entry, folder)
+    sidecar = target.with_name(target.name + ".json")
+    try:
+        atomic_write_json(
+            sidecar,
+            {
+                "source_file": entry.name,
+                "sha256": entry.sha256,
+                "kind": entry.kind,
+                "reason": reason,
+                "quarantined_at": datetime.now(UTC).isoformat(),
+            },
+        )
+        moved = move_entry(entry, target)
+    except OSError:
+        sidecar.unlink(missing_ok=True)
+        raise
+    if not moved:
+        sidecar.unlink(missing_ok=True)
+        return None
+    restrict_moved(target)
+    return target
+
+
+class Refused(Exception):
+    """An inbox entry that may not be read (not a regular file, or not ours to open): the
+    caller quarantines ``entry`` as it is, with ``reason``."""
+
+    def __init__(self, entry: Dropped, reason: str) -> None:
+        super().__init__(reason)
+        self.entry, self.reason = entry, reason
+
+
+def open_drop(path: Path) -> tuple[Dropped, BinaryIO, os.stat_result]:
+    """``path`` opened and hashed if it is a regular file that may be read: the entry, its
+    open handle (rewound) and its ``fstat``. Raises FileNotFoundError if it is gone,
+    ``Refused`` for an entry never to be opened, any other OSError as it comes."""
+    name = display_name(path.name)
+    try:
+        kind = object_kind(os.lstat(path).st_mode)
+        if kind != REGULAR:
+            raise NotRegular(kind)
+        handle = open_regular(path)
+    except BadFile as exc:
+        kind = exc.kind if isinstance(exc, NotRegular) else REGULAR
+        try:
+            seen: Identity | None = identity(os.lstat(path))
+        except FileNotFoundError:
+            raise
+        except OSError:
+            seen = None
+        entry = Dropped(
+            path=path, name=name, sha256=_identity_sha256(path, kind), kind=kind, identity=seen
+        )
+        raise Refused(entry, str(exc)) from exc
+    try:
+        info = os.fstat(handle.fileno())
+        sha = sha256_and_rewind(handle)
+    except OSError:
+        handle.close()
+        raise
+    return Dropped(path=path, name=name, sha256=sha, identity=identity(info)), handle, info
+
+
+def _identity_sha256(path: Path, kind: str) -> str:
+    """What names an entry that is not read: a link's target, else the object itself."""
+    digest = hashlib.sha256(f"{kind}\0".encode())
+    with suppress(OSError):
+        if kind == "symbolic link":
+            digest.update(os.readlink(os.fsencode(path)))
+        else:
+            info = os.lstat(path)
+            digest.update(f"{info.st_dev}:{info.st_ino}:{info.st_mtime_ns}".encode())
+    digest.update(b"\0" + os.fsencode(path.name))
+    return digest.hexdigest()
+
+
+REJECTS_SCHEMA = pa.schema(
+    [
+        pa.field("row_number", pa.int64()),
+        pa.field("id", pa.string()),
+        pa.field("reason", pa.string()),
+        pa.field("text", pa.string()),
+        pa.field("text_chars", pa.int64()),
+        pa.field("text_sha256", pa.string()),
+        pa.field("source_file", pa.string()),
+        pa.field("source_sha256", pa.string()),
+    ]
+)
+
+
+def rejects_table(rejected: list[Reject], entry: Dropped) -> pa.Table:
+    """Rejected rows as a table of ``REJECTS_SCHEMA``."""
+    columns: dict[str, list[Any]] = {
+        f.name: [getattr(r, f.name) for r in rejected] for f in dataclasses.fields(Reject)
+    }
+    columns["source_file"] = [entry.name] * len(rejected)
+    columns["source_sha256"] = [entry.sha256] * len(rejected)
+    return pa.table(columns, schema=REJECTS_SCHEMA)
