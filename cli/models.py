@@ -33,6 +33,15 @@ def models_list(workspace: WorkspaceOption = None, registry: RegistryOption = No
         )
 
 
+@models_app.command("history")
+def models_history(workspace: WorkspaceOption = None, registry: RegistryOption = None) -> None:
+    """Per version: the dataset version it was trained on, its accuracy per slice (aclImdb
+    test and each domain of labelled data), its status and why."""
+    from lstm_model.release.history import history_rows, render_history
+
+    typer.echo(render_history(run(lambda: history_rows(registry_root(workspace, registry)))))
+
+
 @models_app.command("rollback")
 def models_rollback(workspace: WorkspaceOption = None, registry: RegistryOption = None) -> None:
     """Make the previous champion the champion again."""

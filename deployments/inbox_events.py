@@ -1,12 +1,16 @@
-"""Turn files dropped into the scoring inbox into Prefect events.
+"""Turn files dropped into the scoring and labelled inboxes into Prefect events.
 
-    python -m deployments.inbox_events [--inbox PATH] [--poll-seconds 2]
+    python -m deployments.inbox_events [--inbox PATH] [--labelled-inbox PATH]
+                                       [--poll-seconds 2]
 
-Watches the inbox and emits ``lstm-pipeline.inbox.file-ready`` once for each file that
-becomes ready by the scoring flow's own settle rule (and again if it changes). The
-``nightly-scoring`` deployment has a trigger on that event, so a dropped file is scored
-minutes, not a night, later; the schedule stays as the safety net, and the scoring ledger
-makes the extra runs harmless (a file is scored once, whichever run gets it).
+Watches both inboxes and emits an event once for each file that becomes ready by its
+flow's own settle rule (and again if it changes): ``lstm-pipeline.inbox.file-ready`` for
+the scoring inbox, ``lstm-pipeline.labelled.file-ready`` for the labelled one. The
+``nightly-scoring`` deployment has a trigger on the first, so a dropped file is scored
+minutes, not a night, later; the ``retrain`` deployment has one on the second, so a labelled
+drop is trained on the same day, not the next Monday. The schedules stay as the safety
+net, and the extra runs are harmless: a file is scored once, and a labelled file becomes a
+span once, whichever run gets it (and one run of each deployment runs at a time).
 """
 
 from __future__ import annotations
@@ -19,16 +23,23 @@ from pathlib import Path
 from prefect.events import emit_event
 
 from lstm_model.config import default_workspace
+from lstm_model.data.config import LabelledConfig
 from lstm_model.data.drops import printable, ready_files
 from lstm_model.scoring.config import ScoringConfig
 
 log = logging.getLogger(__name__)
 EVENT = "lstm-pipeline.inbox.file-ready"
 RESOURCE_PREFIX = "lstm-pipeline.inbox."
+LABELLED_EVENT = "lstm-pipeline.labelled.file-ready"
+LABELLED_PREFIX = "lstm-pipeline.labelled."
 
 
 def announce_ready(
-    inbox: Path, settle_seconds: float, seen: dict[str, tuple[int, int]]
+    inbox: Path,
+    settle_seconds: float,
+    seen: dict[str, tuple[int, int]],
+    event: str = EVENT,
+    prefix: str = RESOURCE_PREFIX,
 ) -> list[str]:
     """Emit an event for each ready file not announced before in its current form;
     ``seen`` (name -> size, mtime) carries what was announced between calls."""
@@ -47,9 +58,9 @@ def announce_ready(
         # The display form: a name may hold newlines or bytes that are not UTF-8.
         name = printable(path.name)
         emit_event(
-            event=EVENT,
+            event=event,
             resource={
-                "prefect.resource.id": f"{RESOURCE_PREFIX}{name}",
+                "prefect.resource.id": f"{prefix}{name}",
                 "prefect.resource.name": name,
             },
             payload={"inbox": str(inbox), "bytes": stat.st_size},
@@ -64,18 +75,30 @@ def announce_ready(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--inbox", type=Path, default=None, help="default: the flow's inbox")
+    parser.add_argument(
+        "--labelled-inbox", type=Path, default=None, help="default: the workspace's"
+    )
     parser.add_argument("--poll-seconds", type=float, default=2.0)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    inbox = (args.inbox or default_workspace() / "scoring" / "inbox").resolve()
-    settle = ScoringConfig().settle_seconds
-    log.info("watching %s (settle %.0f s)", inbox, settle)
-    seen: dict[str, tuple[int, int]] = {}
+    watched = [
+        (
+            (args.inbox or default_workspace() / "scoring" / "inbox").resolve(),
+            ScoringConfig().settle_seconds, EVENT, RESOURCE_PREFIX, {},
+        ),
+        (
+            (args.labelled_inbox or default_workspace() / "labelled" / "inbox").resolve(),
+            LabelledConfig().settle_seconds, LABELLED_EVENT, LABELLED_PREFIX, {},
+        ),
+    ]  # fmt: skip
+    for inbox, settle, event, _, _ in watched:
+        log.info("watching %s for %s (settle %.0f s)", inbox, event, settle)
     while True:
-        try:
-            announce_ready(inbox, settle, seen)
-        except Exception:  # the watcher outlives any one bad pass; the schedule is the net
-            log.exception("could not announce the ready files of %s", inbox)
+        for inbox, settle, event, prefix, seen in watched:
+            try:
+                announce_ready(inbox, settle, seen, event, prefix)
+            except Exception:  # the watcher outlives any bad pass; the schedule is the net
+                log.exception("could not announce the ready files of %s", inbox)
         time.sleep(args.poll_seconds)
 
 

@@ -61,9 +61,14 @@ DEPLOYMENTS = (
         entrypoint="flows/retrain.py:retrain",
         work_pool="gpu",
         cron="0 3 * * 1",  # Mondays 03:00
-        description="Weekly retraining: ingest -> validate -> tokenise -> train -> evaluate "
-        "-> gate -> export with parity -> promote. Parameters default to the README's.",
+        description="Weekly retraining, and on each labelled drop: ingest -> take labelled "
+        "drops -> (nothing new? stop) -> validate -> tokenise -> train -> evaluate -> gate -> "
+        "export with parity -> promote. Parameters default to the README's.",
         tags=("training", "weekly"),
+        # One retrain at a time: a burst of labelled drops queues runs, each of which finds
+        # nothing new once the first has trained on them all.
+        concurrency_limit=1,
+        trigger_on="lstm-pipeline.labelled.file-ready",
     ),
     DeploymentSpec(
         name="nightly-scoring",

@@ -37,6 +37,7 @@ from tasks.model import (
     export,
     fingerprint,
     gate,
+    history,
     previous_build,
     promote,
     register,
@@ -103,7 +104,8 @@ def retrain(
         tokeniser: vocabulary size, sequence length, padding and truncation sides.
         model: architecture, sizes and dropouts.
         training: epochs, batch size, learning rate, clipping, validation share, seed.
-        gate_config: absolute accuracy bar and allowed regression against the champion.
+        gate_config: absolute accuracy bar and allowed regression against the champion, on
+            aclImdb test and on each domain's test share (the slice gate).
         export_config: served model name, TFLite batch size, parity tolerance.
         reviews_contract: bounds of the imdb_reviews data contract.
         baseline_config: the linear baseline reported beside the model (and optionally gated on).
@@ -131,7 +133,7 @@ def retrain(
         "reviews_path": reviews.path,
         "reviews_sha256": reviews.sha256,
         "dataset_version": dataset.version,
-        "spans": dataset.spans,
+        "spans": dataset.span_ids,
         "labelled_rows_accepted": intake.rows_accepted,
         "fingerprint": built_from.sha256,
     }
@@ -150,13 +152,16 @@ def retrain(
         dataset.reviews, baseline_config, training, root, wait_for=[contract]
     )
     trained = train(tokenised, model, training, run_dir)
-    evaluation = evaluate(trained, tokenised, run_dir / "evaluation", baseline_result)
+    evaluation = evaluate(
+        trained, tokenised, run_dir / "evaluation", baseline_result, dataset.spans
+    )
     version = register(
         models, trained, evaluation, tokenised, model, training, baseline_result, built_from
     )
-    decision = gate(models, version, gate_config)
+    decision = gate(models, version, gate_config, dataset.spans)
     parity = export(models, version, dataset.reviews, export_config)
     champion = promote(models, version, export_config)
+    history(models, run_dir / "history.png", wait_for=[champion])
     return RetrainOutputs(
         **inputs,
         tokenised_path=tokenised.path,

@@ -10,12 +10,14 @@ from prefect import get_run_logger, task
 from prefect.artifacts import (
     create_markdown_artifact,
     create_progress_artifact,
+    create_table_artifact,
     update_progress_artifact,
 )
 
 from lstm_model.data.config import TokeniserConfig
 from lstm_model.data.dataset import TokenisedResult
 from lstm_model.data.ingest import IngestResult
+from lstm_model.data.spans import Span
 from lstm_model.evaluation.baseline import BaselineResult, fit_baseline
 from lstm_model.evaluation.config import BaselineConfig, GateConfig
 from lstm_model.evaluation.evaluate import EvaluationResult, evaluate_model
@@ -23,6 +25,7 @@ from lstm_model.evaluation.gate import GateDecision
 from lstm_model.model.config import ModelConfig
 from lstm_model.release.config import ExportConfig
 from lstm_model.release.export import ParityResult
+from lstm_model.release.history import ModelHistory, model_history
 from lstm_model.release.promotion import (
     PreviousBuild,
     export_candidate,
@@ -110,15 +113,17 @@ def evaluate(
     tokenised: TokenisedResult,
     out_dir: Path,
     baseline_result: BaselineResult | None = None,
+    spans: list[Span] | None = None,
 ) -> EvaluationResult:
-    """Test-split metrics, plots and report (beside the baseline's metrics, when measured);
-    published as a Prefect markdown artifact."""
+    """Test metrics, per slice too (aclImdb and each domain of ``spans``), plots and report
+    (beside the baseline's metrics, when measured); published as a markdown artifact."""
     result = evaluate_model(
         trained.model_path,
         tokenised,
         trained.history,
         out_dir,
         baseline=None if baseline_result is None else baseline_result.metrics,
+        spans=spans or [],
     )
     images = "\n\n".join(
         f"![{path.stem}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})"
@@ -158,9 +163,12 @@ def register(
 
 
 @task(name="gate", timeout_seconds=600)
-def gate(registry: Path, version: int, config: GateConfig) -> GateDecision:
-    """Absolute accuracy bar, no regression against the champion, optional baseline margin."""
-    return gate_candidate(registry, version, config)
+def gate(
+    registry: Path, version: int, config: GateConfig, spans: list[Span] | None = None
+) -> GateDecision:
+    """Absolute accuracy bar, no regression against the champion (on aclImdb test and on
+    each domain's test share beyond its noise), optional baseline margin."""
+    return gate_candidate(registry, version, config, spans or [])
 
 
 @task(name="export", timeout_seconds=3600)
@@ -175,3 +183,24 @@ def export(
 def promote(registry: Path, version: int, config: ExportConfig) -> int:
     """Move the champion pointer to this version."""
     return promote_candidate(registry, version, config)
+
+
+@task(name="history", timeout_seconds=600, **IO_RETRIES)
+def history(registry: Path, plot_path: Path) -> ModelHistory:
+    """Every version's dataset, accuracy per slice, status and reason: a table artifact,
+    and the plot of accuracy per slice as a markdown artifact."""
+    found = model_history(registry, plot_path)
+    if found.rows:
+        create_table_artifact(
+            table=found.rows,
+            key="model-history",
+            description="Per version: dataset version, accuracy per slice, status and reason",
+        )
+    if found.plot is not None:
+        encoded = base64.b64encode(found.plot.read_bytes()).decode()
+        create_markdown_artifact(
+            markdown=f"# Accuracy per slice\n\n![history](data:image/png;base64,{encoded})",
+            key="model-history-plot",
+            description="Test accuracy per slice over the registered versions",
+        )
+    return found

@@ -79,7 +79,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict
 
 from lstm_model.artifacts import REGULAR as REGULAR
-from lstm_model.artifacts import NotRegularFile, atomic_write_json, file_mode, restrict
+from lstm_model.artifacts import NotRegularFile, atomic_write_json, file_mode, make_dirs, restrict
 from lstm_model.artifacts import object_kind as object_kind
 from lstm_model.artifacts import open_regular as open_regular_file
 from lstm_model.errors import PipelineError
@@ -1142,6 +1142,43 @@ def _field_problem(name: str, value: object) -> str | None:
 
 
 # ------------------------------------------------------------- moving what was read
+
+
+class DropFolders(BaseModel):
+    """The folders of an inbox, all below ``root``: ``inbox/`` (users drop files there),
+    ``rejects/`` (bad rows of good files), ``quarantine/`` (whole bad files, each with a
+    JSON sidecar) and ``archive/`` (inputs once done). The inbox keeps the mode its users'
+    umask gives it; every folder the pipeline writes is owner-only (``artifacts.dir_mode``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    root: Path
+
+    @property
+    def inbox(self) -> Path:
+        return self.root / "inbox"
+
+    @property
+    def rejects(self) -> Path:
+        return self.root / "rejects"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.root / "quarantine"
+
+    @property
+    def archive(self) -> Path:
+        return self.root / "archive"
+
+    def written(self) -> tuple[Path, ...]:
+        """The folders the pipeline writes."""
+        return (self.rejects, self.quarantine, self.archive)
+
+    def create(self) -> None:
+        self.inbox.mkdir(parents=True, exist_ok=True)
+        for folder in self.written():
+            make_dirs(folder)
+
 
 Identity = tuple[int, int, int, int]
 """(st_dev, st_ino, st_size, st_mtime_ns) of an inbox entry: what was read, as opposed to

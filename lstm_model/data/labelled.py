@@ -43,10 +43,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict
 
-from lstm_model.artifacts import atomic_write_parquet, make_dirs, remove_temporary_files
+from lstm_model.artifacts import atomic_write_parquet, remove_temporary_files
 from lstm_model.data.config import ACLIMDB_DOMAIN, DOMAIN_PATTERN, LabelledConfig
 from lstm_model.data.drops import (
     BadFile,
+    DropFolders,
     Dropped,
     Refused,
     Reject,
@@ -85,32 +86,8 @@ FrameCheck = Callable[[pd.DataFrame], None]
 """A contract over the rows of a span to be; raises DataContractError when they break it."""
 
 
-class LabelledFolders(BaseModel):
+class LabelledFolders(DropFolders):
     """Where the labelled inbox reads and writes; every path is below ``root``."""
-
-    model_config = ConfigDict(frozen=True)
-
-    root: Path
-
-    @property
-    def inbox(self) -> Path:
-        return self.root / "inbox"
-
-    @property
-    def rejects(self) -> Path:
-        return self.root / "rejects"
-
-    @property
-    def quarantine(self) -> Path:
-        return self.root / "quarantine"
-
-    @property
-    def archive(self) -> Path:
-        return self.root / "archive"
-
-    def create(self) -> None:
-        for folder in (self.inbox, self.rejects, self.quarantine, self.archive):
-            make_dirs(folder)
 
 
 def labelled_folders(workspace: Path) -> LabelledFolders:
@@ -173,7 +150,7 @@ def take_labelled(
     or (for an error that is not the file's fault) stays for the next run."""
     folders = labelled_folders(workspace)
     folders.create()
-    for folder in (folders.rejects, folders.quarantine, folders.archive):
+    for folder in folders.written():
         remove_temporary_files(folder)
     todo = ready_files(folders.inbox, config.settle_seconds)
     if not todo:

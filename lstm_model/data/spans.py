@@ -231,7 +231,11 @@ class TrainingSet(BaseModel):
 
     reviews: IngestResult
     version: str
-    spans: list[str]
+    spans: list[Span]
+
+    @property
+    def span_ids(self) -> list[str]:
+        return [s.id for s in self.spans]
 
 
 def assemble_training_set(reviews: IngestResult, workspace: Path) -> TrainingSet:
@@ -241,7 +245,7 @@ def assemble_training_set(reviews: IngestResult, workspace: Path) -> TrainingSet
     return TrainingSet(
         reviews=build_training_set(reviews, spans, workspace),
         version=dataset_version(reviews, spans),
-        spans=[s.id for s in spans],
+        spans=spans,
     )
 
 

@@ -24,7 +24,20 @@ class GateConfig(FrozenConfig):
         0.005,
         ge=0.0,
         le=1.0,
-        description="Largest accuracy drop allowed against the current champion.",
+        description="Largest accuracy drop allowed against the current champion, on "
+        "aclImdb test and on each slice of labelled data.",
+    )
+    slice_gate: bool = Field(
+        True,
+        description="Also compare the candidate with the champion on each domain's test "
+        "share (scoring the champion's exported model on it at gate time).",
+    )
+    slice_confidence: float = Field(
+        0.95,
+        gt=0.5,
+        lt=1.0,
+        description="A slice fails only when its drop exceeds max_regression and what "
+        "chance reaches at this confidence (a paired test on the slice's texts).",
     )
     min_margin_over_baseline: float | None = Field(
         0.0,

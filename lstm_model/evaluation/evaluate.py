@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -11,14 +12,22 @@ from pydantic import BaseModel, ConfigDict
 
 from lstm_model.artifacts import atomic_write_bytes, atomic_write_json
 from lstm_model.data.dataset import TokenisedResult, load_split
+from lstm_model.data.spans import Span
 from lstm_model.data.tokeniser import Tokeniser
 from lstm_model.evaluation.behaviour import BehaviourReport, check_behaviour
+from lstm_model.evaluation.slices import (
+    SliceMetrics,
+    domain_slices,
+    render_slices,
+    score_slices,
+)
 from lstm_model.model.labels import THRESHOLD
 
 log = logging.getLogger(__name__)
 
 PROBABILITIES_FILE = "test_probabilities.npy"
 BEHAVIOUR_FILE = "behaviour.json"
+SLICES_FILE = "slices.json"
 PLOTS = ("training_curves.png", "roc.png", "confusion_matrix.png")
 
 
@@ -47,6 +56,8 @@ class EvaluationResult(BaseModel):
     report_path: Path
     plot_paths: list[Path]
     behaviour: BehaviourReport | None = None
+    slices: list[SliceMetrics] = []
+    """aclImdb test, then the test share of each domain of the labelled spans trained on."""
 
 
 def compute_metrics(labels: np.ndarray, probabilities: np.ndarray) -> Metrics:
@@ -76,9 +87,11 @@ def evaluate_model(
     *,
     title: str = "candidate",
     baseline: Metrics | None = None,
+    spans: Sequence[Span] = (),
 ) -> EvaluationResult:
-    """Score the test split and the behavioural cases; write ``metrics.json``,
-    ``behaviour.json``, PNG plots and ``report.md``."""
+    """Score the test split, each domain's test share in ``spans`` and the behavioural
+    cases; write ``metrics.json``, ``slices.json``, ``behaviour.json``, PNG plots and
+    ``report.md``."""
     from lstm_model.model.builders import load_model, predict_ids
 
     x, y = load_split(tokenised, "test")
@@ -86,18 +99,26 @@ def evaluate_model(
     probabilities = model.predict(x, batch_size=512, verbose=0).ravel()
     metrics = compute_metrics(y, probabilities)
     tokeniser = Tokeniser.load(tokenised.tokeniser_dir)
-    behaviour = check_behaviour(lambda texts: predict_ids(model, tokeniser.encode(texts)))
+
+    def predict(texts: list[str]) -> np.ndarray:
+        return predict_ids(model, tokeniser.encode(texts))
+
+    slices = score_slices(y, probabilities, domain_slices(list(spans)), predict)
+    behaviour = check_behaviour(predict)
     out_dir.mkdir(parents=True, exist_ok=True)
     # Kept so the export's parity check compares against these very probabilities.
     buffer = io.BytesIO()
     np.save(buffer, probabilities.astype("float32"))
     atomic_write_bytes(out_dir / PROBABILITIES_FILE, buffer.getvalue())
     atomic_write_json(out_dir / "metrics.json", metrics.model_dump())
+    atomic_write_json(out_dir / SLICES_FILE, [s.model_dump() for s in slices])
     # In the evaluation folder, so registration copies it into the version and hashes it.
     atomic_write_json(out_dir / BEHAVIOUR_FILE, behaviour.model_dump(mode="json"))
     plots = _plots(y, probabilities, metrics, history, out_dir)
     report = out_dir / "report.md"
-    text = render_report(title, metrics, history, baseline, behaviour)
+    text = (
+        render_report(title, metrics, history, baseline, behaviour) + "\n" + render_slices(slices)
+    )
     atomic_write_bytes(report, text.encode())
     log.info(
         "test accuracy %.4f, ROC AUC %.4f on %d reviews",
@@ -106,7 +127,7 @@ def evaluate_model(
         metrics.n,
     )
     return EvaluationResult(
-        metrics=metrics, report_path=report, plot_paths=plots, behaviour=behaviour
+        metrics=metrics, report_path=report, plot_paths=plots, behaviour=behaviour, slices=slices
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +18,20 @@ from pydantic import BaseModel, ConfigDict
 from lstm_model.artifacts import read_manifest
 from lstm_model.data.dataset import TokenisedResult
 from lstm_model.data.ingest import IngestResult, load_reviews
+from lstm_model.data.spans import Span
 from lstm_model.data.tokeniser import TOKENIZER_FILE, VOCAB_FILE, Tokeniser
 from lstm_model.errors import PipelineError
 from lstm_model.evaluation.baseline import BaselineResult
 from lstm_model.evaluation.config import GateConfig
 from lstm_model.evaluation.evaluate import PROBABILITIES_FILE, EvaluationResult
-from lstm_model.evaluation.gate import GateDecision, GateFailed, decide
+from lstm_model.evaluation.gate import (
+    GateDecision,
+    GateFailed,
+    compare_slice,
+    decide,
+    with_slices,
+)
+from lstm_model.evaluation.slices import domain_slices
 from lstm_model.model.config import ModelConfig
 from lstm_model.release import layout
 from lstm_model.release.canary import record_canary
@@ -143,6 +152,7 @@ def register_candidate(
             },
             "fingerprint": fingerprint.model_dump(),
             "metrics": evaluation.metrics.model_dump(),
+            "slices": [s.model_dump() for s in evaluation.slices],
             "reference": _reference_figures(tokenised),
             "baseline": None if baseline is None else baseline.metrics.model_dump(),
             "training": trained.model_dump(mode="json", exclude={"history"}),
@@ -166,8 +176,12 @@ def _reference_figures(tokenised: TokenisedResult) -> dict[str, float | None]:
     return {key: details.get(key) for key in ("oov_rate", "mean_chars", "mean_tokens")}
 
 
-def gate_candidate(registry_root: Path, version: int, config: GateConfig) -> GateDecision:
-    """Decide on a registered candidate; a failure marks it rejected and raises GateFailed."""
+def gate_candidate(
+    registry_root: Path, version: int, config: GateConfig, spans: Sequence[Span] = ()
+) -> GateDecision:
+    """Decide on a registered candidate; a failure marks it rejected and raises GateFailed.
+    With ``config.slice_gate``, each domain's test share in ``spans`` is scored now by the
+    candidate and by the champion's exported model (TFLite), so new slices count too."""
     registry = Registry(registry_root)
     manifest = registry.manifest(version)
     accuracy = manifest["metrics"]["accuracy"]
@@ -181,12 +195,39 @@ def gate_candidate(registry_root: Path, version: int, config: GateConfig) -> Gat
         config,
         baseline,
     )
+    slices = domain_slices(list(spans)) if config.slice_gate and champion is not None else []
+    if slices and champion is not None:
+        candidate = _keras_version_predictor(registry, version)
+        champion_predict = _tflite_version_predictor(registry, champion)
+        comparisons = [
+            compare_slice(
+                part.slice,
+                np.asarray(part.labels),
+                candidate(part.texts),
+                champion_predict(part.texts),
+                config.max_regression,
+                config.slice_confidence,
+            )
+            for part in slices
+        ]
+        decision = with_slices(decision, comparisons, config)
     log.info("model version %d: %s", version, decision.describe())
     if not decision.passed:
         registry.set_status(version, "rejected", decision.describe())
         raise GateFailed(f"model version {version} rejected: {decision.describe()}")
     registry.set_status(version, "candidate", decision.describe())
     return decision
+
+
+def _keras_version_predictor(registry: Registry, version: int):  # type: ignore[no-untyped-def]
+    folder = registry.load_version(version)
+    return _keras_predictor(folder / layout.MODEL, folder / layout.TOKENISER_DIR)
+
+
+def _tflite_version_predictor(registry: Registry, version: int):  # type: ignore[no-untyped-def]
+    folder = registry.load_version(version)
+    tokeniser = Tokeniser.load(folder / layout.TOKENISER_DIR)
+    return lambda texts: tflite_predict(folder / layout.TFLITE, tokeniser.encode(list(texts)))
 
 
 def export_candidate(

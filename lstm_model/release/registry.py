@@ -76,6 +76,10 @@ class VersionInfo(BaseModel):
     accuracy: float | None
     created_at: str
     is_champion: bool
+    dataset: str | None = None
+    """The dataset version it was trained on (its fingerprint's)."""
+    slices: dict[str, float] = {}
+    """Test accuracy per slice (aclImdb ``imdb``, and each domain of its labelled data)."""
 
 
 class Registry:
@@ -250,6 +254,8 @@ class Registry:
                     accuracy=(manifest.get("metrics") or {}).get("accuracy"),
                     created_at=manifest["created_at"],
                     is_champion=number == champion,
+                    dataset=(manifest.get("fingerprint") or {}).get("dataset"),
+                    slices=_slice_accuracies(manifest),
                 )
             )
         return infos
@@ -385,3 +391,12 @@ def _files(folder: Path) -> list[str]:
         if path.is_file() and path.name not in {MANIFEST, STATUS}:
             names.append(path.relative_to(folder).as_posix())
     return sorted(names)
+
+
+def _slice_accuracies(manifest: dict[str, Any]) -> dict[str, float]:
+    """Accuracy per slice; for a version registered before slices were, its test accuracy,
+    which is aclImdb test's."""
+    if manifest.get("slices"):
+        return {s["slice"]: s["accuracy"] for s in manifest["slices"]}
+    accuracy = (manifest.get("metrics") or {}).get("accuracy")
+    return {} if accuracy is None else {"imdb": accuracy}

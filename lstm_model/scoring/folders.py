@@ -12,41 +12,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
-
-from lstm_model.artifacts import (
-    make_dirs,
-)
-
-FOLDERS = ("inbox", "results", "rejects", "quarantine", "archive")
+from lstm_model.data.drops import DropFolders
 
 
-class ScoringFolders(BaseModel):
+class ScoringFolders(DropFolders):
     """Where scoring reads and writes; every path is below ``root``."""
-
-    model_config = ConfigDict(frozen=True)
-
-    root: Path
-
-    @property
-    def inbox(self) -> Path:
-        return self.root / "inbox"
 
     @property
     def results(self) -> Path:
         return self.root / "results"
-
-    @property
-    def rejects(self) -> Path:
-        return self.root / "rejects"
-
-    @property
-    def quarantine(self) -> Path:
-        return self.root / "quarantine"
-
-    @property
-    def archive(self) -> Path:
-        return self.root / "archive"
 
     @property
     def ledger(self) -> Path:
@@ -54,16 +28,12 @@ class ScoringFolders(BaseModel):
 
     @property
     def staging(self) -> Path:
-        """Input and scored parts of files being scored in parallel (see scoring_parts)."""
+        """Input and scored parts of files being scored in parallel (see ``parallel``)."""
         return self.root / "staging"
 
     @property
     def locks(self) -> Path:
         return self.root / "locks"
 
-    def create(self) -> None:
-        """Make the folders: the inbox with the mode its users' umask gives it, every
-        folder the pipeline writes with the owner-only ``artifacts.dir_mode``."""
-        self.inbox.mkdir(parents=True, exist_ok=True)
-        for name in (*FOLDERS[1:], "staging", "locks"):
-            make_dirs(self.root / name)
+    def written(self) -> tuple[Path, ...]:
+        return (self.results, *super().written(), self.staging, self.locks)

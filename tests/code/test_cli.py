@@ -34,11 +34,15 @@ NEW_FLAGS = {
         *("--max-row-bytes", "--reject-text-chars", "--max-attempts"),
         *("--max-row-group-bytes", "--chunk-bytes"),
     },
-    "retrain": {"--domain", "--test-share", "--max-class-share", "--labelled-settle-seconds"},
+    "retrain": {
+        *("--domain", "--test-share", "--max-class-share", "--labelled-settle-seconds"),
+        *("--slice-gate", "--no-slice-gate", "--slice-confidence"),
+    },
 }
 NEW_COMMANDS = {
     "models check": {"--workspace", "--registry", "--version"},
     "models sign": {"--workspace", "--registry", "--version"},
+    "models history": {"--workspace", "--registry"},
     "data list": {"--workspace"},
     "data retire": {"--workspace", "--reason", "span"},
     "data restore": {"--workspace", "--reason", "span"},
@@ -176,7 +180,8 @@ def test_every_flag_is_kept_and_new_ones_are_config_fields() -> None:
     assert "force" in retrain_flow.parameters.properties
     for path, flags in NEW_FLAGS.items():
         sources = config_fields(commands[path][0])
-        assert {"--" + name.replace("_", "-") for name in sources} >= flags, path
+        fields = {"--" + name.replace("_", "-") for name in sources}
+        assert fields >= {flag.replace("--no-", "--") for flag in flags}, path  # --x/--no-x
 
 
 def test_help_texts_are_kept_or_follow_the_config_fields() -> None:

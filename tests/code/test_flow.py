@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 from prefect import flow
+from typer.testing import CliRunner
 
+from cli.main import app
 from data_contracts.config import ReviewsContractConfig
 from flows.retrain import retrain
 from lstm_model.artifacts import sha256_file
@@ -187,9 +189,11 @@ def test_a_second_run_with_nothing_new_trains_nothing_and_force_trains(
 def test_a_labelled_drop_is_a_new_dataset_version_and_retiring_it_is_nothing_new(
     fixture_archive: Path, tmp_path: Path, reviews_frame
 ) -> None:
+    # tiny models differ by chance from one training set to the next: no regression rule
+    gate = GateConfig(min_accuracy=0.0, min_margin_over_baseline=None, max_regression=1.0)
     kwargs = {
         "source": str(fixture_archive), "workspace": tmp_path, **tiny_flow_kwargs(),
-        "labelled": LabelledConfig(settle_seconds=0),
+        "labelled": LabelledConfig(settle_seconds=0), "gate_config": gate,
     }  # fmt: skip
     first = retrain(**kwargs)
     assert first.dataset_version == first.reviews_sha256 and first.spans == []
@@ -201,14 +205,39 @@ def test_a_labelled_drop_is_a_new_dataset_version_and_retiring_it_is_nothing_new
     assert second.spans == [span.id] and second.labelled_rows_accepted == 60
     assert second.nothing_new is None and second.model_version == 2
     assert second.dataset_version not in (first.dataset_version, first.reviews_sha256)
-    fingerprint = Registry(tmp_path / "registry").manifest(2)["fingerprint"]
-    assert fingerprint["dataset"] == second.dataset_version
+    manifest = Registry(tmp_path / "registry").manifest(2)
+    assert manifest["fingerprint"]["dataset"] == second.dataset_version
+    # evaluated per slice, and gated per slice against the champion's exported model
+    slices = {s["slice"]: s for s in manifest["slices"]}
+    test_rows = sum(span.counts["shop"].get("test", {"0": 0, "1": 0}).values())
+    assert set(slices) == {"imdb", "shop"} and slices["shop"]["n"] == test_rows > 0
+    assert slices["imdb"]["accuracy"] == second.metrics.accuracy
+    assert (
+        slices["shop"]["accuracy_low"]
+        <= slices["shop"]["accuracy"]
+        <= slices["shop"]["accuracy_high"]
+    )
+    assert f"slice shop ({test_rows} texts): accuracy" in second.gate
+    assert "against champion version 1's" in second.gate
     train_rows = sum(span.counts["shop"].get("train", {"0": 0, "1": 0}).values())
     assert (
         json.loads((second.tokenised_path.parent / "manifest.json").read_text())["details"]["rows"]
         == 408 + train_rows
     )
     assert "shop.csv" in _artifact("labelled-intake")
+    # the history: per version its dataset, accuracy per slice, status and reason
+    rows = json.loads(_artifact("model-history"))
+    assert [(r["version"], r["shop"] == "-") for r in rows] == [(1, True), (2, False)]
+    assert rows[1]["dataset"] == second.dataset_version[:12] and rows[1]["status"] == "champion"
+    assert "base64" in _artifact("model-history-plot")
+    listed = CliRunner().invoke(app, ["models", "history", "--workspace", str(tmp_path)])
+    assert listed.exit_code == 0 and listed.output.splitlines()[0].split()[:5] == [
+        "version",
+        "status",
+        "dataset",
+        "imdb",
+        "shop",
+    ]
 
     retire(tmp_path / "labelled", span.id, "mislabelled")
     assert retrain(**kwargs).nothing_new.startswith("nothing new since version 1 (")

@@ -245,12 +245,12 @@ def test_spans_retire_restore_and_an_altered_span_stops_training(
     train_a = (load_span(a).to_pandas()["split"] == "train").sum()
     train_b = (load_span(b).to_pandas()["split"] == "train").sum()
     assert len(span_rows) == train_a + train_b and set(span_rows["split"]) == {"train"}
-    assert both.spans == [a.id, b.id] and both.version != ingested.sha256
+    assert both.span_ids == [a.id, b.id] and both.version != ingested.sha256
     assert both.reviews.counts["test"] == ingested.counts["test"]  # test stays aclImdb's
 
     retire(root, a.id, "labelled by a broken script")
     only_b = assemble_training_set(ingested, tmp_path)
-    assert only_b.spans == [b.id] and only_b.version not in (both.version, ingested.sha256)
+    assert only_b.span_ids == [b.id] and only_b.version not in (both.version, ingested.sha256)
     with pytest.raises(Exception, match=f"span {a.id} is retired already"):
         retire(root, a.id, "again")
     with pytest.raises(Exception, match="no span 'nope'"):

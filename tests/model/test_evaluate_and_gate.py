@@ -5,7 +5,8 @@ import pytest
 
 from lstm_model.evaluation.config import GateConfig
 from lstm_model.evaluation.evaluate import compute_metrics
-from lstm_model.evaluation.gate import decide
+from lstm_model.evaluation.gate import compare_slice, decide, with_slices
+from lstm_model.evaluation.slices import slice_metrics, wilson_interval
 
 
 def test_metrics_match_hand_computed_values() -> None:
@@ -113,3 +114,40 @@ def test_report_puts_the_baseline_beside_the_model() -> None:
     report = render_report("candidate", model, {}, baseline)
     assert "| metric | model | linear baseline (TF-IDF + LR) |" in report
     assert "| accuracy | 0.7500 | 0.7500 |" in report
+
+
+def test_a_slice_s_accuracy_comes_with_its_wilson_interval() -> None:
+    low, high = wilson_interval(91, 100)
+    assert (round(low, 4), round(high, 4)) == (0.8377, 0.9519)  # the textbook values
+    metrics = slice_metrics("shop", [1, 1, 0, 0], np.array([0.9, 0.2, 0.1, 0.4]))
+    assert (metrics.n, metrics.accuracy, metrics.roc_auc) == (4, 0.75, 0.75)
+    assert metrics.accuracy_low < 0.75 < metrics.accuracy_high
+    assert slice_metrics("one-label", [1, 1], np.array([0.9, 0.8])).roc_auc is None
+
+
+def test_a_slice_fails_only_beyond_the_allowed_drop_and_its_noise() -> None:
+    labels = np.array([1] * 100)
+    champion = np.full(100, 0.9)  # right on all 100
+    small_drop = champion.copy()
+    small_drop[:3] = 0.1  # wrong on 3: b=3, c=0, noise 1.96*sqrt(3)/100 = 0.034
+    big_drop = champion.copy()
+    big_drop[:10] = 0.1  # wrong on 10: noise 0.062, drop 0.10
+
+    within = compare_slice("shop", labels, small_drop, champion, 0.005, 0.95)
+    beyond = compare_slice("shop", labels, big_drop, champion, 0.005, 0.95)
+
+    assert within.passed and (within.champion_only_right, within.candidate_only_right) == (3, 0)
+    assert round(within.noise, 4) == 0.0339
+    assert not beyond.passed and beyond.candidate_accuracy == 0.9
+    assert compare_slice("shop", labels, big_drop, champion, 0.2, 0.95).passed  # allowed
+    config = GateConfig(min_margin_over_baseline=None)
+    decision = with_slices(decide(0.9, (1, 0.9), config), [within, beyond], config)
+    assert not decision.passed
+    assert decision.reasons == [
+        "slice shop (100 texts): accuracy 0.9000 against champion version 1's 1.0000, a drop "
+        "of 0.1000: more than the allowed regression 0.0050 and beyond the slice's noise (0.0620)"
+    ]
+    passed = with_slices(decide(0.9, (1, 0.9), config), [within], config)
+    assert passed.passed and "a drop of 0.0300, within the slice's noise (0.0339)" in (
+        passed.describe()
+    )

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import TypeAdapter
 
-from deployments.inbox_events import EVENT
+from deployments.inbox_events import EVENT, LABELLED_EVENT
 from deployments.specs import CRASH_DETECTION, DEPLOYMENTS
 from deployments.stack import Stack, down, status, up
 from lstm_model.config import WORKSPACE_ENV
@@ -89,7 +89,7 @@ def test_up_starts_everything_once_and_applies_the_deployments(stack: Stack) -> 
     scoring = deployment(stack, "nightly-scoring")["parameter_openapi_schema"]
     assert "config" in scoring["properties"] and "ScoringConfig" in scoring["definitions"]
     automations = {a["name"] for a in api(stack, "POST", "/automations/filter", json={}).json()}
-    assert automations == {CRASH_DETECTION, f"on {EVENT}"}
+    assert automations == {CRASH_DETECTION, f"on {EVENT}", f"on {LABELLED_EVENT}"}
     assert crash_detection_seconds(stack) == CRASH_AFTER  # the stack's own setting
 
 
@@ -270,3 +270,36 @@ def test_a_server_restart_keeps_deployments_and_history(stack: Stack) -> None:
     up(stack)
     assert deployments() == before
     assert history() == runs
+
+
+def test_a_labelled_drop_triggers_one_retrain_and_one_runs_at_a_time(  # type: ignore[no-untyped-def]
+    stack: Stack, workspace: Path
+) -> None:
+    retrain = deployment(stack, "retrain")
+    assert retrain["global_concurrency_limit"]["limit"] == 1
+
+    def triggered() -> list[dict]:
+        return [r for r in api(stack, "POST", "/flow_runs/filter", json={}).json()
+                if r["deployment_id"] == retrain["id"]
+                and (r.get("created_by") or {}).get("type") == "AUTOMATION"]  # fmt: skip
+
+    assert triggered() == []
+    drop = workspace / "labelled" / "inbox" / "team.csv"
+    drop.parent.mkdir(parents=True, exist_ok=True)
+    drop.write_text("text,label\nGreat value for the price.,positive\nBroke in a day.,negative\n")
+    os.utime(drop, (time.time() - 60,) * 2)  # written long ago: settled, no 10 s wait
+    deadline = time.monotonic() + 120
+    while not (runs := triggered()):
+        assert time.monotonic() < deadline, "no retrain was triggered by the labelled drop"
+        time.sleep(1)
+    time.sleep(5)  # the watcher announces a file once: one event, one run
+    (run,) = triggered()
+    # Training the default model here would take minutes: the trigger is what is tested
+    # (the flow's part, taking the drop and training on it, is tested under the harness).
+    state = api(stack, "GET", f"/flow_runs/{run['id']}").json()["state"]["type"]
+    if state not in TERMINAL:
+        cancel = "CANCELLED" if state in ("SCHEDULED", "PENDING") else "CANCELLING"
+        api(stack, "POST", f"/flow_runs/{run['id']}/set_state",
+            json={"state": {"type": cancel}, "force": True})  # fmt: skip
+    assert wait_for(stack, run["id"], TERMINAL, timeout=180)["state"]["type"] in TERMINAL
+    assert len(runs) == 1
