@@ -88,6 +88,15 @@ def prepare_prefect() -> Callable[[], None]:
         return lambda: None
     from prefect.server.api.server import SubprocessASGIServer
 
-    starting = threading.Thread(target=SubprocessASGIServer().start, daemon=True)
+    server = SubprocessASGIServer()
+
+    def start() -> None:
+        try:
+            server.start()
+        except Exception:  # the flow starts it again and reports the error as Prefect does
+            logging.getLogger(__name__).exception("Prefect's temporary server did not start")
+            server.stop()
+
+    starting = threading.Thread(target=start, daemon=True)
     starting.start()
     return starting.join

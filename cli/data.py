@@ -16,6 +16,7 @@ data_app = typer.Typer(
 
 SpanArgument = Annotated[str, typer.Argument(help="The span's id, as `data list` shows it.")]
 ReasonOption = Annotated[str, typer.Option(help="Why; recorded with the change.")]
+_BY_HAND = "by hand"
 
 
 def _root(workspace: Path | None) -> Path:
@@ -54,15 +55,19 @@ def data_retire(
     from lstm_model.data.spans import retire
 
     done = run(lambda: retire(_root(workspace), span, reason))
-    typer.echo(f"span {done.id} retired: the next retrain leaves its {done.rows} rows out")
+    if done is None:
+        typer.echo(f"span {span} retired (its files are gone): the next retrain goes without it")
+    else:
+        typer.echo(f"span {done.id} retired: the next retrain leaves its {done.rows} rows out")
 
 
 @data_app.command("restore")
 def data_restore(
-    span: SpanArgument, reason: ReasonOption, workspace: WorkspaceOption = None
+    span: SpanArgument, reason: ReasonOption = _BY_HAND, workspace: WorkspaceOption = None
 ) -> None:
     """Put a retired span back into training."""
     from lstm_model.data.spans import restore
 
     done = run(lambda: restore(_root(workspace), span, reason))
-    typer.echo(f"span {done.id} restored: the next retrain takes its {done.rows} rows again")
+    rows = "" if done is None else f" its {done.rows} rows"
+    typer.echo(f"span {span} restored: the next retrain takes{rows or ' it'} again")

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from lstm_model.config import FrozenConfig
 
@@ -25,8 +25,8 @@ LOCAL_SOURCE_CANDIDATES: tuple[str, ...] = (
 )
 """Local copies looked for, relative to the working directory, before downloading."""
 
-DOMAIN_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-"""A domain name: what a slice of labelled data is called in reports and weights."""
+DOMAIN_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+"""A domain name (lower case): what a slice of labelled data is called in reports."""
 
 ACLIMDB_DOMAIN = "imdb"
 """The domain of the aclImdb reviews, reserved."""
@@ -116,10 +116,21 @@ class LabelledConfig(FrozenConfig):
         64 << 20, ge=1 << 16, description="A chunk also ends once its rows hold this many bytes."
     )
 
+    @field_validator("domain", mode="before")
+    @classmethod
+    def _lower_case_not_reserved(cls, domain: object) -> object:
+        if not isinstance(domain, str):
+            return domain
+        if domain.strip().lower() == ACLIMDB_DOMAIN:
+            raise ValueError(f"the domain {ACLIMDB_DOMAIN!r} is reserved for the aclImdb reviews")
+        return domain.strip().lower() or None
+
     @property
     def text_column(self) -> str:
+        """Reading: the column that holds the text."""
         return "text"
 
     @property
     def id_column(self) -> str:
+        """Reading: the column that holds a row's id, if the file has one."""
         return "id"

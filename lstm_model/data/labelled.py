@@ -66,9 +66,10 @@ from lstm_model.data.ingest import IngestResult, load_reviews
 from lstm_model.data.spans import (
     SPAN_SCHEMA,
     Span,
-    active_spans,
+    check_spans,
     find_span,
     load_span,
+    lock,
     publish_span,
 )
 from lstm_model.data.splits import fixed_split, text_keys
@@ -86,13 +87,9 @@ FrameCheck = Callable[[pd.DataFrame], None]
 """A contract over the rows of a span to be; raises DataContractError when they break it."""
 
 
-class LabelledFolders(DropFolders):
-    """Where the labelled inbox reads and writes; every path is below ``root``."""
-
-
-def labelled_folders(workspace: Path) -> LabelledFolders:
-    """The labelled inbox of a workspace."""
-    return LabelledFolders(root=workspace / "labelled")
+def labelled_folders(workspace: Path) -> DropFolders:
+    """The labelled inbox of a workspace: its folders, all below ``labelled/``."""
+    return DropFolders(root=workspace / "labelled")
 
 
 class DropOutcome(BaseModel):
@@ -120,18 +117,22 @@ class IntakeReport(BaseModel):
 
     @property
     def rows_read(self) -> int:
+        """Rows read from the files taken."""
         return sum(o.rows_read for o in self.outcomes)
 
     @property
     def rows_accepted(self) -> int:
+        """Rows that are in a span now."""
         return sum(o.rows_accepted for o in self.outcomes)
 
     @property
     def rows_rejected(self) -> int:
+        """Rows in a rejects file, each with its reason."""
         return sum(o.rows_rejected for o in self.outcomes)
 
     @property
     def spans_added(self) -> list[str]:
+        """The spans this pass published."""
         return [o.span for o in self.outcomes if o.status == "accepted" and o.span]
 
     def table(self) -> list[dict[str, Any]]:
@@ -150,12 +151,24 @@ def take_labelled(
     or (for an error that is not the file's fault) stays for the next run."""
     folders = labelled_folders(workspace)
     folders.create()
-    for folder in folders.written():
-        remove_temporary_files(folder)
-    todo = ready_files(folders.inbox, config.settle_seconds)
-    if not todo:
-        return IntakeReport(outcomes=[])
-    known = _Known.load(reviews, active_spans(folders.root))
+    with lock(folders.root):  # runs that overlap take turns: one reads what the other wrote
+        for folder in folders.written():
+            remove_temporary_files(folder)
+        todo = ready_files(folders.inbox, config.settle_seconds)
+        if not todo:
+            return IntakeReport(outcomes=[])
+        known = _Known.load(reviews, check_spans(folders.root))
+        return _take_all(todo, folders, reviews, known, config, check)
+
+
+def _take_all(
+    todo: list[Path],
+    folders: DropFolders,
+    reviews: IngestResult,
+    known: _Known,
+    config: LabelledConfig,
+    check: FrameCheck | None,
+) -> IntakeReport:
     outcomes = []
     for path in todo:
         outcome = _take(path, folders, reviews, known, config, check)
@@ -179,16 +192,21 @@ class _Known:
     """The texts already in the data, by key: aclImdb's splits and the active spans'."""
 
     def __init__(self) -> None:
-        self.imdb: dict[str, str] = {}  # key -> split
+        self.imdb: dict[str, set[tuple[str, int]]] = {}  # key -> {(split, label)}
         self.spans: dict[str, tuple[str, str, int]] = {}  # key -> (span, split, label)
         self.train_labels = {"0": 0, "1": 0}
 
     @classmethod
     def load(cls, reviews: IngestResult, spans: list[Span]) -> _Known:
         known = cls()
-        table = load_reviews(reviews, columns=["split", "text"])
-        for key, split in zip(text_keys(table["text"]), table["split"].to_pylist(), strict=True):
-            known.imdb.setdefault(key, split)
+        table = load_reviews(reviews, columns=["split", "label", "text"])
+        for key, split, label in zip(
+            text_keys(table["text"]),
+            table["split"].to_pylist(),
+            table["label"].to_pylist(),
+            strict=True,
+        ):
+            known.imdb.setdefault(key, set()).add((split, label))
         for label in ("0", "1"):
             known.train_labels[label] += reviews.counts["train"][label]
         for span in spans:
@@ -209,7 +227,7 @@ class _Known:
 
 def _take(
     path: Path,
-    folders: LabelledFolders,
+    folders: DropFolders,
     reviews: IngestResult,
     known: _Known,
     config: LabelledConfig,
@@ -247,6 +265,10 @@ def _take(
     rows, more = _cross_check(rows, known, config)
     rejected += more
     rejected.sort(key=lambda r: r.row_number)
+    if read != len(rows) + len(rejected):
+        raise PipelineError(
+            f"{name}: {read} rows read, but {len(rows)} accepted + {len(rejected)} rejected"
+        )
     if not rows:
         return _quarantine(entry, _all_rejected(read, rejected), folders)
     table = pa.Table.from_pylist(rows, schema=SPAN_SCHEMA)
@@ -296,8 +318,8 @@ def _read(
             value, reason = _label(label), None
             if value is None:
                 reason = f"label {_shown(label)} is not 0, 1, negative or positive"
-            domain_name = default_domain if domain in (None, "") else str(domain)
-            if reason is None and not _DOMAIN.match(domain_name):
+            domain_name = default_domain if domain in (None, "") else str(domain).strip().lower()
+            if reason is None and not _DOMAIN.fullmatch(domain_name):
                 reason = (
                     f"domain {_shown(domain)} is not a name of letters, digits, '.', '_' and "
                     "'-' (at most 64, starting with a letter or digit)"
@@ -349,12 +371,12 @@ def _cross_check(
                 if label != row["label"]
                 else f"the same text is in span {span} already"
             )
-        elif row["split"] == "train" and (known.imdb.get(key) == "test" or key in drop_test):
-            where = "an aclImdb test review" if known.imdb.get(key) == "test" else "its test share"
-            reason = f"would leak into evaluation: the same text is {where}"
-        elif row["split"] == "test" and (known.imdb.get(key) == "train" or key in drop_train):
-            where = "an aclImdb train review" if known.imdb.get(key) == "train" else "trained on"
-            reason = f"cannot be tested on: the same text is {where}"
+        elif key in known.imdb:
+            reason = _against_imdb(row, known.imdb[key])
+        elif row["split"] == "train" and key in drop_test:
+            reason = "would leak into evaluation: the same text is in the file's test share"
+        elif row["split"] == "test" and key in drop_train:
+            reason = "cannot be tested on: the same text is trained on"
         if reason is None:
             kept.append(row)
         else:
@@ -364,6 +386,20 @@ def _cross_check(
                 )
             )
     return kept, rejected
+
+
+def _against_imdb(row: dict[str, Any], seen: set[tuple[str, int]]) -> str:
+    """Why a row whose text is an aclImdb review (in ``seen``: its splits and labels) is
+    refused."""
+    splits = {split for split, _ in seen}
+    labels = {label for _, label in seen}
+    if row["split"] == "train" and "test" in splits:
+        return "would leak into evaluation: the same text is an aclImdb test review"
+    if row["split"] == "test" and "train" in splits:
+        return "cannot be tested on: the same text is an aclImdb train review"
+    if row["label"] not in labels:
+        return f"conflicts with label {min(labels)} of the same aclImdb {min(splits)} review"
+    return f"the same text is an aclImdb {row['split']} review already"
 
 
 def _balance_problem(table: pa.Table, known: _Known, config: LabelledConfig) -> str | None:
@@ -391,7 +427,7 @@ def _all_rejected(read: int, rejected: list[Reject]) -> str:
     return f"every row was rejected ({read} rows): {shown}"
 
 
-def _quarantine(entry: Dropped, reason: str, folders: LabelledFolders) -> DropOutcome:
+def _quarantine(entry: Dropped, reason: str, folders: DropFolders) -> DropOutcome:
     reason = printable(reason)[:2000]
     base = {"source_file": entry.name, "sha256": entry.sha256}
     try:
@@ -408,13 +444,26 @@ def _quarantine(entry: Dropped, reason: str, folders: LabelledFolders) -> DropOu
     return DropOutcome(**base, status="quarantined", reason=reason)
 
 
-def _archive(entry: Dropped, folders: LabelledFolders) -> None:
+def _archive(entry: Dropped, folders: DropFolders) -> None:
+    """Move a file whose rows are in a span to the archive; if that fails, the next run
+    finds its span and archives it then."""
     target = folders.archive / f"{entry.sha256[:12]}-{safe_name(entry.path.name)}"
     try:
-        if move_entry(entry, target):
-            restrict_moved(target)
+        moved = move_entry(entry, target)
     except FileNotFoundError:  # removed by hand once read: its span is the record
         log.info("labelled: %s no longer in the inbox to archive", entry.name)
+        return
+    except OSError as exc:
+        log.warning("labelled: %s not archived (%s): next run", entry.name, printable(str(exc)))
+        return
+    if moved:
+        restrict_moved(target)
+    else:
+        log.warning(
+            "labelled: %s was replaced in the inbox since it was read: the new file is left "
+            "for the next run",
+            entry.name,
+        )
 
 
 def _reject(
@@ -437,7 +486,7 @@ def _label(value: object) -> int | None:
 
 
 def _domain_of(stem: str) -> str:
-    name = safe_name(stem, 64).lstrip("._-") or "labelled"
+    name = safe_name(stem, 64).lstrip("._-").lower() or "labelled"
     return name if name.lower() != ACLIMDB_DOMAIN else f"{name}-labelled"
 
 

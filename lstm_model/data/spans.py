@@ -4,9 +4,11 @@ training set they make with the aclImdb reviews.
 ``<workspace>/labelled/spans/<id>/`` holds ``rows.parquet`` (``SPAN_SCHEMA``) and
 ``manifest.json`` (the hashes, rows per domain, split and label, the source file and when
 it was accepted). A span is named by the sha256 of the file it came from, so a file
-accepted once is never a second span. Spans are never changed: ``retire`` takes one out
+accepted once is never a second span. Every span published is listed in ``spans.json``,
+so one deleted on disk is found missing. Spans are never changed: ``retire`` takes one out
 of future training and ``restore`` puts it back, each recorded in ``retirements.json``
-with its time and reason.
+with its time and reason. Whatever reads or changes the spans holds ``lock``, so runs and
+commands that overlap take turns.
 
 The training set is the aclImdb reviews plus the train share of every active span, in the
 order they were accepted; its version is the aclImdb reviews' sha256 while no span is
@@ -18,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -29,8 +32,10 @@ from pydantic import BaseModel, ConfigDict
 
 from lstm_model.artifacts import (
     atomic_write_json,
+    exclusive_lock,
     find_valid_artifact,
     read_manifest,
+    restrict_tree,
     sha256_text,
     staged_artifact,
     verify_artifact,
@@ -44,6 +49,8 @@ log = logging.getLogger(__name__)
 SPAN_KIND = "labelled_span"
 ROWS_FILE = "rows.parquet"
 RETIREMENTS_FILE = "retirements.json"
+INDEX_FILE = "spans.json"
+LOCK_FILE = ".spans.lock"
 TRAINING_SET_KIND = "training_set"
 
 SPAN_SCHEMA = pa.schema(
@@ -83,7 +90,13 @@ class Span(BaseModel):
 
     @property
     def path(self) -> Path:
+        """The span's rows."""
         return self.folder / ROWS_FILE
+
+
+def lock(labelled_root: Path) -> AbstractContextManager[None]:
+    """The lock that intake, retiring, restoring and assembling the training set hold."""
+    return exclusive_lock(labelled_root / LOCK_FILE)
 
 
 def spans_folder(labelled_root: Path) -> Path:
@@ -124,6 +137,7 @@ def publish_span(
     one is published already."""
     found = find_span(labelled_root, source_sha256)
     if found is not None:
+        _index(labelled_root, found.id)
         return found
     folder = spans_folder(labelled_root) / span_id(source_sha256)
     table = table.cast(SPAN_SCHEMA)
@@ -144,6 +158,8 @@ def publish_span(
             inputs={"source": source_sha256},
             details=span_details,
         )
+        restrict_tree(tmp)  # the team's texts: owner-only, as the inbox's other folders
+    _index(labelled_root, folder.name)
     return _span(folder, manifest.content_sha256, span_details)
 
 
@@ -176,13 +192,32 @@ def active_spans(labelled_root: Path) -> list[Span]:
     return [s for s in list_spans(labelled_root) if s.status == "active"]
 
 
-def retire(labelled_root: Path, span: str, reason: str) -> Span:
-    """Take a span out of future training; it stays on disk and ``restore`` undoes this."""
-    return _record(labelled_root, span, "retire", reason)
+def retire(labelled_root: Path, span: str, reason: str) -> Span | None:
+    """Take a span out of future training; it stays on disk and ``restore`` undoes this.
+    A span deleted on disk can be retired too (None is returned: there is nothing to list),
+    so that training goes on without it."""
+    with lock(labelled_root):
+        return _record(labelled_root, span, "retire", reason)
 
 
 def restore(labelled_root: Path, span: str, reason: str) -> Span:
-    """Put a retired span back into training."""
+    """Put a retired span back into training, unless its texts came in again meanwhile in
+    an active span (then both would train on them, perhaps with other labels or splits)."""
+    with lock(labelled_root):
+        return _restore(labelled_root, span, reason)
+
+
+def _restore(labelled_root: Path, span: str, reason: str) -> Span | None:
+    spans = {s.id: s for s in list_spans(labelled_root)}
+    if span in spans and spans[span].status == "retired":
+        keys = set(load_span(spans[span], ["key"])["key"].to_pylist())
+        for other in (s for s in spans.values() if s.status == "active"):
+            shared = keys & set(load_span(other, ["key"])["key"].to_pylist())
+            if shared:
+                raise PipelineError(
+                    f"span {span} shares {len(shared)} texts with active span {other.id} "
+                    f"(from {other.source_file}): retire that one first"
+                )
     return _record(labelled_root, span, "restore", reason)
 
 
@@ -191,6 +226,14 @@ def check_spans(labelled_root: Path) -> list[Span]:
     the span if one was altered or deleted on disk (nothing is trained from it)."""
     spans = active_spans(labelled_root)
     listed = {s.id for s in list_spans(labelled_root)}
+    retired = listed - {s.id for s in spans}
+    for missing in [i for i in _indexed(labelled_root) if i not in listed and i not in retired]:
+        if _retired_last(labelled_root, missing):
+            continue
+        raise LabelledDataError(
+            f"span {missing} was deleted on disk (spans.json lists it): restore it from a "
+            f"backup, or retire it with `lstm-pipeline data retire {missing}`"
+        )
     folder = spans_folder(labelled_root)
     if folder.is_dir():
         for path in folder.iterdir():
@@ -241,7 +284,8 @@ class TrainingSet(BaseModel):
 def assemble_training_set(reviews: IngestResult, workspace: Path) -> TrainingSet:
     """The training set of a workspace now: its active spans, each checked against its
     manifest first (``check_spans``), appended to the aclImdb reviews."""
-    spans = check_spans(workspace / "labelled")
+    with lock(workspace / "labelled"):
+        spans = check_spans(workspace / "labelled")
     return TrainingSet(
         reviews=build_training_set(reviews, spans, workspace),
         version=dataset_version(reviews, spans),
@@ -335,17 +379,26 @@ def _retirements(labelled_root: Path) -> list[dict[str, str]]:
     if not path.is_file():
         return []
     try:
-        return list(json.loads(path.read_text())["events"])
+        events = list(json.loads(path.read_text())["events"])
+        for event in events:
+            _ = event["span"], event["action"], event["at"], event["reason"]
     except (ValueError, KeyError, TypeError) as exc:
-        raise LabelledDataError(f"{path}: unreadable ({exc}); restore it from a backup") from exc
+        raise LabelledDataError(f"{path}: unreadable ({exc!r}); restore it from a backup") from exc
+    return events
 
 
-def _record(labelled_root: Path, span: str, action: str, reason: str) -> Span:
+def _record(labelled_root: Path, span: str, action: str, reason: str) -> Span | None:
     spans = {s.id: s for s in list_spans(labelled_root)}
-    if span not in spans:
+    gone = span not in spans and span in _indexed(labelled_root)
+    if gone and action == "retire" and not _retired_last(labelled_root, span):
+        current = "active"
+    elif span not in spans:
         there = ", ".join(spans) or "none"
+        if gone:
+            raise PipelineError(f"span {span} was deleted on disk: it cannot be {action}d")
         raise PipelineError(f"no span {span!r} (spans: {there})")
-    current = spans[span].status
+    else:
+        current = spans[span].status
     if (action == "retire") == (current == "retired"):
         raise PipelineError(f"span {span} is {current} already")
     events = _retirements(labelled_root)
@@ -354,4 +407,26 @@ def _record(labelled_root: Path, span: str, action: str, reason: str) -> Span:
     )
     atomic_write_json(labelled_root / RETIREMENTS_FILE, {"events": events})
     log.info("span %s: %s (%s)", span, "retired" if action == "retire" else "restored", reason)
-    return next(s for s in list_spans(labelled_root) if s.id == span)
+    return next((s for s in list_spans(labelled_root) if s.id == span), None)
+
+
+def _indexed(labelled_root: Path) -> list[str]:
+    path = labelled_root / INDEX_FILE
+    if not path.is_file():
+        return []
+    try:
+        return list(json.loads(path.read_text())["spans"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise LabelledDataError(f"{path}: unreadable ({exc!r}); restore it from a backup") from exc
+
+
+def _index(labelled_root: Path, span: str) -> None:
+    """Add a published span to the index (again after a run killed between the two)."""
+    spans = _indexed(labelled_root)
+    if span not in spans:
+        atomic_write_json(labelled_root / INDEX_FILE, {"spans": [*spans, span]})
+
+
+def _retired_last(labelled_root: Path, span: str) -> bool:
+    events = [e for e in _retirements(labelled_root) if e["span"] == span]
+    return bool(events) and events[-1]["action"] == "retire"

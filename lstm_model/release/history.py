@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from lstm_model.artifacts import atomic_write_bytes
+from lstm_model.data.config import ACLIMDB_DOMAIN
 from lstm_model.release.registry import Registry, VersionInfo
 
 
@@ -31,7 +32,8 @@ def model_history(registry_root: Path, plot_path: Path | None = None) -> ModelHi
 
 def history_rows(registry_root: Path) -> list[dict[str, Any]]:
     """One row per version, oldest first: version, status, dataset version (its head),
-    accuracy per slice (a column each, ``-`` where a version has none), reason."""
+    accuracy per slice (a column ``<slice>_acc`` each, ``-`` where a version has none),
+    reason."""
     versions = Registry(registry_root).list_versions()
     slices = _slice_names(versions)
     return [
@@ -39,7 +41,7 @@ def history_rows(registry_root: Path) -> list[dict[str, Any]]:
             "version": v.version,
             "status": v.status,
             "dataset": (v.dataset or "-")[:12],
-            **{name: _shown(v.slices.get(name)) for name in slices},
+            **{f"{name}_acc": _shown(v.slices.get(name)) for name in slices},
             "reason": v.reason,
         }
         for v in versions
@@ -88,7 +90,7 @@ def plot_history(registry_root: Path, path: Path) -> Path | None:
 
 def _slice_names(versions: list[VersionInfo]) -> list[str]:
     names = {name for v in versions for name in v.slices}
-    return sorted(names, key=lambda n: (n != "imdb", n))
+    return sorted(names, key=lambda n: (n != ACLIMDB_DOMAIN, n))
 
 
 def _shown(accuracy: float | None) -> str:

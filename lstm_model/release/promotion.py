@@ -31,7 +31,7 @@ from lstm_model.evaluation.gate import (
     decide,
     with_slices,
 )
-from lstm_model.evaluation.slices import domain_slices
+from lstm_model.evaluation.slices import Predictor, domain_slices
 from lstm_model.model.config import ModelConfig
 from lstm_model.release import layout
 from lstm_model.release.canary import record_canary
@@ -219,12 +219,12 @@ def gate_candidate(
     return decision
 
 
-def _keras_version_predictor(registry: Registry, version: int):  # type: ignore[no-untyped-def]
+def _keras_version_predictor(registry: Registry, version: int) -> Predictor:
     folder = registry.load_version(version)
     return _keras_predictor(folder / layout.MODEL, folder / layout.TOKENISER_DIR)
 
 
-def _tflite_version_predictor(registry: Registry, version: int):  # type: ignore[no-untyped-def]
+def _tflite_version_predictor(registry: Registry, version: int) -> Predictor:
     folder = registry.load_version(version)
     tokeniser = Tokeniser.load(folder / layout.TOKENISER_DIR)
     return lambda texts: tflite_predict(folder / layout.TFLITE, tokeniser.encode(list(texts)))

@@ -37,6 +37,7 @@ from lstm_model.artifacts import (
     restrict_tree,
     sha256_file,
 )
+from lstm_model.data.config import ACLIMDB_DOMAIN
 from lstm_model.errors import ArtifactError, PipelineError
 from lstm_model.release.layout import (
     CHAMPION,
@@ -399,4 +400,4 @@ def _slice_accuracies(manifest: dict[str, Any]) -> dict[str, float]:
     if manifest.get("slices"):
         return {s["slice"]: s["accuracy"] for s in manifest["slices"]}
     accuracy = (manifest.get("metrics") or {}).get("accuracy")
-    return {} if accuracy is None else {"imdb": accuracy}
+    return {} if accuracy is None else {ACLIMDB_DOMAIN: accuracy}

@@ -227,7 +227,7 @@ def test_a_labelled_drop_is_a_new_dataset_version_and_retiring_it_is_nothing_new
     assert "shop.csv" in _artifact("labelled-intake")
     # the history: per version its dataset, accuracy per slice, status and reason
     rows = json.loads(_artifact("model-history"))
-    assert [(r["version"], r["shop"] == "-") for r in rows] == [(1, True), (2, False)]
+    assert [(r["version"], r["shop_acc"] == "-") for r in rows] == [(1, True), (2, False)]
     assert rows[1]["dataset"] == second.dataset_version[:12] and rows[1]["status"] == "champion"
     assert "base64" in _artifact("model-history-plot")
     listed = CliRunner().invoke(app, ["models", "history", "--workspace", str(tmp_path)])

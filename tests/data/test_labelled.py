@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -77,7 +78,7 @@ def test_each_format_becomes_a_span_with_every_row_in_one_place(
         "shop.csv",
     ]
     rows = pd.concat(load_span(s).to_pandas() for s in spans)
-    assert set(rows["domain"]) == {"shop", "support", "cafe", "Hotel_Reviews"}
+    assert set(rows["domain"]) == {"shop", "support", "cafe", "hotel_reviews"}
     assert rows.loc[rows["text"] == good[3]["text"], "split"].item() == "test"
     assert rows.set_index("text").loc[good[0]["text"], "label"] == 1
     assert rows.set_index("text").loc[good[1]["text"], "label"] == 0
@@ -103,19 +104,21 @@ def test_conflicts_copies_and_leaks_are_rejected_with_their_reason(
     rows = labelled_rows(reviews_frame, 6)
     once = reviews_frame[~reviews_frame["text"].duplicated(keep=False)]  # in one split only
     imdb_test = once[once["split"] == "test"].iloc[0]
-    imdb_train = once[once["split"] == "train"].iloc[0]
+    imdb_train, again, flipped = (once[once["split"] == "train"].iloc[i] for i in range(3))
     drop = [
         *rows,
         {"text": rows[0]["text"].upper() + "!!", "label": 1 - rows[0]["label"]},  # conflict
         {"text": rows[1]["text"] + " ", "label": rows[1]["label"]},  # the same text again
         {"text": imdb_test["text"], "label": int(imdb_test["label"]), "split": "train"},
         {"text": imdb_train["text"], "label": int(imdb_train["label"]), "split": "test"},
+        {"text": again["text"], "label": int(again["label"]), "split": "train"},
+        {"text": flipped["text"], "label": 1 - int(flipped["label"]), "split": "train"},
     ]
     write_drop(_inbox(tmp_path) / "team.csv", drop)
 
     (outcome,) = take_labelled(tmp_path, ingested, NOW).outcomes
 
-    assert (outcome.rows_read, outcome.rows_accepted, outcome.rows_rejected) == (10, 5, 5)
+    assert (outcome.rows_read, outcome.rows_accepted, outcome.rows_rejected) == (12, 5, 7)
     reasons = _rejects(tmp_path).set_index("row_number")["reason"].to_dict()
     assert reasons == {
         1: "conflicting labels for the same text (rows 1, 7)",
@@ -123,6 +126,8 @@ def test_conflicts_copies_and_leaks_are_rejected_with_their_reason(
         8: "the same text as row 2",
         9: "would leak into evaluation: the same text is an aclImdb test review",
         10: "cannot be tested on: the same text is an aclImdb train review",
+        11: "the same text is an aclImdb train review already",
+        12: f"conflicts with label {int(flipped['label'])} of the same aclImdb train review",
     }
 
     # the same text in a later file: refused as already in the span, whatever its name
@@ -288,3 +293,41 @@ def test_the_console_lists_retires_and_restores_spans(
     assert cli("data", "retire", "nope", "--reason", "?").exit_code == 1
     assert cli("data", "restore", span.id, "--reason", "fixed").exit_code == 0
     assert f"{span.id}  active" in cli("data", "list").output
+
+
+def test_a_span_deleted_on_disk_stops_training_until_it_is_retired(
+    tmp_path: Path, ingested, reviews_frame: pd.DataFrame
+) -> None:
+    root = labelled_folders(tmp_path).root
+    write_drop(_inbox(tmp_path) / "a.csv", labelled_rows(reviews_frame, 10))
+    take_labelled(tmp_path, ingested, NOW)
+    (span,) = list_spans(root)
+    shutil.rmtree(span.folder)
+
+    with pytest.raises(Exception, match=f"span {span.id} was deleted on disk"):
+        assemble_training_set(ingested, tmp_path)
+    write_drop(_inbox(tmp_path) / "b.csv", labelled_rows(reviews_frame, 5, 200))
+    with pytest.raises(Exception, match=f"span {span.id} was deleted on disk"):
+        take_labelled(tmp_path, ingested, NOW)  # nothing is judged against a broken state
+    assert retire(root, span.id, "lost in a disk failure") is None
+    assert assemble_training_set(ingested, tmp_path).version == ingested.sha256
+    with pytest.raises(Exception, match=f"span {span.id} was deleted on disk: it cannot be"):
+        restore(root, span.id, "?")
+
+
+def test_a_retired_span_whose_texts_came_again_is_not_restored(
+    tmp_path: Path, ingested, reviews_frame: pd.DataFrame
+) -> None:
+    root = labelled_folders(tmp_path).root
+    rows = labelled_rows(reviews_frame, 10)
+    write_drop(_inbox(tmp_path) / "v1.csv", rows)
+    take_labelled(tmp_path, ingested, NOW)
+    (first,) = list_spans(root)
+    retire(root, first.id, "mislabelled")
+    relabelled = [{**r, "label": 1 - r["label"]} for r in rows]  # corrected, dropped again
+    write_drop(_inbox(tmp_path) / "v2.csv", relabelled)
+    (outcome,) = take_labelled(tmp_path, ingested, NOW).outcomes
+    assert outcome.status == "accepted" and outcome.rows_accepted == 10
+
+    with pytest.raises(Exception, match=f"span {first.id} shares 10 texts with active span"):
+        restore(root, first.id, "by mistake")
