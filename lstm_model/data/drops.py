@@ -1244,6 +1244,26 @@ def restrict_moved(path: Path) -> None:
         log.warning("%s: mode left as it was: %s", display_name(path.name), printable(str(exc)))
 
 
+def archive_entry(entry: Dropped, folder: Path) -> None:
+    """Move a file that was read whole into ``folder`` (``<sha>-<safe name>``), if its path
+    still holds what was read; a file replaced under its name since is left for the next
+    run. Raises OSError, but for a file removed by hand meanwhile."""
+    target = folder / f"{entry.sha256[:12]}-{safe_name(entry.path.name)}"
+    try:
+        moved = move_entry(entry, target)
+    except FileNotFoundError:  # removed by hand once read: what it held is accounted for
+        log.info("%s: no longer in the inbox to archive", entry.name)
+        return
+    if not moved:
+        log.warning(
+            "%s: replaced in the inbox while it was read: the new file is left for the next "
+            "run (the version read is not archived)",
+            entry.name,
+        )
+        return
+    restrict_moved(target)
+
+
 def _quarantine_target(entry: Dropped, folder: Path) -> Path:
     """A name in quarantine/ that no other entry holds, reserved by creating its sidecar:
     two entries of the same content whose names reduce to the same safe name (or the same

@@ -51,14 +51,13 @@ from lstm_model.data.drops import (
     Dropped,
     Refused,
     Reject,
+    archive_entry,
     display_name,
-    move_entry,
     open_drop,
     printable,
     quarantine_entry,
     ready_files,
     rejects_table,
-    restrict_moved,
     safe_name,
 )
 from lstm_model.data.drops import iter_rows as _iter_rows
@@ -445,25 +444,12 @@ def _quarantine(entry: Dropped, reason: str, folders: DropFolders) -> DropOutcom
 
 
 def _archive(entry: Dropped, folders: DropFolders) -> None:
-    """Move a file whose rows are in a span to the archive; if that fails, the next run
-    finds its span and archives it then."""
-    target = folders.archive / f"{entry.sha256[:12]}-{safe_name(entry.path.name)}"
+    """Archive a file whose rows are in a span; if that fails, the next run finds its span
+    and archives it then."""
     try:
-        moved = move_entry(entry, target)
-    except FileNotFoundError:  # removed by hand once read: its span is the record
-        log.info("labelled: %s no longer in the inbox to archive", entry.name)
-        return
+        archive_entry(entry, folders.archive)
     except OSError as exc:
         log.warning("labelled: %s not archived (%s): next run", entry.name, printable(str(exc)))
-        return
-    if moved:
-        restrict_moved(target)
-    else:
-        log.warning(
-            "labelled: %s was replaced in the inbox since it was read: the new file is left "
-            "for the next run",
-            entry.name,
-        )
 
 
 def _reject(

@@ -52,11 +52,9 @@ from lstm_model.artifacts import (
 from lstm_model.data.drops import (
     BadFile,
     Dropped,
-    move_entry,
+    archive_entry,
     printable,
     quarantine_entry,
-    restrict_moved,
-    safe_name,
 )
 from lstm_model.errors import PipelineError
 from lstm_model.scoring.config import ScoringConfig
@@ -290,20 +288,7 @@ def _is_archived(path: Path, folders: ScoringFolders) -> bool:
 
 
 def _archive(entry: Dropped, folders: ScoringFolders) -> None:
-    target = folders.archive / f"{entry.sha256[:12]}-{safe_name(entry.path.name)}"
-    try:
-        moved = move_entry(entry, target)
-    except FileNotFoundError:  # removed by hand once read: its rows are accounted for
-        log.info("%s: no longer in the inbox to archive", entry.name)
-        return
-    if not moved:
-        log.warning(
-            "%s: replaced in the inbox while it was scored: the new file is left for the next "
-            "run (the version scored is not archived)",
-            entry.name,
-        )
-        return
-    restrict_moved(target)
+    archive_entry(entry, folders.archive)
 
 
 def quarantine(entry: Dropped, reason: str, folders: ScoringFolders) -> FileOutcome:

@@ -235,8 +235,8 @@ def test_a_labelled_drop_is_a_new_dataset_version_and_retiring_it_is_nothing_new
         "version",
         "status",
         "dataset",
-        "imdb",
-        "shop",
+        "imdb_acc",
+        "shop_acc",
     ]
 
     retire(tmp_path / "labelled", span.id, "mislabelled")
