@@ -185,7 +185,7 @@ def ingest_reviews(source: ResolvedSource, out_root: Path) -> IngestResult:
     started = time.perf_counter()
     table = read_reviews(source.path)
     source_sha = source.fingerprint if source.kind == "archive" else _tree_sha256(table)
-    counts = _counts(table)
+    counts = count_splits(table)
     with staged_artifact(folder) as tmp:
         pq.write_table(table, tmp / REVIEWS_FILE, compression="zstd")
         details = {
@@ -333,7 +333,8 @@ def _require_all_groups(out: _Collector) -> None:
                 out.problems.append(f"{split}/{polarity}/: no reviews (is this aclImdb?)")
 
 
-def _counts(table: pa.Table) -> dict[str, dict[str, int]]:
+def count_splits(table: pa.Table) -> dict[str, dict[str, int]]:
+    """Reviews per split and label ("0", "1") of a table in the reviews' schema."""
     grouped = table.group_by(["split", "label"]).aggregate([("review_id", "count")])
     counts: dict[str, dict[str, int]] = {split: {"0": 0, "1": 0} for split in SPLITS}
     for row in grouped.to_pylist():

@@ -41,7 +41,13 @@ from lstm_model.artifacts import (
     verify_artifact,
     write_manifest,
 )
-from lstm_model.data.ingest import REVIEWS_FILE, REVIEWS_SCHEMA, IngestResult, load_reviews
+from lstm_model.data.ingest import (
+    REVIEWS_FILE,
+    REVIEWS_SCHEMA,
+    IngestResult,
+    count_splits,
+    load_reviews,
+)
 from lstm_model.errors import ArtifactError, LabelledDataError, PipelineError
 
 log = logging.getLogger(__name__)
@@ -326,9 +332,7 @@ def build_training_set(reviews: IngestResult, spans: list[Span], out_root: Path)
             )
             next_id -= n
         table = pa.concat_tables(parts)
-        counts: dict[str, dict[str, int]] = {s: {"0": 0, "1": 0} for s in ("train", "test")}
-        for row in table.group_by(["split", "label"]).aggregate([([], "count_all")]).to_pylist():
-            counts[row["split"]][str(row["label"])] = row["count_all"]
+        counts = count_splits(table)
         with staged_artifact(folder) as tmp:
             pq.write_table(table, tmp / REVIEWS_FILE, compression="zstd")
             manifest = write_manifest(
