@@ -71,6 +71,8 @@ _TRAINING_KNOBS = (
     "ngram_learning_rate",
     "augment_copies",
     "augment_rate",
+    "domain_weight_candidates",
+    "domain_weight_max_imdb_drop",
 )
 # Throughput and drift-warning knobs are set per deployment, not per run; every other
 # scoring field, and any added later, is an option.
@@ -99,7 +101,10 @@ def retrain(
         ConfigValues[ModelConfig],
         ConfigOptions(only=("embedding_dim", "units", "l2"), overrides=True),
     ],
-    training: Annotated[ConfigValues[TrainConfig], ConfigOptions(exclude=_TRAINING_KNOBS)],
+    training: Annotated[
+        ConfigValues[TrainConfig],
+        ConfigOptions(exclude=_TRAINING_KNOBS, rename={"domain_weights": "domain_weight"}),
+    ],
     gate: Annotated[
         ConfigValues[GateConfig],
         ConfigOptions(help_suffix={"min_margin_over_baseline": "With --no-baseline: off."}),

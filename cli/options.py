@@ -127,7 +127,12 @@ def config_options(func: F) -> F:
     def command(**given: Any) -> Any:
         kwargs = {name: value for name, value in given.items() if name in plain}
         for group_name, group in groups.items():
-            values = {field_name: given[param] for param, field_name in group.fields.items()}
+            values = {}
+            for param, name in group.fields.items():
+                if not _is_mapping(group.model.model_fields[name].annotation):
+                    values[name] = given[param]
+                elif given[param] is not None:
+                    values[name] = _mapping(param, given[param])
             if group.spec.overrides:
                 values = {k: v for k, v in values.items() if v is not None}
             kwargs[group_name] = ConfigValues(group.model, values)
@@ -171,22 +176,47 @@ def _parameter(
     annotation = info.annotation
     _check_supported(annotation, f"{model.__name__}.{name}")
     help_text = " ".join(filter(None, (info.description, spec.help_suffix.get(name))))
-    if spec.overrides:
+    if _is_mapping(annotation):
+        # one KEY=VALUE per repetition; None (not given) keeps the field's default
+        annotation, default = list[str] | None, None
+    elif spec.overrides:
         annotation, default = annotation | None, None
     elif info.is_required():
         default = inspect.Parameter.empty
     else:
         default = info.get_default(call_default_factory=True)
+    metavar = "KEY=VALUE" if _is_mapping(info.annotation) else None
     return inspect.Parameter(
         param,
         inspect.Parameter.KEYWORD_ONLY,
         default=default,
-        annotation=Annotated[annotation, typer.Option(help=help_text)],
+        annotation=Annotated[annotation, typer.Option(help=help_text, metavar=metavar)],
     )
 
 
+def _is_mapping(annotation: Any) -> bool:
+    origin, args = get_origin(annotation), get_args(annotation)
+    return origin is dict and len(args) == 2 and args[0] is str and args[1] in _SCALARS
+
+
+def _mapping(param: str, given: list[str]) -> dict[str, str]:
+    """``["a=1", "b=2"]`` as ``{"a": "1", "b": "2"}`` (the model converts the values)."""
+    pairs = {}
+    for item in given:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            option = "--" + param.replace("_", "-")
+            typer.echo(f"error: invalid option: {option} {item!r}: expected KEY=VALUE", err=True)
+            raise typer.Exit(code=1)
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
 def _check_supported(annotation: Any, where: str) -> None:
-    """Scalars, Literal choices, and either of them or None: what one option can hold."""
+    """Scalars, Literal choices, either of them or None, and a str-to-scalar mapping
+    (``--option KEY=VALUE``, repeated): what one option can hold."""
+    if _is_mapping(annotation):
+        return
     args = [a for a in get_args(annotation) if a is not NoneType]
     if get_origin(annotation) in (UnionType, typing.Union) and len(args) == 1:
         annotation = args[0]

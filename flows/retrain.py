@@ -151,7 +151,7 @@ def retrain(
     baseline_result = baseline(
         dataset.reviews, baseline_config, training, root, wait_for=[contract]
     )
-    trained = train(tokenised, model, training, run_dir)
+    trained = train(tokenised, model, training, run_dir, dataset.spans)
     evaluation = evaluate(
         trained, tokenised, run_dir / "evaluation", baseline_result, dataset.spans
     )

@@ -73,9 +73,14 @@ def previous_build(registry: Path, built_from: Fingerprint, force: bool) -> Prev
 
 @task(name="train", timeout_seconds=4 * 3600)
 def train(
-    tokenised: TokenisedResult, model: ModelConfig, config: TrainConfig, run_dir: Path
+    tokenised: TokenisedResult,
+    model: ModelConfig,
+    config: TrainConfig,
+    run_dir: Path,
+    spans: list[Span] | None = None,
 ) -> TrainResult:
-    """Fit the model; progress shows as a Prefect progress artifact, epoch by epoch."""
+    """Fit the model, the labelled spans' rows weighted by domain; progress shows as a
+    Prefect progress artifact, epoch by epoch."""
     # Imported here: Keras takes 20 s to import, and a run with nothing new never trains.
     from lstm_model.training.fit import train_model
 
@@ -90,9 +95,11 @@ def train(
             "epoch %d/%d: %s", epoch, epochs, ", ".join(f"{k} {v:.4f}" for k, v in logs.items())
         )
 
-    result = train_model(tokenised, model, config, run_dir, on_epoch_end=on_epoch_end)
+    result = train_model(tokenised, model, config, run_dir, spans, on_epoch_end=on_epoch_end)
     update_progress_artifact(artifact_id=artifact, progress=100.0)
     logger.info("LSTM kernel: %s", result.lstm_kernel)
+    for weight in result.domain_weights:
+        logger.info("domain weight %s", weight.describe())
     return result
 
 
@@ -124,6 +131,7 @@ def evaluate(
         out_dir,
         baseline=None if baseline_result is None else baseline_result.metrics,
         spans=spans or [],
+        domain_weights=trained.domain_weights,
     )
     images = "\n\n".join(
         f"![{path.stem}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})"

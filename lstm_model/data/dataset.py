@@ -153,6 +153,13 @@ def load_split(result: TokenisedResult, split: str) -> tuple[np.ndarray, np.ndar
     return matrix, table["label"].to_numpy()
 
 
+def load_review_ids(result: TokenisedResult, split: str) -> np.ndarray:
+    """The ``review_id`` of each row of one split, in ``load_split``'s order."""
+    require_sha256(result.path, result.sha256, "re-run the tokenise step")
+    table = pq.read_table(result.path, columns=["review_id"], filters=[("split", "=", split)])
+    return table["review_id"].to_numpy()
+
+
 def _result(
     folder: Path,
     sha: str,

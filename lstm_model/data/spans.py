@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -41,6 +42,7 @@ from lstm_model.artifacts import (
     verify_artifact,
     write_manifest,
 )
+from lstm_model.data.config import ACLIMDB_DOMAIN
 from lstm_model.data.ingest import (
     REVIEWS_FILE,
     REVIEWS_SCHEMA,
@@ -363,6 +365,28 @@ def build_training_set(reviews: IngestResult, spans: list[Span], out_root: Path)
         source_sha256=reviews.source_sha256,
         cached=reviews.cached,
     )
+
+
+def row_domains(review_ids: np.ndarray, spans: list[Span]) -> np.ndarray:
+    """The domain of each training-set row, from its ``review_id``: ``ACLIMDB_DOMAIN`` for the
+    aclImdb reviews, else that of the span row ``build_training_set`` gave the id."""
+    domains = np.full(len(review_ids), ACLIMDB_DOMAIN, dtype=object)
+    own = review_ids < 0
+    if not own.any():
+        return domains
+    parts = []
+    for span in spans:
+        rows = load_span(span, ["domain", "split"])
+        parts.append(rows.filter(pc.equal(rows["split"], "train"))["domain"].to_numpy(False))
+    span_domains = np.concatenate(parts) if parts else np.array([], dtype=object)
+    position = -review_ids[own].astype(np.int64) - 1
+    if int(own.sum()) != len(span_domains) or position.max() >= len(span_domains):
+        raise LabelledDataError(
+            f"the training set has {int(own.sum())} span rows, the active spans "
+            f"{[s.id for s in spans]} hold {len(span_domains)} train rows: rebuild it"
+        )
+    domains[own] = span_domains[position]
+    return domains
 
 
 def _span(folder: Path, sha: str, details: dict[str, Any]) -> Span:

@@ -18,10 +18,12 @@ from lstm_model.evaluation.behaviour import BehaviourReport, check_behaviour
 from lstm_model.evaluation.slices import (
     SliceMetrics,
     domain_slices,
+    render_domain_weights,
     render_slices,
     score_slices,
 )
 from lstm_model.model.labels import THRESHOLD
+from lstm_model.training.result import DomainWeight
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +90,11 @@ def evaluate_model(
     title: str = "candidate",
     baseline: Metrics | None = None,
     spans: Sequence[Span] = (),
+    domain_weights: Sequence[DomainWeight] = (),
 ) -> EvaluationResult:
     """Score the test split, each domain's test share in ``spans`` and the behavioural
     cases; write ``metrics.json``, ``slices.json``, ``behaviour.json``, PNG plots and
-    ``report.md``."""
+    ``report.md`` (with the training weight of each domain, when given)."""
     from lstm_model.model.builders import load_model, predict_ids
 
     x, y = load_split(tokenised, "test")
@@ -117,7 +120,10 @@ def evaluate_model(
     plots = _plots(y, probabilities, metrics, history, out_dir)
     report = out_dir / "report.md"
     text = (
-        render_report(title, metrics, history, baseline, behaviour) + "\n" + render_slices(slices)
+        render_report(title, metrics, history, baseline, behaviour)
+        + "\n"
+        + render_slices(slices)
+        + ("\n" + render_domain_weights(domain_weights) if domain_weights else "")
     )
     atomic_write_bytes(report, text.encode())
     log.info(

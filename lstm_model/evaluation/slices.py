@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from lstm_model.data.config import ACLIMDB_DOMAIN
 from lstm_model.data.spans import Span, load_span
 from lstm_model.model.labels import THRESHOLD
+from lstm_model.training.result import DomainWeight
 
 Z_95 = 1.959964
 
@@ -122,4 +123,22 @@ def render_slices(slices: list[SliceMetrics]) -> str:
     return (
         "## Slices\n\n| slice | n | accuracy | 95% interval | F1 | ROC AUC |\n"
         f"|---|---|---|---|---|---|\n{rows}\n"
+    )
+
+
+def render_domain_weights(weights: Sequence[DomainWeight]) -> str:
+    """A markdown table of the training weight each labelled domain had ('' when none)."""
+    if not weights:
+        return ""
+    rows = "\n".join(
+        f"| {w.domain} | {w.weight:g} | {w.chosen_by} | {w.fit_rows} | {w.validation_rows} | "
+        + (", ".join(f"{c}: {t['log_loss']:.3f}" for c, t in w.tried.items()) or "-")
+        + " |"
+        for w in weights
+    )
+    return (
+        "## Domain weights\n\nEach row of a domain counted this many times an aclImdb review "
+        "in training.\n\n| domain | weight | chosen by | fit rows | validation rows "
+        "| validation log loss per weight tried |\n|---|---|---|---|---|---|\n"
+        f"{rows}\n"
     )

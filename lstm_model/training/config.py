@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from lstm_model.config import FrozenConfig
-from lstm_model.data.config import TokeniserConfig
+from lstm_model.data.config import ACLIMDB_DOMAIN, DOMAIN_PATTERN, TokeniserConfig
 
 
 class TrainConfig(FrozenConfig):
@@ -51,6 +52,45 @@ class TrainConfig(FrozenConfig):
     augment_rate: float = Field(
         0.1, ge=0.0, le=1.0, description="Chance that a word with a synonym is swapped in a copy."
     )
+    domain_weights: dict[str, float] = Field(
+        {},
+        description="Fixed training weight of a labelled domain, as DOMAIN=WEIGHT: each of its "
+        "rows counts WEIGHT times an aclImdb review. Domains not named get theirs chosen on "
+        "their own validation share from domain_weight_candidates.",
+    )
+    domain_weight_candidates: tuple[float, ...] = Field(
+        (1.0, 3.0, 10.0, 30.0),
+        min_length=1,
+        description="Weights tried for each labelled domain without a fixed one; the one with "
+        "the lowest log loss on the domain's validation rows wins (only 1: no weighting).",
+    )
+    domain_weight_max_imdb_drop: float = Field(
+        0.005,
+        ge=0.0,
+        le=1.0,
+        description="A candidate weight that costs the aclImdb validation rows more accuracy "
+        "than this (against weight 1) is never chosen.",
+    )
+
+    @field_validator("domain_weights")
+    @classmethod
+    def _known_domains_positive_weights(cls, weights: dict[str, float]) -> dict[str, float]:
+        for domain, weight in weights.items():
+            if not re.match(DOMAIN_PATTERN, domain) or domain == ACLIMDB_DOMAIN:
+                raise ValueError(
+                    f"{domain!r} is not a labelled domain name (lower case, "
+                    f"{DOMAIN_PATTERN}, not {ACLIMDB_DOMAIN!r})"
+                )
+            if not 0.0 < weight <= 1000.0:
+                raise ValueError(f"the weight of {domain!r} is {weight}: it must be in (0, 1000]")
+        return weights
+
+    @field_validator("domain_weight_candidates")
+    @classmethod
+    def _positive_candidates(cls, candidates: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0.0 < c <= 1000.0 for c in candidates):
+            raise ValueError(f"every candidate weight must be in (0, 1000]: {candidates}")
+        return tuple(sorted(set(candidates)))
 
 
 class SearchSpace(FrozenConfig):

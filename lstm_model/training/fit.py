@@ -19,7 +19,8 @@ import keras
 import numpy as np
 
 from lstm_model.artifacts import atomic_write_json, sha256_file
-from lstm_model.data.dataset import TokenisedResult, load_split
+from lstm_model.data.dataset import TokenisedResult, load_review_ids, load_split
+from lstm_model.data.spans import Span, row_domains
 from lstm_model.data.splits import stratified_split
 from lstm_model.data.tokeniser import Tokeniser
 from lstm_model.model.builders import (
@@ -34,6 +35,7 @@ from lstm_model.training.augment import augment, build_synonyms
 from lstm_model.training.config import TrainConfig
 from lstm_model.training.optimizer import compile_model
 from lstm_model.training.result import HISTORY_FILE, MODEL_FILE, TrainResult
+from lstm_model.training.weights import choose_domain_weights, nb_ratios, sample_weights
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,7 @@ def train_model(
     model_config: ModelConfig,
     train_config: TrainConfig,
     run_dir: Path,
+    spans: list[Span] | None = None,
     *,
     on_epoch_end: EpochHook | None = None,
     verbose: int | str = "auto",
@@ -90,12 +93,26 @@ def train_model(
     fast-overfitting LSTM stop the fit before the n-gram branch has learnt (measured:
     87.4% test accuracy jointly against 89-90% staged).
 
+    Rows of labelled ``spans`` (their train share, in the training set) count with their
+    domain's weight (``lstm_model.training.weights``) in every stage.
+
     Re-running with the same ``run_dir`` after an interruption resumes: finished stages are
     loaded from their weights, the unfinished one from its last finished epoch (Keras
     BackupAndRestore); the backups are removed when the fit ends.
     """
     x, y = load_split(tokenised, "train")
+    domains = row_domains(load_review_ids(tokenised, "train"), spans or [])
     train_idx, val_idx = stratified_split(y, train_config.validation_fraction, train_config.seed)
+    domain_weights = choose_domain_weights(
+        (x[train_idx], y[train_idx], domains[train_idx]),
+        (x[val_idx], y[val_idx], domains[val_idx]),
+        tokenised.config.vocab_size,
+        train_config,
+    )
+    chosen = {w.domain: w.weight for w in domain_weights}
+    # without labelled rows the fit stays exactly the unweighted one
+    w_fit = sample_weights(domains[train_idx], chosen) if chosen else None
+    w_val = sample_weights(domains[val_idx], chosen) if chosen else None
     keras.utils.set_random_seed(train_config.seed)
     _deterministic_ops()
     model = build_model(
@@ -131,11 +148,15 @@ def train_model(
             x_fit, y_fit, synonyms, rate=train_config.augment_rate,
             copies=train_config.augment_copies, seed=train_config.seed,
         )  # fmt: skip
+        if w_fit is not None:
+            w_fit = np.tile(w_fit, train_config.augment_copies + 1)
         log.info("augmented the fit rows with synonyms: %d rows", len(x_fit))
-    data = (x_fit, y_fit.astype("float32"), (x[val_idx], y[val_idx].astype("float32")))
+    validation = (x[val_idx], y[val_idx].astype("float32"))
+    data = _FitData(x_fit, y_fit.astype("float32"), w_fit,
+                    validation if w_val is None else (*validation, w_val))  # fmt: skip
     if model_config.has_nbsvm:
         history["nbsvm_val_accuracy"] = [
-            fit_nbsvm(model, x_fit, y_fit, (x[val_idx], y[val_idx]), model_config.nbsvm_c)
+            fit_nbsvm(model, x_fit, y_fit, (x[val_idx], y[val_idx]), model_config.nbsvm_c, w_fit)
         ]
     planned = sum(stage.epochs for stage in stages)
     hook = on_epoch_end or (lambda *_: None)
@@ -152,7 +173,7 @@ def train_model(
         best = outcome.best_epoch
         offset += stage.epochs
     if branches:
-        history["combiner"] = fit_combiner(model, x[val_idx], y[val_idx])
+        history["combiner"] = fit_combiner(model, x[val_idx], y[val_idx], w_val)
     seconds = time.perf_counter() - started
 
     model_path = run_dir / MODEL_FILE
@@ -174,6 +195,7 @@ def train_model(
         lstm_kernel=kernel,
         train_seconds=round(seconds, 2),
         samples_per_second=round(fitted * len(x_fit) / seconds, 1) if seconds else 0.0,
+        domain_weights=domain_weights,
     )
     log.info(
         "trained %d epochs (best %d) in %.0f s, %.0f samples/s",
@@ -185,7 +207,9 @@ def train_model(
     return result
 
 
-def fit_combiner(model: keras.Model, x_val: np.ndarray, y_val: np.ndarray) -> list[float]:
+def fit_combiner(
+    model: keras.Model, x_val: np.ndarray, y_val: np.ndarray, weights: np.ndarray | None = None
+) -> list[float]:
     """Fit the sigmoid over the two branch logits on validation data; returns its weights.
 
     Three parameters, so the 10% validation share is plenty, and the branches' own
@@ -195,7 +219,7 @@ def fit_combiner(model: keras.Model, x_val: np.ndarray, y_val: np.ndarray) -> li
 
     logits = keras.Model(model.inputs, model.get_layer("branch_logits").output)
     features = np.asarray(logits.predict(x_val, batch_size=512, verbose=0), dtype="float64")
-    combiner = LogisticRegression(C=1.0).fit(features, y_val)
+    combiner = LogisticRegression(C=1.0).fit(features, y_val, sample_weight=weights)
     kernel = combiner.coef_.reshape(-1, 1).astype("float32")
     bias = combiner.intercept_.astype("float32")
     model.get_layer("probability").set_weights([kernel, bias])
@@ -215,13 +239,15 @@ def fit_nbsvm(
     y_fit: np.ndarray,
     validation: tuple[np.ndarray, np.ndarray],
     c: float,
+    weights: np.ndarray | None = None,
 ) -> float:
     """Fit the NBSVM branch in closed form and freeze it into the model; its val accuracy.
 
     Features are the counts of every known word and hashed bigram of a row (the model's
     own ``nbsvm_bigram_ids``), scaled by their naive-Bayes log-count ratios (from presence
     in positive vs negative rows); liblinear fits the logistic regression (Wang & Manning,
-    2012). The weights times the ratios become the branch's two frozen tables.
+    2012); ``weights`` weigh the fit rows in both. The weights times the ratios become the
+    branch's two frozen tables.
     """
     import scipy.sparse as sp
     from sklearn.linear_model import LogisticRegression
@@ -254,13 +280,10 @@ def fit_nbsvm(
 
     features = counts(x_fit)
     features.sum_duplicates()
-    present = (features > 0).astype(np.float32)
-    positive = np.asarray(present[y_fit == 1].sum(axis=0)).ravel() + 1.0
-    negative = np.asarray(present[y_fit == 0].sum(axis=0)).ravel() + 1.0
-    ratios = np.log((positive / positive.sum()) / (negative / negative.sum())).astype(np.float32)
+    ratios = nb_ratios(features, y_fit, weights)
     scale = sp.diags(ratios)
     regression = LogisticRegression(C=c, solver="liblinear", max_iter=1000)
-    regression.fit(features @ scale, y_fit)
+    regression.fit(features @ scale, y_fit, sample_weight=weights)
     table = (regression.coef_.ravel() * ratios).astype(np.float32)
     table[:2] = 0.0  # padding and unknown words never count
     table[vocab] = 0.0  # bigram id 0: "no bigram"
@@ -290,6 +313,13 @@ class _Stage(NamedTuple):
     prefix: str  # of this stage's keys in the merged history
 
 
+class _FitData(NamedTuple):
+    x: np.ndarray
+    y: np.ndarray
+    weights: np.ndarray | None
+    validation: tuple[np.ndarray, ...]  # (x, y) or (x, y, weights)
+
+
 class _StageOutcome(NamedTuple):
     history: dict[str, list[float]]
     resumed_from: int
@@ -300,7 +330,7 @@ class _StageOutcome(NamedTuple):
 def _fit_stage(
     stage: _Stage,
     model: keras.Model,
-    data: tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]],
+    data: _FitData,
     config: TrainConfig,
     run_dir: Path,
     *,
@@ -332,11 +362,11 @@ def _fit_stage(
         *_tensorboard(run_dir / "tensorboard" / stage.name),
         epoch_hook,
     ]
-    x, y, validation = data
     fitted = stage.net.fit(
-        x,
-        y,
-        validation_data=validation,
+        data.x,
+        data.y,
+        sample_weight=data.weights,
+        validation_data=data.validation,
         epochs=stage.epochs,
         batch_size=config.batch_size,
         callbacks=callbacks,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -15,6 +16,28 @@ from lstm_model.training.config import TrainConfig
 
 MODEL_FILE = "model.keras"
 HISTORY_FILE = "history.json"
+
+
+class DomainWeight(BaseModel):
+    """The weight one domain's rows had in a fit, and how it was decided."""
+
+    model_config = ConfigDict(frozen=True)
+
+    domain: str
+    weight: float
+    chosen_by: Literal["fixed", "validation", "no validation rows"]
+    fit_rows: int
+    validation_rows: int
+    tried: dict[str, dict[str, float]] = {}
+    """Candidate weight -> its validation log loss and accuracy on the domain's rows, and
+    the aclImdb validation accuracy beside it."""
+
+    def describe(self) -> str:
+        """One line for logs and reports."""
+        return (
+            f"{self.domain}: weight {self.weight:g} ({self.chosen_by}; "
+            f"{self.fit_rows} fit rows, {self.validation_rows} validation rows)"
+        )
 
 
 class TrainResult(BaseModel):
@@ -33,6 +56,7 @@ class TrainResult(BaseModel):
     lstm_kernel: str
     train_seconds: float
     samples_per_second: float
+    domain_weights: list[DomainWeight] = []
 
 
 def run_folder(

@@ -36,7 +36,7 @@ NEW_FLAGS = {
     },
     "retrain": {
         *("--domain", "--test-share", "--max-class-share", "--labelled-settle-seconds"),
-        *("--slice-gate", "--no-slice-gate", "--slice-confidence"),
+        *("--slice-gate", "--no-slice-gate", "--slice-confidence", "--domain-weight"),
     },
 }
 NEW_COMMANDS = {
@@ -247,6 +247,29 @@ def test_no_baseline_switches_the_margin_off(retrain_calls: list[dict[str, Any]]
     assert not call["baseline_config"].enabled
     assert call["tokeniser"] == TokeniserConfig(maxlen=50, padding="post")
     assert call["training"].epochs == 2 and call["named_config"] == "tuned"
+
+
+def test_domain_weights_are_repeated_key_value_options(
+    retrain_calls: list[dict[str, Any]],
+) -> None:
+    out = CliRunner().invoke(
+        app, ["retrain", "--domain-weight", "shop=5", "--domain-weight", " tickets = 2.5 "]
+    )
+    assert out.exit_code == 0, out.output
+    assert CliRunner().invoke(app, ["retrain"]).exit_code == 0
+    assert [call["training"].domain_weights for call in retrain_calls] == [
+        {"shop": 5.0, "tickets": 2.5},
+        {},
+    ]
+    for bad, message in (
+        ("shop", "--domain-weight 'shop': expected KEY=VALUE"),
+        ("imdb=2", "'imdb' is not a labelled domain name"),
+        ("shop=0", "the weight of 'shop' is 0.0"),
+    ):
+        refused = CliRunner().invoke(app, ["retrain", "--domain-weight", bad])
+        assert refused.exit_code == 1 and "error: invalid option:" in refused.output, bad
+        assert message in refused.output, refused.output
+    assert len(retrain_calls) == 2
 
 
 class _Demo(BaseModel):

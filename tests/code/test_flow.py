@@ -225,6 +225,13 @@ def test_a_labelled_drop_is_a_new_dataset_version_and_retiring_it_is_nothing_new
         == 408 + train_rows
     )
     assert "shop.csv" in _artifact("labelled-intake")
+    # the domain's training weight, chosen on its validation rows, is recorded and reported
+    (weight,) = manifest["training"]["domain_weights"]
+    assert weight["domain"] == "shop" and weight["chosen_by"] == "validation"
+    assert weight["fit_rows"] + weight["validation_rows"] == train_rows
+    assert weight["weight"] in TrainConfig().domain_weight_candidates
+    assert set(weight["tried"]) == {"1", "3", "10", "30"}
+    assert f"| shop | {weight['weight']:g} | validation |" in _artifact("model-evaluation")
     # the history: per version its dataset, accuracy per slice, status and reason
     rows = json.loads(_artifact("model-history"))
     assert [(r["version"], r["shop_acc"] == "-") for r in rows] == [(1, True), (2, False)]
