@@ -9,7 +9,7 @@ PYTHON ?= python3
 UV := .tools/bin/uv
 ARGS ?=
 
-.PHONY: retrain test bench lint clean stack-up stack-down
+.PHONY: retrain test bench lint clean stack-up stack-down gpu-worker
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -37,6 +37,17 @@ stack-up: .venv/.synced
 
 stack-down: .venv/.synced
 	$(UV) run --frozen python -m deployments.stack down $(ARGS)
+
+# A worker for the gpu pool: the GPU environment (the locked gpu group: PyTorch with CUDA),
+# the backend it trains with, what the machine offers (lstm-pipeline doctor), then the
+# worker. PREFECT_API_URL names the server. On a machine without a usable GPU it runs all
+# the same, and doctor says that training will run on the CPU.
+GPU_BACKEND ?= torch
+gpu-worker: $(UV)
+	$(UV) sync --frozen --group gpu --compile-bytecode
+	KERAS_BACKEND=$(GPU_BACKEND) $(UV) run --frozen --no-sync lstm-pipeline doctor
+	KERAS_BACKEND=$(GPU_BACKEND) $(UV) run --frozen --no-sync prefect worker start \
+		--pool gpu --type process --name "gpu-$$(hostname)" $(ARGS)
 
 bench: .venv/.synced
 	$(UV) run --frozen python benchmarks/data_pipeline.py $(ARGS)

@@ -29,6 +29,8 @@ from flows.config import (
     GateConfig,
     LabelledConfig,
     ModelConfig,
+    ResultsRetentionConfig,
+    RetentionConfig,
     ReviewsContractConfig,
     ScaleOutConfig,
     ScoringConfig,
@@ -82,6 +84,8 @@ _SCORING_KNOBS = (
     "max_score_shift",
     "max_oov_shift",
     "max_length_ratio",
+    "alert_quarantined_files",
+    "alert_rejected_share",
 )
 
 
@@ -253,6 +257,47 @@ def serve(
     from serving.server import serve as run_service
 
     run_service(registry_root(workspace, registry), config, log_level)
+
+
+@app.command()
+@config_options
+def gc(
+    *,
+    workspace: WorkspaceOption = None,
+    registry: RegistryOption = None,
+    policy: Annotated[ConfigValues[RetentionConfig], ConfigOptions()],
+    results: Annotated[ConfigValues[ResultsRetentionConfig], ConfigOptions()],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would be freed, and free nothing.")
+    ] = False,
+) -> None:
+    """Free disk: the model files of versions that are not the champion, a rollback target,
+    one of the newest accepted or in use; finished runs' working files; old validation
+    results. Every version's manifest and reports stay."""
+    policy_config, results_config = policy.build(), results.build()
+    server_ready = prepare_prefect()
+    from flows.retention import retention
+
+    server_ready()
+    outputs = run(
+        lambda: retention(
+            workspace=workspace,
+            registry=registry,
+            policy=policy_config,
+            results=results_config,
+            dry_run=dry_run,
+        )
+    )
+    typer.echo(outputs.report)
+
+
+@app.command()
+def doctor() -> None:
+    """Print the Keras backend ($KERAS_BACKEND), the devices it sees, the LSTM kernel that
+    would run, the stack's versions, and what is wrong (a GPU it cannot use, say)."""
+    from lstm_model.training.backend import diagnose
+
+    typer.echo(diagnose().render())
 
 
 @app.command("show-source", epilog=SOURCE_ORDER)

@@ -27,9 +27,10 @@ def models_list(workspace: WorkspaceOption = None, registry: RegistryOption = No
     for v in versions:
         accuracy = "-" if v.accuracy is None else f"{v.accuracy:.4f}"
         marker = "*" if v.is_champion else " "
+        removed = f" (model files removed {v.removed_at[:19]})" if v.removed_at else ""
         typer.echo(
             f"{v.version:>6}{marker}  {accuracy:>8}  {v.status:<9}  {v.created_at[:25]:<25}  "
-            f"{v.reason}"
+            f"{v.reason}{removed}"
         )
 
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from data_contracts.imdb_reviews import validate_imdb_reviews
     from data_contracts.imdb_tokenised import validate_imdb_tokenised
     from data_contracts.labelled_reviews import validate_labelled_reviews
+    from data_contracts.retention import prune_results
 
 _HOMES = {
     "ContractResult": "data_contracts._runner",
@@ -25,12 +26,14 @@ _HOMES = {
     "validate_imdb_reviews": "data_contracts.imdb_reviews",
     "validate_imdb_tokenised": "data_contracts.imdb_tokenised",
     "validate_labelled_reviews": "data_contracts.labelled_reviews",
+    "prune_results": "data_contracts.retention",
 }
 
 __all__ = [
     "ContractResult",
     "ContractViolation",
     "ExpectationFailure",
+    "prune_results",
     "validate_imdb_reviews",
     "validate_imdb_tokenised",
     "validate_labelled_reviews",

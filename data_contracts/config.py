@@ -1,4 +1,5 @@
-"""Bounds of the reviews contract (``imdb_reviews``)."""
+"""Bounds of the reviews contract (``imdb_reviews``), and how many validation results
+retention keeps."""
 
 from __future__ import annotations
 
@@ -33,3 +34,14 @@ class ReviewsContractConfig(FrozenConfig):
         if self.min_positive_fraction > self.max_positive_fraction:
             raise ValueError("min_positive_fraction > max_positive_fraction")
         return self
+
+
+class ResultsRetentionConfig(FrozenConfig):
+    """How many Great Expectations validation results retention keeps."""
+
+    keep_results: int = Field(
+        10,
+        ge=1,
+        le=100_000,
+        description="Newest validation results kept per data contract (and in the Data Docs).",
+    )

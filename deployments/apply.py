@@ -20,6 +20,7 @@ from prefect.exceptions import ObjectNotFound
 from prefect.flows import Flow
 from prefect.schedules import Cron
 
+from deployments.alerts import ensure_alerts
 from deployments.specs import (
     CRASH_DETECTION,
     DEPLOYMENTS,
@@ -117,6 +118,7 @@ def apply_deployment(spec: DeploymentSpec, root: Path = ROOT) -> UUID:
         parameters=spec.parameters,
         concurrency_limit=spec.concurrency_limit,
         triggers=triggers,
+        job_variables=spec.job_variables,
         enforce_parameter_schema=True,
         build=False,
         push=False,
@@ -126,9 +128,10 @@ def apply_deployment(spec: DeploymentSpec, root: Path = ROOT) -> UUID:
 
 
 def apply_all(root: Path = ROOT) -> dict[str, UUID]:
-    """Work pools, crash detection, then every deployment: deployment name -> id."""
+    """Work pools, crash detection, alerts, then every deployment: deployment name -> id."""
     ensure_work_pools()
     ensure_crash_detection()
+    ensure_alerts()
     return {spec.name: apply_deployment(spec, root) for spec in DEPLOYMENTS}
 
 

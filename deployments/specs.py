@@ -43,6 +43,8 @@ class DeploymentSpec:
     concurrency_limit: int | None = None
     trigger_on: str | None = None
     """Also run on each Prefect event of this name (see deployments/inbox_events.py)."""
+    job_variables: dict[str, Any] = field(default_factory=dict)
+    """What the work pool's workers set for its runs (``env``: environment variables)."""
 
 
 WORK_POOLS = (
@@ -69,6 +71,9 @@ DEPLOYMENTS = (
         # nothing new once the first has trained on them all.
         concurrency_limit=1,
         trigger_on="lstm-pipeline.labelled.file-ready",
+        # The GPU environment's backend (make gpu-worker); a worker without it trains on
+        # TensorFlow on the CPU and says so in the run log.
+        job_variables={"env": {"KERAS_BACKEND": "torch"}},
     ),
     DeploymentSpec(
         name="nightly-scoring",
@@ -80,6 +85,17 @@ DEPLOYMENTS = (
         # One scoring run at a time; the per-file lock guards runs started outside Prefect.
         concurrency_limit=1,
         trigger_on="lstm-pipeline.inbox.file-ready",
+    ),
+    DeploymentSpec(
+        name="weekly-retention",
+        entrypoint="flows/retention.py:retention",
+        work_pool="cpu",
+        cron="0 5 * * 1",  # Mondays 05:00, after the retrain
+        description="Free the model files of old versions, finished runs' working files and "
+        "old validation results. Keeps the champion, rollback targets, the newest accepted "
+        "versions, anything in use, and every version's manifest and reports.",
+        tags=("maintenance", "weekly"),
+        concurrency_limit=1,
     ),
 )
 

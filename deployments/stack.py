@@ -31,6 +31,7 @@ from pathlib import Path
 
 import httpx
 
+from deployments.alerts import WEBHOOK_ENV
 from deployments.specs import HEARTBEAT_SECONDS, WORK_POOLS, ZOMBIE_ENV, check_zombie_seconds
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,9 @@ class Stack:
     crash_after_seconds: int | None = None
     """Seconds without a heartbeat before a running flow run is marked Crashed (None:
     ``$LSTM_PIPELINE_CRASH_AFTER_SECONDS``, else 3 missed heartbeats); every ``up`` applies it."""
+    alert_webhook: str | None = None
+    """Where alerts go (None: ``$LSTM_PIPELINE_ALERT_WEBHOOK``, else no alerts); see
+    ``deployments.alerts``."""
 
     def __post_init__(self) -> None:
         if self.crash_after_seconds is not None:
@@ -77,6 +81,8 @@ class Stack:
             env["PREFECT_API_DATABASE_CONNECTION_URL"] = self.database_url
         if self.crash_after_seconds is not None:
             env[ZOMBIE_ENV] = str(self.crash_after_seconds)
+        if self.alert_webhook is not None:
+            env[WEBHOOK_ENV] = self.alert_webhook
         return env
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from data_contracts.config import ReviewsContractConfig
+from data_contracts.config import ResultsRetentionConfig, ReviewsContractConfig
 from lstm_model.config import WORKSPACE_ENV, FrozenConfig, default_workspace
 from lstm_model.data.config import (
     CACHE_ENV,
@@ -20,7 +20,7 @@ from lstm_model.data.config import (
 )
 from lstm_model.evaluation.config import BaselineConfig, GateConfig
 from lstm_model.model.config import PRESETS, ModelConfig
-from lstm_model.release.config import ExportConfig
+from lstm_model.release.config import ExportConfig, RetentionConfig
 from lstm_model.scoring.config import ScoringConfig
 from lstm_model.training.config import SearchSpace, TrainConfig, TuningConfig
 from serving.config import API_KEY_ENV, ServingConfig
@@ -38,6 +38,8 @@ __all__ = [
     "GateConfig",
     "LabelledConfig",
     "ModelConfig",
+    "ResultsRetentionConfig",
+    "RetentionConfig",
     "ReviewsContractConfig",
     "ScaleOutConfig",
     "ScoringConfig",

@@ -216,6 +216,13 @@ def remove_temporary_files(folder: Path) -> list[Path]:
     return removed
 
 
+def tree_size(path: Path) -> int:
+    """Bytes of a file, or of every file under a folder (links counted, never followed)."""
+    if path.is_dir() and not path.is_symlink():
+        return sum(p.lstat().st_size for p in path.rglob("*") if not p.is_dir())
+    return path.lstat().st_size
+
+
 @contextmanager
 def exclusive_lock(path: Path) -> Iterator[None]:
     """Hold an exclusive advisory lock on ``path`` (created if missing) for the block.

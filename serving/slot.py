@@ -121,10 +121,13 @@ class ModelSlot:
             return
         self.waiting_for = f"loading model version {version}"
         try:
+            # leased while it answers: retention keeps its files
+            self.registry.hold(version, "prediction service")
             model = load_exported(
                 self.registry.root, version, self.config.backend, self.config.inference_threads
             )
         except Exception as error:  # any failure: keep answering with the old one
+            self.registry.let_go(version)
             self.refused = Refusal(
                 version=version, reason=self._public(str(error)), at=datetime.now(UTC).isoformat()
             )
@@ -136,6 +139,8 @@ class ModelSlot:
                 log.error("refused champion version %d: %s; %s", version, error, keeping)
             return
         self.current = model
+        if current is not None:
+            self.registry.let_go(current.version)
         self.refused = None
         self._logged = None
         self.waiting_for = None

@@ -21,7 +21,8 @@ from lstm_model.data.spans import Span
 from lstm_model.evaluation.baseline import BaselineResult, fit_baseline
 from lstm_model.evaluation.config import BaselineConfig, GateConfig
 from lstm_model.evaluation.evaluate import EvaluationResult, evaluate_model
-from lstm_model.evaluation.gate import GateDecision
+from lstm_model.evaluation.gate import GateDecision, GateFailed
+from lstm_model.events import GATE_REJECTED, MODEL_RESOURCE
 from lstm_model.model.config import ModelConfig
 from lstm_model.release.config import ExportConfig
 from lstm_model.release.export import ParityResult
@@ -34,9 +35,11 @@ from lstm_model.release.promotion import (
     register_candidate,
 )
 from lstm_model.release.promotion import previous_build as _previous_build
+from lstm_model.training.backend import settle_backend
 from lstm_model.training.config import TrainConfig
 from lstm_model.training.fingerprint import Fingerprint, build_fingerprint
 from lstm_model.training.result import TrainResult
+from tasks._events import emit
 from tasks._policies import IO_RETRIES
 
 
@@ -82,6 +85,8 @@ def train(
     """Fit the model, the labelled spans' rows weighted by domain; progress shows as a
     Prefect progress artifact, epoch by epoch."""
     # Imported here: Keras takes 20 s to import, and a run with nothing new never trains.
+    # The backend is settled first: a GPU deployment's backend may be missing on this worker.
+    settle_backend()
     from lstm_model.training.fit import train_model
 
     logger = get_run_logger()
@@ -175,8 +180,14 @@ def gate(
     registry: Path, version: int, config: GateConfig, spans: list[Span] | None = None
 ) -> GateDecision:
     """Absolute accuracy bar, no regression against the champion (on aclImdb test and on
-    each domain's test share beyond its noise), optional baseline margin."""
-    return gate_candidate(registry, version, config, spans or [])
+    each domain's test share beyond its noise), optional baseline margin. A rejection is
+    also a ``GATE_REJECTED`` event, which the stack's alerts send on."""
+    try:
+        return gate_candidate(registry, version, config, spans or [])
+    except GateFailed as rejected:
+        emit(GATE_REJECTED, f"{MODEL_RESOURCE}.{version}", f"model version {version}",
+             {"version": version, "reason": str(rejected), "registry": str(registry)})  # fmt: skip
+        raise
 
 
 @task(name="export", timeout_seconds=3600)

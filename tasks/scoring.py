@@ -11,6 +11,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from data_contracts.scoring import validate_scoring_input, validate_scoring_output
 from lstm_model.data.drops import Dropped
+from lstm_model.events import DRIFT, INPUT_REJECTED, SCORING_RESOURCE
 from lstm_model.scoring.config import ScoringConfig
 from lstm_model.scoring.discovery import files_to_score
 from lstm_model.scoring.folders import ScoringFolders
@@ -24,9 +25,10 @@ from lstm_model.scoring.parallel import (
     score_part,
     stage_file,
 )
-from lstm_model.scoring.report import RunSummary, summarise_run
+from lstm_model.scoring.report import RunSummary, rejected_input, summarise_run
 from lstm_model.scoring.rows import FrameCheck
 from lstm_model.scoring.sequential import score_file
+from tasks._events import emit
 from tasks._policies import IO_RETRIES
 
 
@@ -128,8 +130,18 @@ def count_failure(
 def report(
     outcomes: list[FileOutcome], best: ScoringModel, config: ScoringConfig, out_dir: Path
 ) -> RunSummary:
-    """Reconciled counts, score histogram and drift, as a Prefect markdown artifact."""
+    """Reconciled counts, score histogram and drift, as a Prefect markdown artifact; input
+    rejected above the thresholds, and drift, are also events that the stack's alerts send."""
     summary = summarise_run(outcomes, best, config, out_dir)
+    resource, name = f"{SCORING_RESOURCE}.{out_dir.name}", f"scoring run {out_dir.name}"
+    if problem := rejected_input(summary, config):
+        emit(INPUT_REJECTED, resource, name, {
+            "files_quarantined": summary.files.get("quarantined", 0),
+            "rows_rejected": summary.rows_rejected, "rows_total": summary.rows_total,
+            "summary": problem,
+        })  # fmt: skip
+    if summary.warnings:
+        emit(DRIFT, resource, name, {"warnings": summary.warnings})
     markdown = summary.report_path.read_text()
     if summary.histogram_path is not None:
         image = base64.b64encode(summary.histogram_path.read_bytes()).decode()

@@ -8,6 +8,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 
 from lstm_model.data.dataset import TokenisedResult
+from lstm_model.training.backend import settle_backend
 from lstm_model.training.config import SearchSpace, TrainConfig, TuningConfig
 from lstm_model.training.named import NamedConfig, TuningResult, load_named_config
 from tasks._policies import IO_RETRIES
@@ -24,6 +25,7 @@ def tune(
     """Run (or continue) the search; its trials become a sorted Prefect table artifact."""
     # Imported here: Keras and Keras Tuner take 20 s to import, and retraining, which
     # imports this module for named configs, may never train.
+    settle_backend()
     from lstm_model.training.tuning import run_search
 
     result = run_search(tokenised, space, config, training, workspace)

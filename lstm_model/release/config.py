@@ -21,3 +21,34 @@ class ExportConfig(FrozenConfig):
     tflite_batch_size: int = Field(
         64, ge=1, le=4096, description="Static batch size of the TFLite model."
     )
+
+
+class RetentionConfig(FrozenConfig):
+    """What retention (``lstm-pipeline gc``) keeps whole; it frees the model files of the
+    other versions and the working files of finished runs, never their records."""
+
+    keep_accepted: int = Field(
+        3,
+        ge=0,
+        le=10_000,
+        description="Newest versions that passed the gate (accepted or retired) kept whole, "
+        "beside the champion.",
+    )
+    rollback_depth: int = Field(
+        2,
+        ge=0,
+        le=1_000,
+        description="Previous champions kept whole for 'models rollback', newest first.",
+    )
+    candidate_hours: float = Field(
+        24.0,
+        ge=0.0,
+        description="Hours a version stays whole while still a candidate (a retrain between "
+        "registering it and its gate).",
+    )
+    run_days: float = Field(
+        7.0,
+        ge=0.0,
+        description="Days the working files of a run whose model was never registered (an "
+        "interrupted or failed fit) are kept, from their last change.",
+    )

@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +30,7 @@ from lstm_model.data.tokeniser import (
     RESERVED,
     Tokeniser,
 )
+from lstm_model.errors import PipelineError
 from lstm_model.release import layout
 from lstm_model.release.config import ExportConfig
 
@@ -69,7 +72,14 @@ class ParityResult(BaseModel):
 def export_model(
     model_path: Path, tokeniser_dir: Path, out_dir: Path, version: int, config: ExportConfig
 ) -> ExportResult:
-    """Write ``out_dir/<model_name>/<version>/`` (SavedModel) and ``out_dir/model.tflite``."""
+    """Write ``out_dir/<model_name>/<version>/`` (SavedModel) and ``out_dir/model.tflite``.
+
+    Tracing the model into TensorFlow graphs needs Keras on its TensorFlow backend: a
+    process that trained on another one (JAX or PyTorch on a GPU worker) exports in a
+    child process that loads the saved ``.keras`` file on TensorFlow.
+    """
+    if _keras_backend() != "tensorflow":
+        return _export_in_tensorflow(model_path, tokeniser_dir, out_dir, version, config)
     import tensorflow as tf
 
     from lstm_model.model.builders import load_model
@@ -102,6 +112,28 @@ def export_model(
     seconds = time.perf_counter() - started
     log.info("exported SavedModel %s and TFLite %s in %.1f s", serving_dir, tflite_path, seconds)
     return ExportResult(saved_model_dir=serving_dir, tflite_path=tflite_path, seconds=seconds)
+
+
+def _keras_backend() -> str:
+    import keras
+
+    return str(keras.backend.backend())
+
+
+def _export_in_tensorflow(
+    model_path: Path, tokeniser_dir: Path, out_dir: Path, version: int, config: ExportConfig
+) -> ExportResult:
+    log.info("Keras runs on %s here: exporting in a TensorFlow process", _keras_backend())
+    arguments = [str(model_path), str(tokeniser_dir), str(out_dir), str(version),
+                 config.model_dump_json()]  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "lstm_model.release.export", *arguments],
+        env={**os.environ, "KERAS_BACKEND": "tensorflow"},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise PipelineError(f"the export on TensorFlow failed:\n{done.stderr[-4000:]}")
+    return ExportResult.model_validate_json(done.stdout.strip().splitlines()[-1])
 
 
 def saved_model_predict(
@@ -245,3 +277,12 @@ def _serving_module(model, tokeniser: Tokeniser):  # type: ignore[no-untyped-def
             return {"probability": tf.reshape(probability, [-1])}
 
     return ServingModule()
+
+
+if __name__ == "__main__":  # the child process of _export_in_tensorflow
+    _model, _tokeniser, _out, _version, _config = sys.argv[1:]
+    _result = export_model(
+        Path(_model), Path(_tokeniser), Path(_out), int(_version),
+        ExportConfig.model_validate_json(_config),
+    )  # fmt: skip
+    sys.stdout.write(_result.model_dump_json() + "\n")  # the result, read by the parent

@@ -2,8 +2,10 @@
 
     <registry>/versions/<N>/   MODEL, TOKENISER_DIR/, TRAINING_DIR/, EVALUATION_DIR/,
                                EXPORT_DIR/<model_name>/<N>/ (SavedModel), TFLITE,
-                               MANIFEST, STATUS
+                               MANIFEST, STATUS, and REMOVED once retention freed its
+                               model files (FREED: the model, the exports)
     <registry>/CHAMPION        the champion pointer
+    <registry>/LEASES_DIR/     which processes use which version (``leases``)
     <registry>/SERVING_DIR/<model_name>   a link to the champion's SavedModel base path
 
 The names are stored in manifests and on disk: they never change, so registries written
@@ -19,6 +21,9 @@ STATUS = "status.json"
 CHAMPION = "champion.json"
 VERSIONS_DIR = "versions"
 SERVING_DIR = "serving"
+LEASES_DIR = "leases"
+LOCK = ".registry.lock"
+REMOVED = "removed.json"
 
 MODEL = "model.keras"
 TOKENISER_DIR = "tokenizer"
@@ -26,6 +31,9 @@ TRAINING_DIR = "training"
 EVALUATION_DIR = "evaluation"
 EXPORT_DIR = "export"
 TFLITE = f"{EXPORT_DIR}/model.tflite"
+FREED = (MODEL, EXPORT_DIR)
+"""What retention removes from a version it does not keep: the model and its exports
+(the manifest, status, tokeniser, training history and evaluation reports stay)."""
 
 
 def saved_model_dir(model_name: str, version: int) -> str:

@@ -23,6 +23,7 @@ import platform
 import shutil
 import subprocess
 import uuid
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -32,17 +33,23 @@ from pydantic import BaseModel, ConfigDict
 from lstm_model.artifacts import (
     NotRegularFile,
     atomic_write_json,
+    exclusive_lock,
     make_dirs,
     open_regular,
     restrict_tree,
     sha256_file,
+    tree_size,
 )
 from lstm_model.data.config import ACLIMDB_DOMAIN
 from lstm_model.errors import ArtifactError, PipelineError
+from lstm_model.release import leases
 from lstm_model.release.layout import (
     CHAMPION,
     EXPORT_DIR,
+    FREED,
+    LOCK,
     MANIFEST,
+    REMOVED,
     SERVING_DIR,
     STATUS,
     VERSIONS_DIR,
@@ -81,6 +88,8 @@ class VersionInfo(BaseModel):
     """The dataset version it was trained on (its fingerprint's)."""
     slices: dict[str, float] = {}
     """Test accuracy per slice (aclImdb ``imdb``, and each domain of its labelled data)."""
+    removed_at: str | None = None
+    """When retention removed its model files (its record stays)."""
 
 
 class Registry:
@@ -186,10 +195,88 @@ class Registry:
         return status
 
     def load_version(self, version: int) -> Path:
-        """The version's folder, after checking every file against its (signed) manifest."""
+        """The version's folder, after checking every file against its (signed) manifest.
+        A version whose model files retention removed is refused, saying when."""
         folder = self.path(version)
+        removal = self.removal(version)
+        if removal is not None:
+            raise RegistryError(
+                f"model version {version} cannot be loaded: retention removed its model files "
+                f"({', '.join(removal['files'])}) at {removal['at']}; its manifest and reports "
+                "remain"
+            )
         self._check_files(version, folder, self.trusted_manifest(version))
         return folder
+
+    def removal(self, version: int) -> dict[str, Any] | None:
+        """The record of retention's removal of the version's model files, or None."""
+        path = self.path(version) / REMOVED
+        if not os.path.lexists(path):
+            return None
+        record = _read_json(path, MAX_STATUS_BYTES, f"model version {version}'s {REMOVED}")
+        if not isinstance(record, dict) or not isinstance(record.get("files"), list):
+            raise ArtifactError(f"model version {version}'s {REMOVED} lists no files")
+        return record
+
+    # -- retention -----------------------------------------------------------------------
+
+    def lock(self) -> AbstractContextManager[None]:
+        """The registry's lock: leases are taken, and versions freed, while holding it."""
+        return exclusive_lock(self.root / LOCK)
+
+    def hold(self, version: int, holder: str) -> bool:
+        """Lease ``version`` for this process (see ``leases``): retention keeps its files
+        until the process ends or calls ``let_go``. Refused (RegistryError) for a removed
+        version; False, with a warning, where this process may not write the lease."""
+        try:
+            with self.lock():
+                if self.removal(version) is not None:
+                    self.load_version(version)  # raises, saying when it was removed
+                leases.take(self.root, version, holder)
+        except OSError as error:
+            log.warning(
+                "no lease on model version %d for the %s (%s): retention cannot see it in use",
+                version, holder, type(error).__name__,
+            )  # fmt: skip
+            return False
+        return True
+
+    def let_go(self, version: int) -> None:
+        """Give back this process's lease on ``version``."""
+        leases.give_back(self.root, version)
+
+    def freeable(self, version: int) -> dict[str, int]:
+        """The version's model files that retention would remove: name -> bytes."""
+        folder = self.path(version)
+        return {name: tree_size(folder / name) for name in FREED if os.path.lexists(folder / name)}
+
+    def free(self, version: int) -> dict[str, Any]:
+        """Remove the version's model files, keeping its manifest, status and reports; the
+        caller holds ``lock`` and has checked the leases. The record is written first (so
+        the version is never loadable while half deleted) and marked complete last; a run
+        that dies between the two is finished by the next."""
+        folder = self.path(version)
+        previous = self.removal(version)
+        sizes = self.freeable(version)
+        record = {
+            "files": sorted({*(previous or {}).get("files", []), *sizes}),
+            # an interrupted removal recorded everything it set out to free
+            "bytes": int(previous["bytes"]) if previous else sum(sizes.values()),
+            "at": (previous or {}).get("at") or datetime.now(UTC).isoformat(),
+            "by": "retention",
+            "complete": False,
+        }
+        atomic_write_json(folder / REMOVED, record)
+        for name in sizes:
+            target = folder / name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            else:
+                target.unlink(missing_ok=True)
+        record["complete"] = True
+        atomic_write_json(folder / REMOVED, record)
+        log.info("model version %d: removed %s (%d bytes)", version, sizes, record["bytes"])
+        return record
 
     def _check_files(self, version: int, folder: Path, manifest: dict[str, Any]) -> None:
         present = _files(folder)
@@ -234,6 +321,11 @@ class Registry:
             ) from error
         return {"version": version, "history": history}
 
+    def champion_history(self) -> tuple[int | None, list[int]]:
+        """(the champion, the previous champions that rollback goes back to, oldest first)."""
+        pointer = self._pointer()
+        return (None, []) if pointer is None else (pointer["version"], pointer["history"])
+
     def champion_metrics(self) -> dict[str, Any] | None:
         version = self.champion()
         return None if version is None else self.manifest(version).get("metrics")
@@ -257,6 +349,7 @@ class Registry:
                     is_champion=number == champion,
                     dataset=(manifest.get("fingerprint") or {}).get("dataset"),
                     slices=_slice_accuracies(manifest),
+                    removed_at=(self.removal(number) or {}).get("at"),
                 )
             )
         return infos
@@ -389,7 +482,7 @@ def _files(folder: Path) -> list[str]:
             raise ArtifactError(
                 f"model version {folder.name}: {path.relative_to(folder).as_posix()} is a link"
             )
-        if path.is_file() and path.name not in {MANIFEST, STATUS}:
+        if path.is_file() and path.name not in {MANIFEST, STATUS, REMOVED}:
             names.append(path.relative_to(folder).as_posix())
     return sorted(names)
 

@@ -87,3 +87,15 @@ class ScoringConfig(FrozenConfig):
         description="Warn when the mean text length is this many times longer or shorter "
         "than the training data's.",
     )
+    alert_quarantined_files: int = Field(
+        1,
+        ge=0,
+        description="Raise an alert when a run quarantines at least this many files (0: never).",
+    )
+    alert_rejected_share: float = Field(
+        0.1,
+        ge=0.0,
+        le=1.0,
+        description="Raise an alert when a run rejects more than this share of the rows it "
+        "read (1: never).",
+    )

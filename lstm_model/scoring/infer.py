@@ -75,6 +75,8 @@ def load_scoring_model(registry_root: Path) -> ScoringModel:
     version = registry.champion()
     if version is None:
         raise PipelineError(f"no champion model in {registry_root}: run the retraining flow first")
+    # Leased for this process's life: retention keeps the files this run's workers read.
+    registry.hold(version, "scoring run")
     folder = registry.load_version(version)
     manifest = registry.trusted_manifest(version)
     _model_and_tokeniser(folder, manifest["files"][layout.MODEL])  # verified, in this process

@@ -41,6 +41,22 @@ class RunSummary(BaseModel):
     histogram_path: Path | None
 
 
+def rejected_input(summary: RunSummary, config: ScoringConfig) -> str | None:
+    """Why the run's quarantined files or rejected rows need a person (at or above
+    ``alert_quarantined_files``, or above ``alert_rejected_share`` of the rows read), or None."""
+    quarantined = summary.files.get("quarantined", 0)
+    share = summary.rows_rejected / summary.rows_total if summary.rows_total else 0.0
+    said = []
+    if config.alert_quarantined_files and quarantined >= config.alert_quarantined_files:
+        said.append(f"{quarantined} files quarantined (alert at {config.alert_quarantined_files})")
+    if share > config.alert_rejected_share:
+        said.append(
+            f"{summary.rows_rejected} of {summary.rows_total} rows rejected ({share:.1%}, alert "
+            f"above {config.alert_rejected_share:.1%})"
+        )
+    return "; ".join(said) or None
+
+
 def summarise_run(
     outcomes: list[FileOutcome], champion: ScoringModel, config: ScoringConfig, out_dir: Path
 ) -> RunSummary:

@@ -1,6 +1,7 @@
 """Fitting a model: the staged fit with its NBSVM and combiner steps (``fit``), the
-optimizer (``optimizer``), synonym augmentation (``augment``), the Keras Tuner search
-(``tuning``), and their configuration.
+training weight of each labelled domain (``weights``), the optimizer (``optimizer``),
+synonym augmentation (``augment``), the Keras Tuner search (``tuning``), what a fit leaves
+behind (``result``), and their configuration.
 
 May import: ``data``, ``model``, ``lstm_model.config``, ``artifacts``, ``errors``.
 """

@@ -46,6 +46,11 @@ NEW_COMMANDS = {
     "data list": {"--workspace"},
     "data retire": {"--workspace", "--reason", "span"},
     "data restore": {"--workspace", "--reason", "span"},
+    "doctor": set(),
+    "gc": {
+        *("--workspace", "--registry", "--keep-accepted", "--rollback-depth"),
+        *("--candidate-hours", "--run-days", "--keep-results", "--dry-run"),
+    },
 }
 # Options that are no config field, added by hand since: a flow parameter each.
 NEW_HAND_WRITTEN = {"retrain": {"--force"}}

@@ -16,9 +16,11 @@ from lstm_model.artifacts import sha256_file
 from lstm_model.data.config import LabelledConfig
 from lstm_model.data.spans import ROWS_FILE, list_spans, restore, retire
 from lstm_model.evaluation.config import GateConfig
+from lstm_model.events import GATE_REJECTED
 from lstm_model.release.registry import Registry
 from lstm_model.training.config import TrainConfig
 from tasks.data import resolve_source
+from tests.helpers.events import related_ids, server_events
 from tests.helpers.labelled import labelled_rows, write_drop
 from tests.helpers.tiny import tiny_flow_kwargs
 
@@ -104,7 +106,7 @@ def test_the_tuning_flow_saves_a_config_that_retraining_takes(
 
 
 def test_gate_rejection_keeps_the_champion_and_fails_the_flow(
-    fixture_archive: Path, tmp_path: Path
+    fixture_archive: Path, tmp_path: Path, prefect_harness: str
 ) -> None:
     first = retrain(source=str(fixture_archive), workspace=tmp_path, **tiny_flow_kwargs())
     state = retrain(
@@ -123,6 +125,14 @@ def test_gate_rejection_keeps_the_champion_and_fails_the_flow(
     assert first.model_version == registry.champion() == 1
     assert registry.status(2)["status"] == "rejected"
     assert not (tmp_path / "registry" / "versions" / "2" / "export").exists()
+    # the rejection is an event, with its numbers, related to the run (what alerts send)
+    where = str((tmp_path / "registry").resolve())
+    (event,) = server_events(
+        prefect_harness, GATE_REJECTED, lambda e: e["payload"].get("registry") == where
+    )
+    assert event["resource"]["prefect.resource.id"] == "lstm-pipeline.model.2"
+    assert event["payload"]["version"] == 2 and "below the bar 0.9900" in event["payload"]["reason"]
+    assert f"prefect.flow-run.{state.state_details.flow_run_id}" in related_ids(event)
 
 
 def test_regression_against_the_champion_is_refused(fixture_archive: Path, tmp_path: Path) -> None:

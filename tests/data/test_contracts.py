@@ -267,3 +267,27 @@ def test_missing_rows_fail(tokenised, reviews_frame, gx_workspace) -> None:  # t
 def test_tokenised_parquet_schema(tokenised) -> None:  # type: ignore[no-untyped-def]
     schema = pq.read_schema(tokenised.path)
     assert schema.field("ids").type == pa.list_(pa.int32(), 40)
+
+
+def test_old_validation_results_are_pruned_and_the_data_docs_rebuilt(
+    reviews_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    from data_contracts import prune_results
+
+    for _ in range(3):
+        validate_imdb_reviews(reviews_frame, workspace=tmp_path, config=CONFIG)
+    site = tmp_path / "gx" / "uncommitted" / "data_docs" / "local_site"
+    stored = tmp_path / "gx" / "uncommitted" / "validations" / "imdb_reviews"
+    runs = sorted(p.parent.name for p in stored.rglob("*.json"))
+    assert len(runs) == 3 and len(list((site / "validations").rglob("*.html"))) == 3
+
+    dry = prune_results(tmp_path, 1, dry_run=True)
+    assert [(p.contract, p.bytes > 0) for p in dry] == [("imdb_reviews", True)] * 2
+    assert len(list(stored.rglob("*.json"))) == 3
+
+    assert prune_results(tmp_path, 1, dry_run=False) == dry
+    assert [p.parent.name for p in stored.rglob("*.json")] == [runs[-1]]  # the newest stays
+    assert [p.parent.name for p in (site / "validations").rglob("*.html")] == [runs[-1]]
+    index = (site / "index.html").read_text()
+    assert runs[-1] in index and runs[0] not in index and runs[1] not in index
+    assert prune_results(tmp_path, 1, dry_run=False) == []

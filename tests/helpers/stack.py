@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from deployments.specs import DEPLOYMENTS
 from deployments.stack import Stack
 
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
@@ -36,7 +37,8 @@ def api(stack: Stack, method: str, path: str, **kwargs: Any) -> httpx.Response:
 
 def deployment(stack: Stack, name: str) -> dict[str, Any]:
     """The deployment called ``name``, as the API returns it."""
-    flow = {"retrain": "retrain", "nightly-scoring": "score-inbox"}[name]
+    flow = next(s.entrypoint.split(":")[1] for s in DEPLOYMENTS if s.name == name)
+    flow = {"retrain": "retrain", "score_inbox": "score-inbox", "retention": "retention"}[flow]
     response = api(stack, "GET", f"/deployments/name/{flow}/{name}")
     response.raise_for_status()
     return response.json()

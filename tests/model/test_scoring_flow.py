@@ -13,13 +13,15 @@ from data_contracts import ContractViolation
 from data_contracts.scoring import validate_scoring_input, validate_scoring_output
 from flows.score import score_inbox
 from lstm_model.errors import PipelineError
+from lstm_model.events import INPUT_REJECTED
 from lstm_model.scoring.config import ScoringConfig
+from tests.helpers.events import related_ids, server_events
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")  # one test server for the session
 
 
 def test_flow_scores_a_mixed_inbox_and_publishes_its_report(  # type: ignore[no-untyped-def]
-    registry_with_champion, tmp_path: Path
+    registry_with_champion, tmp_path: Path, prefect_harness: str
 ) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
@@ -35,9 +37,17 @@ def test_flow_scores_a_mixed_inbox_and_publishes_its_report(  # type: ignore[no-
         "registry": registry_with_champion,
         "config": ScoringConfig(settle_seconds=0),
     }
-    summary = score_inbox(**kwargs)
+    state = score_inbox(**kwargs, return_state=True)
+    summary = state.result()
     assert summary.files == {"scored": 1, "skipped": 0, "quarantined": 2, "failed": 0}
     assert (summary.rows_total, summary.rows_scored, summary.rows_rejected) == (3, 2, 1)
+    # past the alert bounds (a quarantined file; a third of the rows rejected): an event
+    run = f"prefect.flow-run.{state.state_details.flow_run_id}"
+    (event,) = server_events(prefect_harness, INPUT_REJECTED, lambda e: run in related_ids(e))
+    assert event["payload"]["files_quarantined"] == 2 and event["payload"]["rows_rejected"] == 1
+    assert event["payload"]["summary"] == (
+        "2 files quarantined (alert at 1); 1 of 3 rows rejected (33.3%, alert above 10.0%)"
+    )
     assert len(list((tmp_path / "scoring" / "results").glob("good.*.v1.parquet"))) == 1
     with get_client(sync_client=True) as client:
         (artifact,) = client.read_artifacts(

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -24,10 +25,12 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import TypeAdapter
 
+from deployments.alerts import ALERTS, PREFIX
 from deployments.inbox_events import EVENT, LABELLED_EVENT
 from deployments.specs import CRASH_DETECTION, DEPLOYMENTS
 from deployments.stack import Stack, down, status, up
 from lstm_model.config import WORKSPACE_ENV
+from tests.helpers.events import WebhookReceiver
 from tests.helpers.stack import (
     QUICK_WORKERS,
     TERMINAL,
@@ -39,6 +42,7 @@ from tests.helpers.stack import (
     wait_for,
 )
 
+ROOT = Path(__file__).resolve().parents[2]
 # Seconds without a heartbeat before a run is marked Crashed: Prefect sends heartbeats every
 # 30 s at the most often, so this is the least that leaves a live run a margin.
 CRASH_AFTER = 40
@@ -53,9 +57,21 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, registry_with_champion) 
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, workspace: Path) -> Iterator[Stack]:
+def alerts() -> Iterator[WebhookReceiver]:
+    """A loopback webhook that the stack's alerts go to."""
+    receiver = WebhookReceiver()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture(scope="module")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, workspace: Path, alerts: WebhookReceiver
+) -> Iterator[Stack]:
     home = tmp_path_factory.mktemp("stack")
-    stack = Stack(home=home, port=free_port(), crash_after_seconds=CRASH_AFTER)
+    stack = Stack(
+        home=home, port=free_port(), crash_after_seconds=CRASH_AFTER, alert_webhook=alerts.url
+    )
     with mock.patch.dict(os.environ, {WORKSPACE_ENV: str(workspace), **QUICK_WORKERS}):
         started = time.perf_counter()
         up(stack)
@@ -86,10 +102,16 @@ def test_up_starts_everything_once_and_applies_the_deployments(stack: Stack) -> 
         assert schedule["schedule"]["cron"] == spec.cron
         assert schedule["schedule"]["timezone"] == "UTC"
         assert d["parameter_openapi_schema"]["properties"]  # the UI's form
+    assert deployment(stack, "retrain")["job_variables"] == {"env": {"KERAS_BACKEND": "torch"}}
     scoring = deployment(stack, "nightly-scoring")["parameter_openapi_schema"]
     assert "config" in scoring["properties"] and "ScoringConfig" in scoring["definitions"]
     automations = {a["name"] for a in api(stack, "POST", "/automations/filter", json={}).json()}
-    assert automations == {CRASH_DETECTION, f"on {EVENT}", f"on {LABELLED_EVENT}"}
+    assert automations == {
+        CRASH_DETECTION,
+        f"on {EVENT}",
+        f"on {LABELLED_EVENT}",
+        *(PREFIX + n for n in ALERTS),
+    }
     assert crash_detection_seconds(stack) == CRASH_AFTER  # the stack's own setting
 
 
@@ -134,6 +156,47 @@ def test_a_ui_run_with_custom_parameters_completes_with_its_report(  # type: ign
     (result,) = (tmp_path / "scoring" / "results").glob("reviews.*.parquet")
     assert len(pq.read_table(result)) == 2
     stack.home.joinpath("finished_run").write_text(f"{run['id']} {run['name']} {report['id']}")
+
+
+def test_alerts_reach_the_webhook_once_per_event_with_a_link_to_the_run(
+    stack: Stack, alerts: WebhookReceiver
+) -> None:
+    # the UI run above rejected 1 of its 3 rows (above 10%) and its texts are far shorter
+    # than the training reviews (drift)
+    run_id, run_name, _ = stack.home.joinpath("finished_run").read_text().split()
+    link = f"/runs/flow-run/{run_id}"
+    (rejected,) = alerts.wait_for(
+        lambda m: m["subject"] == f"scoring run {run_name}: 0 files quarantined, 1 rows rejected"
+    )
+    assert "1 of 3 rows rejected (33.3%, alert above 10.0%)" in rejected["body"]
+    (drift,) = alerts.wait_for(lambda m: m["subject"] == f"scoring run {run_name}: input drift")
+    assert "mean text length" in drift["body"]
+    # a gate rejection, as the gate task emits it from a retrain run
+    emitted = subprocess.run(
+        [sys.executable, "-c", EMIT_GATE_REJECTION, run_id], env=stack.env(), cwd=ROOT,
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert emitted.returncode == 0, emitted.stderr
+    (gate,) = alerts.wait_for(lambda m: m["subject"] == "model version 7 rejected by its gate")
+    assert "test accuracy 0.5000 below the bar 0.9900" in gate["body"]
+    for message in (rejected, drift, gate):
+        assert link in message["body"] and run_name in message["body"]
+
+
+EMIT_GATE_REJECTION = """
+import sys
+from prefect.events import emit_event
+from prefect.events.worker import EventsWorker
+from lstm_model.events import GATE_REJECTED, MODEL_RESOURCE
+emit_event(
+    event=GATE_REJECTED,
+    resource={"prefect.resource.id": f"{MODEL_RESOURCE}.7", "prefect.resource.name": "v7"},
+    payload={"version": 7, "reason": "test accuracy 0.5000 below the bar 0.9900"},
+    related=[{"prefect.resource.id": f"prefect.flow-run.{sys.argv[1]}",
+              "prefect.resource.role": "flow-run"}],
+)
+EventsWorker.drain_all()
+"""
 
 
 def test_a_dropped_file_is_scored_through_an_event_and_the_trigger(  # type: ignore[no-untyped-def]
@@ -202,7 +265,7 @@ def test_the_browser_shows_the_finished_run_and_its_report(stack: Stack, tmp_pat
 
 
 def test_a_killed_worker_crashes_its_run_and_the_retry_scores_each_row_once(  # type: ignore[no-untyped-def]
-    stack: Stack, registry_with_champion, tmp_path: Path
+    stack: Stack, registry_with_champion, tmp_path: Path, alerts: WebhookReceiver
 ) -> None:
     files = {f"f{i}.txt": [f"Film {i}, review {j}: good fun." for j in range(4_000)]
              for i in range(4)}  # fmt: skip
@@ -228,6 +291,10 @@ def test_a_killed_worker_crashes_its_run_and_the_retry_scores_each_row_once(  # 
     assert crash_detection_seconds(stack) == CRASH_AFTER
     crashed = wait_for(stack, run_id, TERMINAL, timeout=CRASH_AFTER + 90)
     assert crashed["state"]["type"] == "CRASHED", crashed["state"]
+    (alert,) = alerts.wait_for(
+        lambda m: m["subject"] == f"score-inbox run {crashed['name']} Crashed", settle=1
+    )
+    assert "No heartbeat" in alert["body"] and f"/runs/flow-run/{run_id}" in alert["body"]
     assert list((tmp_path / "scoring" / "inbox").iterdir())  # work was left undone
 
     up(stack)  # brings back only the dead worker
