@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
@@ -56,6 +57,17 @@ def run(call: Callable[[], T]) -> T:
         return call()
     except (PipelineError, ContractViolation) as exc:
         fail(str(exc))
+
+
+def run_flow(entrypoint: str, **parameters: Any) -> Any:
+    """Run the flow at ``module:function`` locally with ``parameters``, its errors turned
+    into one clear message (``run``). Prefect's temporary server starts while the flow's
+    modules import."""
+    server_ready = prepare_prefect()
+    module, name = entrypoint.split(":")
+    flow = getattr(importlib.import_module(module), name)
+    server_ready()
+    return run(lambda: flow(**parameters))
 
 
 def fail(message: str) -> NoReturn:

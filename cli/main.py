@@ -16,9 +16,9 @@ from cli.common import (
     RegistryOption,
     SourceOption,
     WorkspaceOption,
-    prepare_prefect,
     registry_root,
     run,
+    run_flow,
 )
 from cli.data import data_app
 from cli.models import models_app
@@ -145,25 +145,20 @@ def retrain(
     )
     contract_config = contract.build()
     labelled_config = labelled.build()
-    server_ready = prepare_prefect()
-    from flows.retrain import retrain as retrain_flow
-
-    server_ready()
-    outputs = run(
-        lambda: retrain_flow(
-            source=source,
-            workspace=workspace,
-            registry=registry,
-            tokeniser=tokeniser,
-            model=model,
-            training=training_config,
-            gate_config=gate_config,
-            reviews_contract=contract_config,
-            baseline_config=baseline_config,
-            labelled=labelled_config,
-            named_config=named_config,
-            force=force,
-        )
+    outputs = run_flow(
+        "flows.retrain:retrain",
+        source=source,
+        workspace=workspace,
+        registry=registry,
+        tokeniser=tokeniser,
+        model=model,
+        training=training_config,
+        gate_config=gate_config,
+        reviews_contract=contract_config,
+        baseline_config=baseline_config,
+        labelled=labelled_config,
+        named_config=named_config,
+        force=force,
     )
     typer.echo(outputs.model_dump_json(indent=2))
 
@@ -188,19 +183,14 @@ def tune(
     tuning_config = tuning.build()
     training_config = training.build()
     contract_config = contract.build()
-    server_ready = prepare_prefect()
-    from flows.tune import tune_hyperparameters
-
-    server_ready()
-    result = run(
-        lambda: tune_hyperparameters(
-            source=source,
-            workspace=workspace,
-            space=space_config,
-            tuning=tuning_config,
-            training=training_config,
-            reviews_contract=contract_config,
-        )
+    result = run_flow(
+        "flows.tune:tune_hyperparameters",
+        source=source,
+        workspace=workspace,
+        space=space_config,
+        tuning=tuning_config,
+        training=training_config,
+        reviews_contract=contract_config,
     )
     typer.echo(result.model_dump_json(indent=2, exclude={"trials"}))
 
@@ -221,18 +211,13 @@ def score(
     """Score every settled file in the inbox with the champion model, exactly once."""
     config = scoring.build()
     scale_out_config = scale_out.build()
-    server_ready = prepare_prefect()
-    from flows.score import score_inbox
-
-    server_ready()
-    summary = run(
-        lambda: score_inbox(
-            scoring_root=scoring_root,
-            workspace=workspace,
-            registry=registry,
-            config=config,
-            scale_out=scale_out_config,
-        )
+    summary = run_flow(
+        "flows.score:score_inbox",
+        scoring_root=scoring_root,
+        workspace=workspace,
+        registry=registry,
+        config=config,
+        scale_out=scale_out_config,
     )
     typer.echo(summary.model_dump_json(indent=2))
 
@@ -275,18 +260,13 @@ def gc(
     one of the newest accepted or in use; finished runs' working files; old validation
     results. Every version's manifest and reports stay."""
     policy_config, results_config = policy.build(), results.build()
-    server_ready = prepare_prefect()
-    from flows.retention import retention
-
-    server_ready()
-    outputs = run(
-        lambda: retention(
-            workspace=workspace,
-            registry=registry,
-            policy=policy_config,
-            results=results_config,
-            dry_run=dry_run,
-        )
+    outputs = run_flow(
+        "flows.retention:retention",
+        workspace=workspace,
+        registry=registry,
+        policy=policy_config,
+        results=results_config,
+        dry_run=dry_run,
     )
     typer.echo(outputs.report)
 

@@ -227,7 +227,7 @@ def retrain_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         return _Outputs()
 
     monkeypatch.setitem(sys.modules, "flows.retrain", types.SimpleNamespace(retrain=flow))
-    monkeypatch.setattr("cli.main.prepare_prefect", lambda: lambda: None)  # no server either
+    monkeypatch.setattr("cli.common.prepare_prefect", lambda: lambda: None)  # no server either
     return calls
 
 
