@@ -45,6 +45,7 @@ stack-down: .venv/.synced
 GPU_BACKEND ?= torch
 gpu-worker: $(UV)
 	$(UV) sync --frozen --group gpu --compile-bytecode
+	touch .venv/.synced  # synced, so other targets do not sync again without the gpu group
 	KERAS_BACKEND=$(GPU_BACKEND) $(UV) run --frozen --no-sync lstm-pipeline doctor
 	KERAS_BACKEND=$(GPU_BACKEND) $(UV) run --frozen --no-sync prefect worker start \
 		--pool gpu --type process --name "gpu-$$(hostname)" $(ARGS)

@@ -28,6 +28,7 @@ from lstm_model.release.config import ExportConfig
 from lstm_model.release.export import ParityResult
 from lstm_model.release.history import ModelHistory, model_history
 from lstm_model.release.promotion import (
+    ParityFailed,
     PreviousBuild,
     export_candidate,
     gate_candidate,
@@ -194,8 +195,14 @@ def gate(
 def export(
     registry: Path, version: int, reviews: IngestResult, config: ExportConfig
 ) -> ParityResult:
-    """SavedModel + TFLite export and the parity check on the whole test split."""
-    return export_candidate(registry, version, reviews, config)
+    """SavedModel + TFLite export and the parity check on the whole test split. A failed
+    parity check rejects the version: a ``GATE_REJECTED`` event too, as the gate's."""
+    try:
+        return export_candidate(registry, version, reviews, config)
+    except ParityFailed as rejected:
+        emit(GATE_REJECTED, f"{MODEL_RESOURCE}.{version}", f"model version {version}",
+             {"version": version, "reason": str(rejected), "registry": str(registry)})  # fmt: skip
+        raise
 
 
 @task(name="promote", timeout_seconds=600, **IO_RETRIES)

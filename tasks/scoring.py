@@ -133,6 +133,14 @@ def report(
     """Reconciled counts, score histogram and drift, as a Prefect markdown artifact; input
     rejected above the thresholds, and drift, are also events that the stack's alerts send."""
     summary = summarise_run(outcomes, best, config, out_dir)
+    markdown = summary.report_path.read_text()
+    if summary.histogram_path is not None:
+        image = base64.b64encode(summary.histogram_path.read_bytes()).decode()
+        markdown += f"\n![score histogram](data:image/png;base64,{image})\n"
+    create_markdown_artifact(
+        markdown=markdown, key="scoring-report", description="Batch scoring run"
+    )
+    # last, after everything that may fail and be retried: an alert is sent once
     resource, name = f"{SCORING_RESOURCE}.{out_dir.name}", f"scoring run {out_dir.name}"
     if problem := rejected_input(summary, config):
         emit(INPUT_REJECTED, resource, name, {
@@ -142,13 +150,6 @@ def report(
         })  # fmt: skip
     if summary.warnings:
         emit(DRIFT, resource, name, {"warnings": summary.warnings})
-    markdown = summary.report_path.read_text()
-    if summary.histogram_path is not None:
-        image = base64.b64encode(summary.histogram_path.read_bytes()).decode()
-        markdown += f"\n![score histogram](data:image/png;base64,{image})\n"
-    create_markdown_artifact(
-        markdown=markdown, key="scoring-report", description="Batch scoring run"
-    )
     return summary
 
 

@@ -42,13 +42,13 @@ class RetentionConfig(FrozenConfig):
     )
     candidate_hours: float = Field(
         24.0,
-        ge=0.0,
+        ge=1.0,
         description="Hours a version stays whole while still a candidate (a retrain between "
         "registering it and its gate).",
     )
     run_days: float = Field(
         7.0,
-        ge=0.0,
+        ge=1.0,
         description="Days the working files of a run whose model was never registered (an "
         "interrupted or failed fit) are kept, from their last change.",
     )

@@ -4,9 +4,10 @@ frees a model that a service or a scoring run has loaded.
 A process that loads a version holds a lease on it: one small file under
 ``<registry>/leases/`` naming the version, the host, the process id and the process's start
 time. A lease lasts as long as its process (a dead process's lease is stale and ignored,
-and retention deletes it), or until the process lets it go (the service does when it
-switches to another champion). Leases are taken and judged under the registry's lock, so a
-version is never freed between a process's check and its lease.
+and retention deletes it; one from another host, whose process cannot be checked, counts
+for ``FOREIGN_LEASE_SECONDS`` after it was taken), or until the process lets it go (the
+service does when it switches to another champion). Leases are taken and judged under
+the registry's lock, so a version is never freed between a process's check and its lease.
 """
 
 from __future__ import annotations
@@ -84,7 +85,10 @@ def leases(registry_root: Path) -> tuple[list[Lease], list[Path]]:
 
 def _alive(lease: Lease, path: Path) -> bool:
     if lease.host != platform.node():
-        return time.time() - path.stat().st_mtime < FOREIGN_LEASE_SECONDS
+        try:
+            return time.time() - path.stat().st_mtime < FOREIGN_LEASE_SECONDS
+        except OSError:  # given back meanwhile
+            return False
     try:
         return abs(psutil.Process(lease.pid).create_time() - lease.started) < 1.0
     except psutil.Error:

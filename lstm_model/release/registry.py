@@ -357,7 +357,12 @@ class Registry:
     # -- promotion -----------------------------------------------------------------------
 
     def promote(self, version: int, model_name: str) -> None:
-        """Make ``version`` the champion (it must be accepted and intact)."""
+        """Make ``version`` the champion (it must be accepted and intact). Under the
+        registry's lock, so retention never frees a version while it becomes the champion."""
+        with self.lock():
+            self._promote(version, model_name)
+
+    def _promote(self, version: int, model_name: str) -> None:
         status = self.status(version)["status"]
         if status not in {"accepted", "retired"}:
             raise RegistryError(
@@ -377,7 +382,12 @@ class Registry:
         log.info("model version %d is the champion", version)
 
     def rollback(self, model_name: str) -> int:
-        """Restore the previous champion; return its version."""
+        """Restore the previous champion; return its version (under the registry's lock,
+        as ``promote``)."""
+        with self.lock():
+            return self._rollback(model_name)
+
+    def _rollback(self, model_name: str) -> int:
         current = self._pointer()
         if current is None:
             raise RegistryError("no champion yet: nothing to roll back")

@@ -196,11 +196,13 @@ def _served(registry_root: Path) -> set[int]:
     serving = registry_root / SERVING_DIR
     for link in serving.iterdir() if serving.is_dir() else []:
         if link.is_symlink():
-            parts = Path(os.path.normpath(serving / os.readlink(link))).parts
-            if VERSIONS_DIR in parts[:-1]:
-                number = parts[parts.index(VERSIONS_DIR) + 1]
-                if number.isdigit():
-                    versions.add(int(number))
+            target = Path(os.path.normpath(serving / os.readlink(link)))
+            try:
+                number = target.relative_to(registry_root / VERSIONS_DIR).parts[0]
+            except (ValueError, IndexError):  # a link that leads elsewhere names no version
+                continue
+            if number.isdigit():
+                versions.add(int(number))
     return versions
 
 

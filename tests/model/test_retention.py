@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -32,8 +33,9 @@ def weeks(exported_registry: Path, trained, evaluation, tokenised, tmp_path: Pat
     """Seven weeks of a registry: 1 (exported, the first champion, whose SavedModel the
     serving link still names: the others have no export), 2 (exported, accepted), 3
     rejected, 4 and 5 promoted in turn (5 is the champion, 4 the rollback target), 6 a
-    fresh candidate, 7 accepted and not promoted."""
-    root = tmp_path / "registry"
+    fresh candidate, 7 accepted and not promoted. Under a folder called "versions" too, as a
+    registry may well be."""
+    root = tmp_path / "versions" / "registry"
     shutil.copytree(exported_registry, root, symlinks=True)
     registry = Registry(root)
 
@@ -110,6 +112,17 @@ def test_freed_versions_keep_their_record_and_refuse_to_load(weeks: Path) -> Non
     assert registry.rollback(MODEL_NAME) == 4  # the rollback target is still there
     shown = CliRunner().invoke(app, ["models", "list", "--registry", str(weeks)])
     assert shown.output.count("(model files removed") == 2
+
+
+def test_promotion_waits_for_a_retention_pass_holding_the_lock(weeks: Path) -> None:
+    registry = Registry(weeks)
+    promoting = threading.Thread(target=registry.promote, args=(7, MODEL_NAME))
+    with registry.lock():  # as free_versions holds it while it decides and deletes
+        promoting.start()
+        promoting.join(timeout=2)
+        assert promoting.is_alive() and registry.champion() == 5
+    promoting.join(timeout=30)
+    assert registry.champion() == 7
 
 
 def test_a_version_in_use_is_kept_until_its_process_ends(weeks: Path) -> None:
