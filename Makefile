@@ -40,8 +40,9 @@ stack-down: .venv/.synced
 
 # A worker for the gpu pool: the GPU environment (the locked gpu group: PyTorch with CUDA),
 # the backend it trains with, what the machine offers (lstm-pipeline doctor), then the
-# worker. PREFECT_API_URL names the server. On a machine without a usable GPU it runs all
-# the same, and doctor says that training will run on the CPU.
+# worker. PREFECT_API_URL names the server, PREFECT_API_AUTH_STRING signs in to it: doctor
+# stops here, naming the variable, when the server refuses. On a machine without a usable
+# GPU it runs all the same, and doctor says that training will run on the CPU.
 GPU_BACKEND ?= torch
 gpu-worker: $(UV)
 	$(UV) sync --frozen --group gpu --compile-bytecode

@@ -22,6 +22,9 @@ from flows.config import (
 )
 
 T = TypeVar("T")
+# Prefect's basic authentication: what clients send, and what the server takes.
+AUTH_ENV = "PREFECT_API_AUTH_STRING"
+SERVER_AUTH_ENV = "PREFECT_SERVER_API_AUTH_STRING"
 
 SOURCE_HELP = (
     f"aclImdb .tar.gz, folder, or http(s) URL. If omitted: ${SOURCE_ENV}, else a local "
@@ -50,6 +53,8 @@ def registry_root(workspace: Path | None, registry: Path | None) -> Path:
 
 def run(call: Callable[[], T]) -> T:
     """Run ``call``; turn the errors a user can fix into one clear message and exit 1."""
+    import httpx
+
     from data_contracts import ContractViolation
     from lstm_model.errors import PipelineError
 
@@ -57,6 +62,49 @@ def run(call: Callable[[], T]) -> T:
         return call()
     except (PipelineError, ContractViolation) as exc:
         fail(str(exc))
+    except httpx.HTTPStatusError as exc:
+        if exc.response.status_code != 401:
+            raise
+        fail(unauthorised(str(exc.request.url.copy_with(path="/", query=None))))
+
+
+def check_server() -> tuple[str, str | None]:
+    """The Prefect server this process reports to, and why it cannot, if it cannot."""
+    import base64
+
+    import httpx
+    from prefect.settings import get_current_settings
+
+    settings = get_current_settings()
+    url = settings.api.url
+    if not url:
+        return "none (PREFECT_API_URL unset): flows run on a temporary local server", None
+    auth = settings.api.auth_string.get_secret_value() if settings.api.auth_string else None
+    headers = {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()} if auth else {}
+    try:
+        # Any route but the health probes is behind the server's authentication.
+        answer = httpx.get(f"{url.rstrip('/')}/admin/version", headers=headers, timeout=10)
+    except httpx.HTTPError as exc:
+        return url, f"the Prefect server at {url} (PREFECT_API_URL) cannot be reached: {exc}"
+    if answer.status_code == 401:
+        return url, unauthorised(url)
+    if answer.is_error:
+        return url, f"the Prefect server at {url} answered {answer.status_code}"
+    signed = "signed in with PREFECT_API_AUTH_STRING" if auth else "no sign-in needed"
+    return f"{url}: Prefect {answer.json()}, {signed}", None
+
+
+def unauthorised(server: str) -> str:
+    """What to do when the Prefect server at ``server`` refuses this process."""
+    if os.environ.get(AUTH_ENV):
+        return (
+            f"the Prefect server at {server} refused the credentials in {AUTH_ENV}: set it "
+            f"to the user:password the server was started with ({SERVER_AUTH_ENV} there)"
+        )
+    return (
+        f"the Prefect server at {server} requires authentication: set {AUTH_ENV} to the "
+        "user:password it was started with"
+    )
 
 
 def run_flow(entrypoint: str, **parameters: Any) -> Any:

@@ -16,6 +16,8 @@ from cli.common import (
     RegistryOption,
     SourceOption,
     WorkspaceOption,
+    check_server,
+    fail,
     registry_root,
     run,
     run_flow,
@@ -274,10 +276,15 @@ def gc(
 @app.command()
 def doctor() -> None:
     """Print the Keras backend ($KERAS_BACKEND), the devices it sees, the LSTM kernel that
-    would run, the stack's versions, and what is wrong (a GPU it cannot use, say)."""
+    would run, the stack's versions, the Prefect server ($PREFECT_API_URL) and what is
+    wrong (a GPU it cannot use, say). Exits 1 when the server cannot be used."""
     from lstm_model.training.backend import diagnose
 
     typer.echo(diagnose().render())
+    server, problem = check_server()
+    typer.echo(f"server:       {server}")
+    if problem:
+        fail(problem)
 
 
 @app.command("show-source", epilog=SOURCE_ORDER)

@@ -1,23 +1,33 @@
 """The local stack, one command up and one down.
 
     python -m deployments.stack up   [--home artifacts/stack] [--port 4200] [--database-url URL]
+                                     [--host 127.0.0.1] [--public-url URL]
                                      [--crash-after-seconds N]
     python -m deployments.stack down [--home artifacts/stack]
     python -m deployments.stack status [--home artifacts/stack]
 
-``up`` starts a Prefect server bound to 127.0.0.1 (SQLite under ``<home>/prefect`` unless
-``--database-url`` names PostgreSQL), waits for it to answer, creates the work pools,
-applies the deployments, starts one process worker per pool and the inbox watcher
-(``deployments/inbox_events.py``), and prints the UI address.
-Every process it starts is recorded in ``<home>/<name>.pid`` with its command line;
-``down`` stops exactly those (and nothing whose command line differs, should the pid have
-been reused). Running ``up`` twice starts nothing new: live processes are kept, pools and
-deployments are upserted.
+``up`` starts a Prefect server bound to ``--host`` (127.0.0.1 by default; SQLite under
+``<home>/prefect`` unless ``--database-url`` names PostgreSQL), waits for it to answer,
+checks the credentials (below), creates the work pools, applies the deployments, starts one
+process worker per pool and the inbox watcher (``deployments/inbox_events.py``), and prints
+the UI address. Every process it starts is recorded in ``<home>/<name>.pid`` with its
+command line; ``down`` stops exactly those (and nothing whose command line differs, should
+the pid have been reused). Running ``up`` twice starts nothing new: live processes are
+kept, pools and deployments are upserted.
+
+With ``$PREFECT_API_AUTH_STRING`` set (``user:password``), the server is started with
+Prefect's basic authentication and every process of the stack (workers, the inbox watcher,
+the flow runs) uses the same credentials; the UI asks for them once per browser. They pass
+through the environment only, never a command line, so ``ps`` does not show them. ``up``
+fails with a message naming the variable when it is malformed, missing where the running
+server needs it, refused by that server, or set while the running server has none; and
+it refuses to bind any address but loopback without them.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import json
 import logging
@@ -26,6 +36,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +50,14 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_HOME = Path("artifacts/stack")
 DEFAULT_PORT = 4200
 HOST = "127.0.0.1"
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+AUTH_ENV = "PREFECT_API_AUTH_STRING"
+SERVER_AUTH_ENV = "PREFECT_SERVER_API_AUTH_STRING"
+API_KEY_ENV = "PREFECT_API_KEY"
+
+
+class StackError(RuntimeError):
+    """A setting or state of the stack that its operator has to fix; the message says how."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +67,11 @@ class Stack:
     home: Path
     port: int = DEFAULT_PORT
     database_url: str | None = None
+    host: str = HOST
+    """The address the server binds; any but loopback needs credentials."""
+    public_url: str | None = None
+    """The address browsers and other hosts reach the server at (None: ``http://<host>:<port>``);
+    the UI sends its API calls there."""
     crash_after_seconds: int | None = None
     """Seconds without a heartbeat before a running flow run is marked Crashed (None:
     ``$LSTM_PIPELINE_CRASH_AFTER_SECONDS``, else 3 missed heartbeats); every ``up`` applies it."""
@@ -61,7 +85,14 @@ class Stack:
 
     @property
     def api_url(self) -> str:
+        """Where the stack's own processes reach the API: on this host, over loopback."""
         return f"http://{HOST}:{self.port}/api"
+
+    @property
+    def ui_api_url(self) -> str:
+        """Where the UI, in a browser on any host, reaches the API."""
+        base = self.public_url or f"http://{self.host}:{self.port}"
+        return base.rstrip("/") + "/api"
 
     @property
     def ui_url(self) -> str:
@@ -69,12 +100,13 @@ class Stack:
 
     def env(self) -> dict[str, str]:
         """Environment of every process of the stack (and of clients that talk to it)."""
+        auth = credentials()
         env = {
             **os.environ,
             "PREFECT_HOME": str(self.home / "prefect"),
             "PREFECT_API_URL": self.api_url,
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "PREFECT_UI_API_URL": self.api_url,
+            "PREFECT_UI_API_URL": self.ui_api_url,
             "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_SECONDS),
         }
         if self.database_url:
@@ -83,16 +115,65 @@ class Stack:
             env[ZOMBIE_ENV] = str(self.crash_after_seconds)
         if self.alert_webhook is not None:
             env[WEBHOOK_ENV] = self.alert_webhook
+        env.pop(SERVER_AUTH_ENV, None)  # the server's own, added to its environment alone
+        if auth is not None:
+            env[AUTH_ENV] = auth
         return env
+
+    def headers(self) -> dict[str, str]:
+        """The HTTP headers that authenticate a client of this stack's API (none without
+        credentials)."""
+        auth = credentials()
+        if auth is None:
+            return {}
+        return {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()}
+
+
+def credentials(environ: Mapping[str, str] = os.environ) -> str | None:
+    """The stack's ``user:password`` from ``$PREFECT_API_AUTH_STRING`` (or the server's
+    ``$PREFECT_SERVER_API_AUTH_STRING``: one pair serves both), None when neither is set.
+
+    Raises StackError, naming the variable and never echoing its value, when the value is
+    not ``user:password``, when the two variables differ, or when ``$PREFECT_API_KEY`` is
+    set too (Prefect's clients would send the key instead, and this server refuses it).
+    """
+    client, server = environ.get(AUTH_ENV) or None, environ.get(SERVER_AUTH_ENV) or None
+    if client and server and client != server:
+        raise StackError(
+            f"{AUTH_ENV} and {SERVER_AUTH_ENV} differ: the stack's server and its clients "
+            f"share one user:password; set {AUTH_ENV} alone"
+        )
+    auth = client or server
+    if auth is None:
+        return None
+    name = AUTH_ENV if client else SERVER_AUTH_ENV
+    user, colon, password = auth.partition(":")
+    if not (colon and user.strip() and password.strip()):
+        raise StackError(f"{name} must be user:password: a user name, a colon and a password")
+    if environ.get(API_KEY_ENV):
+        raise StackError(
+            f"{API_KEY_ENV} is set: Prefect's clients send it instead of {name}, and a "
+            f"self-hosted server refuses it; unset {API_KEY_ENV}"
+        )
+    return auth
 
 
 def up(stack: Stack, timeout: float = 90) -> dict[str, int]:
     """Bring the stack up (idempotent); returns the pid of each of its processes."""
     stack.home.mkdir(parents=True, exist_ok=True)
     prefect = [sys.executable, "-m", "prefect"]
-    server = [*prefect, "server", "start", "--host", HOST, "--port", str(stack.port)]
-    pids = {"server": _ensure(stack, "server", server)}
+    server = [*prefect, "server", "start", "--host", stack.host, "--port", str(stack.port)]
+    auth = credentials()
+    if auth is None and stack.host not in LOOPBACK:
+        raise StackError(
+            f"the server would listen on {stack.host}, where anyone who reaches this host "
+            f"could run flows: set {AUTH_ENV} to a user:password first (and put TLS in "
+            "front of it: basic authentication sends the password in the clear)"
+        )
+    server_env = {} if auth is None else {SERVER_AUTH_ENV: auth}
+    pids = {"server": _ensure(stack, "server", server, server_env)}
     _wait_healthy(stack, timeout)
+    _check_credentials(stack, auth)
     _run_apply(stack)
     for pool in WORK_POOLS:
         name = f"worker-{pool.name}"
@@ -103,6 +184,8 @@ def up(stack: Stack, timeout: float = 90) -> dict[str, int]:
         stack, "inbox-events", [sys.executable, "-m", "deployments.inbox_events"]
     )
     log.info("Prefect UI: %s", stack.ui_url)
+    if auth is not None:
+        log.info("the UI asks for the user:password in $%s", AUTH_ENV)
     return pids
 
 
@@ -123,7 +206,9 @@ def status(home: Path) -> dict[str, bool]:
     return {p.stem: _alive(json.loads(p.read_text())) for p in sorted(home.glob("*.pid"))}
 
 
-def _ensure(stack: Stack, name: str, command: list[str]) -> int:
+def _ensure(
+    stack: Stack, name: str, command: list[str], extra_env: Mapping[str, str] | None = None
+) -> int:
     """Start ``command`` in its own session unless the recorded one is still running."""
     pid_file = stack.home / f"{name}.pid"
     if pid_file.exists():
@@ -134,7 +219,8 @@ def _ensure(stack: Stack, name: str, command: list[str]) -> int:
     log_path = stack.home / f"{name}.log"
     with log_path.open("ab") as out:
         process = subprocess.Popen(
-            command, cwd=ROOT, env=stack.env(), stdout=out, stderr=subprocess.STDOUT,
+            command, cwd=ROOT, env={**stack.env(), **(extra_env or {})}, stdout=out,
+            stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
     record = {"pid": process.pid, "cmdline": command}
@@ -157,11 +243,36 @@ def _wait_healthy(stack: Stack, timeout: float) -> None:
         except httpx.HTTPError:
             pass
         if time.monotonic() > deadline:
-            raise RuntimeError(
+            raise StackError(
                 f"Prefect server at {stack.api_url} did not answer within {timeout:.0f} s; "
                 f"see {stack.home / 'server.log'}"
             )
         time.sleep(0.5)
+
+
+def _check_credentials(stack: Stack, auth: str | None) -> None:
+    """Fail, naming the variable, unless the running server takes exactly these credentials
+    (a server left running from an earlier ``up`` may have others, or none)."""
+    # Any route but the health probes is behind the server's authentication.
+    url = f"{stack.api_url}/admin/version"
+    answer = httpx.get(url, headers=stack.headers(), timeout=10)
+    if answer.status_code == 401 and auth is None:
+        raise StackError(
+            f"the Prefect server at {stack.ui_url} requires authentication: set {AUTH_ENV} "
+            "to the user:password it was started with"
+        )
+    if answer.status_code == 401:
+        raise StackError(
+            f"the Prefect server at {stack.ui_url} refused the credentials in {AUTH_ENV}: set "
+            "it to the user:password the server was started with, or run `down` and `up` "
+            "to start the server with the new one"
+        )
+    answer.raise_for_status()
+    if auth is not None and httpx.get(url, timeout=10).status_code != 401:
+        raise StackError(
+            f"{AUTH_ENV} is set, but the Prefect server at {stack.ui_url} was started "
+            "without authentication: run `down`, then `up`, to start it with authentication"
+        )
 
 
 def _run_apply(stack: Stack) -> None:
@@ -224,6 +335,17 @@ def main() -> None:
     parser.add_argument("--home", type=Path, default=DEFAULT_HOME, help="state folder")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument(
+        "--host",
+        default=HOST,
+        help=f"address the server binds (default {HOST}); any other needs ${AUTH_ENV}",
+    )
+    parser.add_argument(
+        "--public-url",
+        default=None,
+        help="address browsers and other hosts reach the server at, e.g. "
+        "https://prefect.example.org (default: http://HOST:PORT)",
+    )
+    parser.add_argument(
         "--database-url",
         default=os.environ.get("PREFECT_API_DATABASE_CONNECTION_URL"),
         help="e.g. postgresql+asyncpg://user:password@host:5432/prefect (default: SQLite)",
@@ -243,10 +365,16 @@ def main() -> None:
             home=home,
             port=args.port,
             database_url=args.database_url,
+            host=args.host,
+            public_url=args.public_url,
             crash_after_seconds=args.crash_after_seconds,
         )
         started = time.perf_counter()
-        up(stack)
+        try:
+            up(stack)
+        except StackError as exc:
+            log.error("error: %s", exc)
+            raise SystemExit(1) from None
         log.info("stack up in %.1f s; open %s", time.perf_counter() - started, stack.ui_url)
     elif args.command == "down":
         log.info("stopped: %s", ", ".join(down(home)) or "nothing was running")

@@ -25,8 +25,10 @@ def free_port() -> int:
 
 
 def api(stack: Stack, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    """One request to the stack's REST API, sent again (as Prefect's own client does) while
-    the server answers 503: its SQLite database was busy, nothing was done."""
+    """One request to the stack's REST API with the stack's credentials, sent again (as
+    Prefect's own client does) while the server answers 503: its SQLite database was busy,
+    nothing was done."""
+    kwargs["headers"] = {**stack.headers(), **kwargs.get("headers", {})}
     for attempt in range(6):
         response = httpx.request(method, f"{stack.api_url}{path}", timeout=30, **kwargs)
         if response.status_code != 503:

@@ -34,6 +34,7 @@ def test_doctor_says_plainly_where_training_runs(tmp_path: Path) -> None:
     assert "LSTM kernel:  generic LSTM kernel on CPU (tensorflow)" in plain.stdout
     assert "training:     on the CPU: no GPU that this backend can use" in plain.stdout
     assert "keras 3.15.1" in plain.stdout and "problem:" not in plain.stdout
+    assert "server:       none (PREFECT_API_URL unset)" in plain.stdout
 
     # the gpu deployment's backend on a worker without the GPU environment: a fallback
     torch = _cli("doctor", home=tmp_path, backend="torch")

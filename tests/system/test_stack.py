@@ -1,14 +1,18 @@
 """The local stack for real: a `prefect server` process, process workers, deployments.
 
-Runs are created through the REST API exactly as the UI's "Run" button does, picked up by
-the workers, and looked at in headless Chromium. Nothing here uses Prefect's test harness.
+The stack runs with Prefect's basic authentication, as a team server does: every run below
+is created through the REST API with the credentials, exactly as the UI's "Run" button
+does, picked up by workers that hold the credentials from their environment, and looked at
+in headless Chromium after signing in. Nothing here uses Prefect's test harness. (The
+PostgreSQL stack in test_postgres.py runs without authentication.)
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
-import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -23,12 +27,13 @@ import pandas as pd
 import psutil
 import pyarrow.parquet as pq
 import pytest
+from playwright.sync_api import Page, sync_playwright
 from pydantic import TypeAdapter
 
 from deployments.alerts import ALERTS, PREFIX
 from deployments.inbox_events import EVENT, LABELLED_EVENT
 from deployments.specs import CRASH_DETECTION, DEPLOYMENTS
-from deployments.stack import Stack, down, status, up
+from deployments.stack import AUTH_ENV, Stack, StackError, down, status, up
 from lstm_model.config import WORKSPACE_ENV
 from tests.helpers.events import WebhookReceiver
 from tests.helpers.stack import (
@@ -46,6 +51,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # Seconds without a heartbeat before a run is marked Crashed: Prefect sends heartbeats every
 # 30 s at the most often, so this is the least that leaves a live run a margin.
 CRASH_AFTER = 40
+# The team's user:password, made anew for each run of the suite.
+CREDENTIALS = f"operator:{secrets.token_urlsafe(16)}"
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +79,8 @@ def stack(
     stack = Stack(
         home=home, port=free_port(), crash_after_seconds=CRASH_AFTER, alert_webhook=alerts.url
     )
-    with mock.patch.dict(os.environ, {WORKSPACE_ENV: str(workspace), **QUICK_WORKERS}):
+    environ = {WORKSPACE_ENV: str(workspace), AUTH_ENV: CREDENTIALS, **QUICK_WORKERS}
+    with mock.patch.dict(os.environ, environ):
         started = time.perf_counter()
         up(stack)
         stack.home.joinpath("up_seconds").write_text(f"{time.perf_counter() - started:.1f}")
@@ -113,6 +121,60 @@ def test_up_starts_everything_once_and_applies_the_deployments(stack: Stack) -> 
         *(PREFIX + n for n in ALERTS),
     }
     assert crash_detection_seconds(stack) == CRASH_AFTER  # the stack's own setting
+
+
+def test_the_api_answers_only_requests_with_the_credentials(stack: Stack) -> None:
+    wrong = {"Authorization": "Basic " + base64.b64encode(b"operator:guess").decode()}
+    for method, path, body in [
+        ("POST", "/flow_runs/filter", {}),
+        ("POST", "/deployments/filter", {}),
+        ("POST", f"/deployments/{deployment(stack, 'nightly-scoring')['id']}/create_flow_run",
+         {"parameters": {}, "state": {"type": "SCHEDULED"}}),
+    ]:  # fmt: skip
+        url = f"{stack.api_url}{path}"
+        assert httpx.request(method, url, json=body, timeout=30).status_code == 401
+        assert httpx.request(method, url, json=body, headers=wrong, timeout=30).status_code == 401
+    assert api(stack, "POST", "/flow_runs/filter", json={}).status_code == 200
+    # The health probe stays open, for load balancers and up's own wait.
+    assert httpx.get(f"{stack.api_url}/health", timeout=30).status_code == 200
+
+
+def test_wrong_or_missing_credentials_are_named_and_change_nothing(
+    stack: Stack, tmp_path: Path
+) -> None:
+    pids = {p.stem: p.read_text() for p in stack.home.glob("*.pid")}
+    refused = [
+        ({AUTH_ENV: "operator:guess"}, "refused the credentials in PREFECT_API_AUTH_STRING"),
+        ({AUTH_ENV: ""}, "requires authentication: set PREFECT_API_AUTH_STRING"),
+        ({AUTH_ENV: "operator"}, "PREFECT_API_AUTH_STRING must be user:password"),
+        ({"PREFECT_API_KEY": "pnu_x"}, "PREFECT_API_KEY is set"),
+    ]
+    for environ, message in refused:
+        with mock.patch.dict(os.environ, environ), pytest.raises(StackError, match=message):
+            up(stack)
+    assert {p.stem: p.read_text() for p in stack.home.glob("*.pid")} == pids
+    # The console with a wrong password: a flow run against this server, and doctor (which
+    # make gpu-worker runs before it starts a worker), side by side.
+    env = {**stack.env(), AUTH_ENV: "operator:guess"}
+    cli = Path(sys.executable).with_name("lstm-pipeline")
+    commands = {"gc": ["gc", "--dry-run", "--workspace", tmp_path], "doctor": ["doctor"]}
+    started = {
+        name: subprocess.Popen([cli, *args], env=env, cwd=ROOT, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for name, args in commands.items()
+    }  # fmt: skip
+    done = {name: (p.communicate(timeout=300), p.returncode) for name, p in started.items()}
+    refused = "refused the credentials in PREFECT_API_AUTH_STRING: set it to the user:password"
+    (_, gc_err), gc_code = done["gc"]
+    assert gc_code == 1
+    assert gc_err.strip() == (
+        f"error: the Prefect server at {stack.ui_url}/ {refused} the server was started "
+        "with (PREFECT_SERVER_API_AUTH_STRING there)"
+    )
+    (doctor_out, doctor_err), doctor_code = done["doctor"]
+    assert doctor_code == 1 and f"server:       {stack.api_url}" in doctor_out
+    assert f"error: the Prefect server at {stack.api_url} {refused}" in doctor_err
+    assert CREDENTIALS.partition(":")[2] not in gc_err + doctor_out + doctor_err
 
 
 def crash_detection_seconds(stack: Stack) -> float:
@@ -231,22 +293,17 @@ def test_a_dropped_file_is_scored_through_an_event_and_the_trigger(  # type: ign
     assert not list((workspace / "scoring" / "inbox").iterdir())
 
 
-def chromium(url: str, screenshot: Path) -> str:
-    """The page as a person sees it: a screenshot, and the DOM after the scripts ran."""
-    binary = shutil.which("chromium")
-    assert binary, "Debian's chromium package is needed (.ci/run installs it)"
-    flags = [
-        binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-        "--no-first-run", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", f"--user-data-dir={screenshot.parent / 'chromium-profile'}",
-        "--window-size=1400,1000", "--virtual-time-budget=15000",
-    ]  # fmt: skip
-    subprocess.run([*flags, f"--screenshot={screenshot}", url], capture_output=True, timeout=120)
-    dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom.stdout))
+def sign_in(page: Page, credentials: str) -> int:
+    """Type ``credentials`` into the UI's sign-in form; the status of the check it makes."""
+    page.get_by_placeholder("admin:pass").fill(credentials)
+    with page.expect_response(lambda r: r.url.endswith("/admin/version")) as checked:
+        page.get_by_role("button", name="Login").click()
+    return checked.value.status
 
 
-def test_the_browser_shows_the_finished_run_and_its_report(stack: Stack, tmp_path: Path) -> None:
+def test_the_browser_signs_in_then_shows_the_finished_run_and_its_report(
+    stack: Stack, tmp_path: Path
+) -> None:
     finished = stack.home / "finished_run"
     if not finished.exists():
         pytest.fail(
@@ -255,11 +312,35 @@ def test_the_browser_shows_the_finished_run_and_its_report(stack: Stack, tmp_pat
     run_id, run_name, artifact_id = finished.read_text().split()
     shots = Path(os.environ.get("LSTM_PIPELINE_SCREENSHOTS") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
-    page = chromium(f"{stack.ui_url}/runs/flow-run/{run_id}", shots / "flow-run.png")
-    assert run_name in page and "Completed" in page
-    assert "nightly-scoring" in page and "score-file" in page  # deployment and task runs
-    report = chromium(f"{stack.ui_url}/artifacts/artifact/{artifact_id}", shots / "artifact.png")
-    assert "Scoring run" in report and "files scored" in report
+    binary = shutil.which("chromium")
+    assert binary, "Debian's chromium package is needed (.ci/run installs it)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=binary, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        run_page = f"{stack.ui_url}/runs/flow-run/{run_id}"
+        with page.expect_response(lambda r: f"/api/flow_runs/{run_id}" in r.url) as asked:
+            page.goto(run_page)
+        assert asked.value.status == 401 and run_name not in page.content()
+        page.goto(f"{stack.ui_url}/runs")  # the list sends a stranger to the sign-in form
+        page.get_by_role("button", name="Login").wait_for()
+        assert page.url == f"{stack.ui_url}/login?redirect=/runs"
+        assert sign_in(page, "operator:guess") == 401
+        page.get_by_text("Authentication failed.").first.wait_for()
+        assert page.url.startswith(f"{stack.ui_url}/login") and run_name not in page.content()
+        assert sign_in(page, CREDENTIALS) == 200
+        page.wait_for_url(f"{stack.ui_url}/runs")  # where it was going
+        page.get_by_text(run_name).first.wait_for()  # the runs, with the finished one
+        page.goto(run_page)
+        page.get_by_text(run_name).first.wait_for()
+        page.get_by_text("score-file").first.wait_for()  # its task runs
+        text = page.inner_text("body")
+        assert "Completed" in text and "nightly-scoring" in text
+        page.screenshot(path=shots / "flow-run.png")
+        page.goto(f"{stack.ui_url}/artifacts/artifact/{artifact_id}")  # signed in still
+        page.get_by_text("files scored").first.wait_for()
+        assert "Scoring run" in page.inner_text("body")
+        page.screenshot(path=shots / "artifact.png")
+        browser.close()
     for shot in ("flow-run.png", "artifact.png"):
         assert (shots / shot).stat().st_size > 20_000  # a rendered page, not a blank one
 
@@ -370,3 +451,22 @@ def test_a_labelled_drop_triggers_one_retrain_and_one_runs_at_a_time(  # type: i
             json={"state": {"type": cancel}, "force": True})  # fmt: skip
     assert wait_for(stack, run["id"], TERMINAL, timeout=180)["state"]["type"] in TERMINAL
     assert len(runs) == 1
+
+
+def test_the_credentials_appear_in_no_process_listing_and_no_log(stack: Stack) -> None:
+    # Last in this module: every process has run by now (server, workers, watcher, flow
+    # runs, the console) and written its logs.
+    token = base64.b64encode(CREDENTIALS.encode()).decode()
+    password = CREDENTIALS.partition(":")[2]
+    listing = subprocess.run(["ps", "-eww", "-o", "pid,args"], capture_output=True, text=True)
+    assert "prefect server start" in listing.stdout and "prefect worker start" in listing.stdout
+    assert password not in listing.stdout and token not in listing.stdout
+    logs = sorted(stack.home.rglob("*.log"))
+    assert {p.name for p in logs} >= {"server.log", "worker-cpu.log", "inbox-events.log"}
+    for log in logs:
+        text = log.read_text(errors="replace")
+        assert password not in text and token not in text, log
+    assert "Worker 'cpu-" in stack.home.joinpath("worker-cpu.log").read_text()
+    # what the runs logged to the server (shown in the UI)
+    run_logs = api(stack, "POST", "/logs/filter", json={"limit": 200}).json()
+    assert run_logs and not any(password in r["message"] for r in run_logs)
