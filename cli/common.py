@@ -65,46 +65,7 @@ def run(call: Callable[[], T]) -> T:
     except httpx.HTTPStatusError as exc:
         if exc.response.status_code != 401:
             raise
-        fail(unauthorised(str(exc.request.url.copy_with(path="/", query=None))))
-
-
-def check_server() -> tuple[str, str | None]:
-    """The Prefect server this process reports to, and why it cannot, if it cannot."""
-    import base64
-
-    import httpx
-    from prefect.settings import get_current_settings
-
-    settings = get_current_settings()
-    url = settings.api.url
-    if not url:
-        return "none (PREFECT_API_URL unset): flows run on a temporary local server", None
-    auth = settings.api.auth_string.get_secret_value() if settings.api.auth_string else None
-    headers = {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()} if auth else {}
-    try:
-        # Any route but the health probes is behind the server's authentication.
-        answer = httpx.get(f"{url.rstrip('/')}/admin/version", headers=headers, timeout=10)
-    except httpx.HTTPError as exc:
-        return url, f"the Prefect server at {url} (PREFECT_API_URL) cannot be reached: {exc}"
-    if answer.status_code == 401:
-        return url, unauthorised(url)
-    if answer.is_error:
-        return url, f"the Prefect server at {url} answered {answer.status_code}"
-    signed = "signed in with PREFECT_API_AUTH_STRING" if auth else "no sign-in needed"
-    return f"{url}: Prefect {answer.json()}, {signed}", None
-
-
-def unauthorised(server: str) -> str:
-    """What to do when the Prefect server at ``server`` refuses this process."""
-    if os.environ.get(AUTH_ENV):
-        return (
-            f"the Prefect server at {server} refused the credentials in {AUTH_ENV}: set it "
-            f"to the user:password the server was started with ({SERVER_AUTH_ENV} there)"
-        )
-    return (
-        f"the Prefect server at {server} requires authentication: set {AUTH_ENV} to the "
-        "user:password it was started with"
-    )
+        fail(unauthorised())
 
 
 def run_flow(entrypoint: str, **parameters: Any) -> Any:
@@ -116,6 +77,54 @@ def run_flow(entrypoint: str, **parameters: Any) -> Any:
     flow = getattr(importlib.import_module(module), name)
     server_ready()
     return run(lambda: flow(**parameters))
+
+
+def check_server() -> tuple[str, str | None]:
+    """The Prefect server this process reports to ($PREFECT_API_URL), and why it cannot,
+    if it cannot. Asks with Prefect's own client, so its TLS and sign-in settings apply."""
+    import httpx
+    from prefect.client.orchestration import get_client
+    from prefect.settings import get_current_settings
+
+    url = get_current_settings().api.url
+    if not url:
+        return "none (PREFECT_API_URL unset): flows run on a temporary local server", None
+    try:
+        with get_client(sync_client=True) as client:
+            version = client.api_version()  # behind the server's sign-in, when it has one
+    except httpx.HTTPStatusError as exc:
+        if exc.response.status_code == 401:
+            return url, unauthorised()
+        return url, f"the Prefect server at {url} answered {exc.response.status_code}"
+    except httpx.HTTPError as exc:
+        return url, f"the Prefect server at {url} (PREFECT_API_URL) cannot be reached: {exc}"
+    sent = "credentials from PREFECT_API_AUTH_STRING" if _auth_set() else "no credentials"
+    return f"{url}: Prefect {version}, answers with {sent}", None
+
+
+def unauthorised() -> str:
+    """What to do when the Prefect server ($PREFECT_API_URL) refuses this process."""
+    from prefect.settings import get_current_settings
+
+    url = get_current_settings().api.url
+    if _auth_set():
+        return (
+            f"the Prefect server at {url} refused the credentials in {AUTH_ENV}: set it "
+            f"to the user:password the server was started with ({SERVER_AUTH_ENV} there)"
+        )
+    return (
+        f"the Prefect server at {url} requires authentication: set {AUTH_ENV} to the "
+        "user:password it was started with"
+    )
+
+
+def _auth_set() -> bool:
+    """Whether Prefect's settings (the environment, a .env file, the profile) hold
+    credentials for the server."""
+    from prefect.settings import get_current_settings
+
+    auth = get_current_settings().api.auth_string
+    return bool(auth and auth.get_secret_value())
 
 
 def fail(message: str) -> NoReturn:

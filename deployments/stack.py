@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -51,9 +52,13 @@ DEFAULT_HOME = Path("artifacts/stack")
 DEFAULT_PORT = 4200
 HOST = "127.0.0.1"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+WILDCARDS = {"0.0.0.0", "::"}
 AUTH_ENV = "PREFECT_API_AUTH_STRING"
 SERVER_AUTH_ENV = "PREFECT_SERVER_API_AUTH_STRING"
-API_KEY_ENV = "PREFECT_API_KEY"
+# Prefect's settings read a .env file in the working folder, which for every process of the
+# stack is the repository.
+DOTENV = ROOT / ".env"
+CREDENTIALS_RECORD = "credentials.json"
 
 
 class StackError(RuntimeError):
@@ -68,7 +73,8 @@ class Stack:
     port: int = DEFAULT_PORT
     database_url: str | None = None
     host: str = HOST
-    """The address the server binds; any but loopback needs credentials."""
+    """The address the server binds; any but loopback needs credentials, and every address
+    (0.0.0.0, ::) needs ``public_url``."""
     public_url: str | None = None
     """The address browsers and other hosts reach the server at (None: ``http://<host>:<port>``);
     the UI sends its API calls there."""
@@ -82,21 +88,32 @@ class Stack:
     def __post_init__(self) -> None:
         if self.crash_after_seconds is not None:
             check_zombie_seconds(self.crash_after_seconds)
+        if self.host in WILDCARDS and not self.public_url:
+            raise StackError(
+                f"--host {self.host} listens on every address of this host: give "
+                "--public-url, the address browsers reach the server at"
+            )
+
+    @property
+    def local_url(self) -> str:
+        """Where the stack's own processes reach the server, on this host."""
+        host = HOST if self.host in WILDCARDS else self.host
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
 
     @property
     def api_url(self) -> str:
-        """Where the stack's own processes reach the API: on this host, over loopback."""
-        return f"http://{HOST}:{self.port}/api"
-
-    @property
-    def ui_api_url(self) -> str:
-        """Where the UI, in a browser on any host, reaches the API."""
-        base = self.public_url or f"http://{self.host}:{self.port}"
-        return base.rstrip("/") + "/api"
+        """Where the stack's own processes reach the API."""
+        return f"{self.local_url}/api"
 
     @property
     def ui_url(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        """Where a browser opens the UI."""
+        return (self.public_url or self.local_url).rstrip("/")
+
+    @property
+    def ui_api_url(self) -> str:
+        """Where the UI, in a browser on any host, sends its API calls."""
+        return f"{self.ui_url}/api"
 
     def env(self) -> dict[str, str]:
         """Environment of every process of the stack (and of clients that talk to it)."""
@@ -129,14 +146,19 @@ class Stack:
         return {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()}
 
 
-def credentials(environ: Mapping[str, str] = os.environ) -> str | None:
+def credentials(environ: Mapping[str, str] | None = None) -> str | None:
     """The stack's ``user:password`` from ``$PREFECT_API_AUTH_STRING`` (or the server's
     ``$PREFECT_SERVER_API_AUTH_STRING``: one pair serves both), None when neither is set.
 
-    Raises StackError, naming the variable and never echoing its value, when the value is
-    not ``user:password``, when the two variables differ, or when ``$PREFECT_API_KEY`` is
-    set too (Prefect's clients would send the key instead, and this server refuses it).
+    ``environ`` defaults to this process's environment over the repository's ``.env``
+    file, which Prefect reads too. Raises StackError, naming the variable and never
+    echoing its value, when the value is not ``user:password`` or the two variables differ.
     """
+    if environ is None:
+        from dotenv import dotenv_values
+
+        dotenv = {k: v for k, v in dotenv_values(DOTENV).items() if v is not None}
+        environ = {**dotenv, **os.environ}
     client, server = environ.get(AUTH_ENV) or None, environ.get(SERVER_AUTH_ENV) or None
     if client and server and client != server:
         raise StackError(
@@ -150,11 +172,6 @@ def credentials(environ: Mapping[str, str] = os.environ) -> str | None:
     user, colon, password = auth.partition(":")
     if not (colon and user.strip() and password.strip()):
         raise StackError(f"{name} must be user:password: a user name, a colon and a password")
-    if environ.get(API_KEY_ENV):
-        raise StackError(
-            f"{API_KEY_ENV} is set: Prefect's clients send it instead of {name}, and a "
-            f"self-hosted server refuses it; unset {API_KEY_ENV}"
-        )
     return auth
 
 
@@ -174,6 +191,7 @@ def up(stack: Stack, timeout: float = 90) -> dict[str, int]:
     pids = {"server": _ensure(stack, "server", server, server_env)}
     _wait_healthy(stack, timeout)
     _check_credentials(stack, auth)
+    _renew_clients(stack, auth)
     _run_apply(stack)
     for pool in WORK_POOLS:
         name = f"worker-{pool.name}"
@@ -267,12 +285,45 @@ def _check_credentials(stack: Stack, auth: str | None) -> None:
             "it to the user:password the server was started with, or run `down` and `up` "
             "to start the server with the new one"
         )
-    answer.raise_for_status()
+    if answer.is_error:
+        raise StackError(
+            f"the Prefect server at {stack.ui_url} answered {answer.status_code} to "
+            f"{url}; see {stack.home / 'server.log'}"
+        )
     if auth is not None and httpx.get(url, timeout=10).status_code != 401:
         raise StackError(
             f"{AUTH_ENV} is set, but the Prefect server at {stack.ui_url} was started "
             "without authentication: run `down`, then `up`, to start it with authentication"
         )
+
+
+def _renew_clients(stack: Stack, auth: str | None) -> None:
+    """Stop the workers and the watcher that run with other credentials than ``auth`` (the
+    server alone was restarted with new ones), so that ``up`` starts them again with these.
+
+    What the processes were started with is kept as a salted hash, readable by the stack's
+    user alone."""
+    record = stack.home / CREDENTIALS_RECORD
+    if record.exists():
+        kept = json.loads(record.read_text())
+        if kept["sha256"] == _digest(auth, bytes.fromhex(kept["salt"])):
+            return
+        for pid_file in stack.home.glob("*.pid"):
+            entry = json.loads(pid_file.read_text())
+            if pid_file.stem != "server" and _alive(entry):
+                log.info("%s runs with other credentials: restarting it", pid_file.stem)
+                _stop(entry["pid"], timeout=30)
+                pid_file.unlink()
+    salt = os.urandom(16)
+    written = record.with_suffix(".tmp")
+    written.unlink(missing_ok=True)
+    written.touch(mode=0o600)
+    written.write_text(json.dumps({"salt": salt.hex(), "sha256": _digest(auth, salt)}) + "\n")
+    written.replace(record)
+
+
+def _digest(auth: str | None, salt: bytes) -> str:
+    return hashlib.pbkdf2_hmac("sha256", (auth or "").encode(), salt, 100_000).hex()
 
 
 def _run_apply(stack: Stack) -> None:
@@ -361,16 +412,16 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     home = args.home.resolve()
     if args.command == "up":
-        stack = Stack(
-            home=home,
-            port=args.port,
-            database_url=args.database_url,
-            host=args.host,
-            public_url=args.public_url,
-            crash_after_seconds=args.crash_after_seconds,
-        )
         started = time.perf_counter()
         try:
+            stack = Stack(
+                home=home,
+                port=args.port,
+                database_url=args.database_url,
+                host=args.host,
+                public_url=args.public_url,
+                crash_after_seconds=args.crash_after_seconds,
+            )
             up(stack)
         except StackError as exc:
             log.error("error: %s", exc)
