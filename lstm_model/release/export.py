@@ -103,7 +103,8 @@ def export_model(
     )
 
     ids_spec = tf.TensorSpec([config.tflite_batch_size, tokeniser.maxlen], tf.int32, name="ids")
-    predict = tf.function(lambda ids: model(ids, training=False), input_signature=[ids_spec])
+    lite_model = unrolled(model)
+    predict = tf.function(lambda ids: lite_model(ids, training=False), input_signature=[ids_spec])
     frozen = convert_variables_to_constants_v2(predict.get_concrete_function())
     converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # no Flex ops
@@ -112,6 +113,39 @@ def export_model(
     seconds = time.perf_counter() - started
     log.info("exported SavedModel %s and TFLite %s in %.1f s", serving_dir, tflite_path, seconds)
     return ExportResult(saved_model_dir=serving_dir, tflite_path=tflite_path, seconds=seconds)
+
+
+def unrolled(model: Any) -> Any:
+    """The same model, weights shared by value, with every LSTM unrolled over its time steps.
+
+    For the TFLite export only. LiteRT runs a loop (the WHILE op Keras 3's LSTM becomes) by
+    copying the loop's state at every step. Unrolled, the default model scored 4.9 times the
+    rows per second with the same probabilities (max diff 6e-7 either way); it converts in
+    about 60 s instead of 10, which still halves export and parity. Returns ``model``
+    itself when it has no LSTM.
+    """
+    import keras
+
+    config = model.get_config()
+    found = []
+
+    def unroll(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("class_name") == "LSTM":
+                node["config"]["unroll"] = True
+                found.append(node)
+            for value in node.values():
+                unroll(value)
+        elif isinstance(node, list):
+            for value in node:
+                unroll(value)
+
+    unroll(config)
+    if not found:
+        return model
+    clone = keras.Model.from_config(config)
+    clone.set_weights(model.get_weights())
+    return clone
 
 
 def _keras_backend() -> str:

@@ -15,7 +15,7 @@ from lstm_model.data.ingest import load_reviews
 from lstm_model.data.tokeniser import Tokeniser
 from lstm_model.errors import ArtifactError
 from lstm_model.release.config import ExportConfig
-from lstm_model.release.export import _tf_encode, tflite_predict
+from lstm_model.release.export import _tf_encode, tflite_predict, unrolled
 from lstm_model.release.promotion import (
     ParityFailed,
     export_candidate,
@@ -140,9 +140,32 @@ def test_tflite_model_uses_builtin_ops_with_embedded_weights(
     interpreter = Interpreter(model_path=str(path))
     interpreter.allocate_tensors()
     ops = {op["op_name"] for op in interpreter._get_ops_details()}
-    assert "WHILE" in ops and not any(op.startswith("Flex") for op in ops)
+    assert not any(op.startswith("Flex") for op in ops)
+    # The LSTM unrolled into its steps: no loop, whose state LiteRT copies at every step.
+    assert "WHILE" not in ops and {"FULLY_CONNECTED", "TANH", "LOGISTIC"} <= ops
     assert "READ_VARIABLE" not in ops and "VAR_HANDLE" not in ops  # weights are constants
     assert interpreter.get_input_details()[0]["shape"].tolist() == [16, 40]
+
+
+def test_unrolling_changes_no_probability_and_leaves_the_model_as_it_was() -> None:
+    from lstm_model.model.builders import build_model
+    from lstm_model.model.config import ModelConfig
+
+    for config in (TINY_MODEL, ModelConfig(architecture="lstm", units=4, embedding_dim=4)):
+        model = build_model(config, vocab_size=300, maxlen=40)
+        clone = unrolled(model)
+        lstms = [layer for layer in clone._flatten_layers() if type(layer).__name__ == "LSTM"]
+        assert lstms and all(layer.unroll for layer in lstms)
+        assert not any(
+            layer.unroll for layer in model._flatten_layers() if type(layer).__name__ == "LSTM"
+        )
+        ids = np.random.default_rng(0).integers(0, 300, size=(32, 40)).astype("int32")
+        np.testing.assert_allclose(clone.predict_on_batch(ids), model.predict_on_batch(ids),
+                                   atol=1e-6)  # fmt: skip
+    import keras
+
+    dense = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    assert unrolled(dense) is dense  # nothing to unroll: the model itself
 
 
 def test_saved_model_signature_takes_raw_text(exported_version, registry_root) -> None:  # type: ignore[no-untyped-def]
