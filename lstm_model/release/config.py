@@ -21,6 +21,13 @@ class ExportConfig(FrozenConfig):
     tflite_batch_size: int = Field(
         64, ge=1, le=4096, description="Static batch size of the TFLite model."
     )
+    tflite_unroll_max_steps: int = Field(
+        1000,
+        ge=0,
+        le=10_000,
+        description="The TFLite model's LSTM is unrolled (it scores faster) when it reads "
+        "at most this many steps; longer, it stays a loop (unrolling converts slower).",
+    )
 
 
 class RetentionConfig(FrozenConfig):

@@ -95,45 +95,55 @@ def export_model(
     signature = module.serve.get_concrete_function()
     tf.saved_model.save(module, str(serving_dir), signatures={SIGNATURE: signature})
 
-    # A static input shape lets the LSTM's while loop lower to built-in ops; freezing the
-    # variables first embeds the weights (the converter leaves reads inside the loop as
-    # resource variables otherwise, which LiteRT cannot run).
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2,
-    )
-
-    ids_spec = tf.TensorSpec([config.tflite_batch_size, tokeniser.maxlen], tf.int32, name="ids")
-    lite_model = unrolled(model)
-    predict = tf.function(lambda ids: lite_model(ids, training=False), input_signature=[ids_spec])
-    frozen = convert_variables_to_constants_v2(predict.get_concrete_function())
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # no Flex ops
     tflite_path = out_dir / Path(layout.TFLITE).name
-    tflite_path.write_bytes(converter.convert())
+    lite_model = unrolled(model, config.tflite_unroll_max_steps)
+    tflite_path.write_bytes(tflite_bytes(lite_model, config.tflite_batch_size, tokeniser.maxlen))
     seconds = time.perf_counter() - started
     log.info("exported SavedModel %s and TFLite %s in %.1f s", serving_dir, tflite_path, seconds)
     return ExportResult(saved_model_dir=serving_dir, tflite_path=tflite_path, seconds=seconds)
 
 
-def unrolled(model: Any) -> Any:
-    """The same model, weights shared by value, with every LSTM unrolled over its time steps.
+def tflite_bytes(model: Any, batch: int, maxlen: int) -> bytes:
+    """The TFLite flatbuffer of ``model`` over ``[batch, maxlen]`` token ids: built-in ops
+    only, weights embedded."""
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
 
-    For the TFLite export only. LiteRT runs a loop (the WHILE op Keras 3's LSTM becomes) by
-    copying the loop's state at every step. Unrolled, the default model scored 4.9 times the
-    rows per second with the same probabilities (max diff 6e-7 either way); it converts in
-    about 60 s instead of 10, which still halves export and parity. Returns ``model``
-    itself when it has no LSTM.
+    # A static input shape lets a recurrent loop lower to built-in ops; freezing the
+    # variables first embeds the weights (the converter leaves reads inside a loop as
+    # resource variables otherwise, which LiteRT cannot run).
+    ids_spec = tf.TensorSpec([batch, maxlen], tf.int32, name="ids")
+    predict = tf.function(lambda ids: model(ids, training=False), input_signature=[ids_spec])
+    frozen = convert_variables_to_constants_v2(predict.get_concrete_function())
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # no Flex ops
+    return bytes(converter.convert())
+
+
+def unrolled(model: Any, max_steps: int) -> Any:
+    """The same model and weights with every LSTM unrolled over its time steps, for the
+    TFLite export; ``model`` itself when it has no LSTM, or one over more than
+    ``max_steps`` steps (the conversion's time and memory grow with the steps).
+
+    Keras 3's LSTM converts to a WHILE loop, whose state LiteRT copies at every step;
+    unrolled, it scores several times as fast with the same probabilities (figures in
+    docs/benchmarks.md). An unrolled LSTM also never traces the cuDNN kernel, which has no
+    TFLite op.
     """
-    import keras
-
+    steps = _lstm_steps(model)
+    if steps is None:
+        return model
+    if steps > max_steps:
+        log.info("TFLite: an LSTM of %d steps stays a loop (limit %d)", steps, max_steps)
+        return model
     config = model.get_config()
-    found = []
 
     def unroll(node: Any) -> None:
         if isinstance(node, dict):
             if node.get("class_name") == "LSTM":
                 node["config"]["unroll"] = True
-                found.append(node)
             for value in node.values():
                 unroll(value)
         elif isinstance(node, list):
@@ -141,11 +151,25 @@ def unrolled(model: Any) -> Any:
                 unroll(value)
 
     unroll(config)
-    if not found:
-        return model
-    clone = keras.Model.from_config(config)
+    clone = type(model).from_config(config)
     clone.set_weights(model.get_weights())
     return clone
+
+
+def _lstm_steps(model: Any) -> int | None:
+    """The most time steps any LSTM of ``model`` reads (None: it has no LSTM)."""
+    import keras
+
+    steps = [
+        int(layer.input.shape[1])
+        for layer in model.layers
+        if isinstance(layer, keras.layers.LSTM)
+        or (
+            isinstance(layer, keras.layers.Bidirectional)
+            and isinstance(layer.forward_layer, keras.layers.LSTM)
+        )
+    ]
+    return max(steps) if steps else None
 
 
 def _keras_backend() -> str:

@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import keras
 import numpy as np
 import pyarrow.compute as pc
 import pytest
@@ -147,25 +148,46 @@ def test_tflite_model_uses_builtin_ops_with_embedded_weights(
     assert interpreter.get_input_details()[0]["shape"].tolist() == [16, 40]
 
 
+def _lstms(model: keras.Model) -> list[keras.layers.LSTM]:
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Bidirectional):
+            found += [layer.forward_layer, layer.backward_layer]
+        elif isinstance(layer, keras.layers.LSTM):
+            found.append(layer)
+    return found
+
+
 def test_unrolling_changes_no_probability_and_leaves_the_model_as_it_was() -> None:
     from lstm_model.model.builders import build_model
     from lstm_model.model.config import ModelConfig
 
-    for config in (TINY_MODEL, ModelConfig(architecture="lstm", units=4, embedding_dim=4)):
-        model = build_model(config, vocab_size=300, maxlen=40)
-        clone = unrolled(model)
-        lstms = [layer for layer in clone._flatten_layers() if type(layer).__name__ == "LSTM"]
-        assert lstms and all(layer.unroll for layer in lstms)
-        assert not any(
-            layer.unroll for layer in model._flatten_layers() if type(layer).__name__ == "LSTM"
-        )
+    sequential = keras.Sequential([keras.Input((40,), dtype="int32"),
+                                   keras.layers.Embedding(300, 4), keras.layers.LSTM(3),
+                                   keras.layers.Dense(1)])  # fmt: skip
+    last_state = ModelConfig(architecture="lstm", units=4, embedding_dim=4, pooling="last")
+    for model in (
+        build_model(TINY_MODEL, vocab_size=300, maxlen=40),  # BiLSTM on 30 of 40 steps
+        build_model(last_state, vocab_size=300, maxlen=40),
+        sequential,
+    ):
+        clone = unrolled(model, max_steps=40)
+        assert _lstms(clone) and all(layer.unroll for layer in _lstms(clone))
+        assert not any(layer.unroll for layer in _lstms(model))
+
+        # The same kind of variable in each place (a rebuilt Bidirectional's paths differ).
+        assert [(w.name, tuple(w.shape)) for w in clone.weights] == [
+            (w.name, tuple(w.shape)) for w in model.weights
+        ]
+        for mine, theirs in zip(clone.get_weights(), model.get_weights(), strict=True):
+            np.testing.assert_array_equal(mine, theirs)
         ids = np.random.default_rng(0).integers(0, 300, size=(32, 40)).astype("int32")
         np.testing.assert_allclose(clone.predict_on_batch(ids), model.predict_on_batch(ids),
                                    atol=1e-6)  # fmt: skip
-    import keras
-
+    tiny = build_model(TINY_MODEL, vocab_size=300, maxlen=40)
+    assert unrolled(tiny, max_steps=29) is tiny  # 30 steps: over the limit, it stays a loop
     dense = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
-    assert unrolled(dense) is dense  # nothing to unroll: the model itself
+    assert unrolled(dense, max_steps=40) is dense  # nothing to unroll
 
 
 def test_saved_model_signature_takes_raw_text(exported_version, registry_root) -> None:  # type: ignore[no-untyped-def]
