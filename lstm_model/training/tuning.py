@@ -10,6 +10,7 @@ configuration is saved by name (``configs/<name>.json``) for the retraining flow
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from datetime import UTC, datetime
@@ -20,7 +21,7 @@ import keras
 import keras_tuner as kt
 import numpy as np
 
-from lstm_model.artifacts import sha256_text
+from lstm_model.artifacts import atomic_write_json, sha256_text
 from lstm_model.data.config import TokeniserConfig
 from lstm_model.data.dataset import TokenisedResult, load_split
 from lstm_model.data.splits import stratified_split
@@ -91,18 +92,20 @@ def run_search(
     directory = workspace / "tuning" / key
     hypermodel = LstmHyperModel(space, training)
     common: dict[str, Any] = {
-        "objective": OBJECTIVE,
-        "seed": training.seed,
         "directory": str(directory),
         "project_name": config.algorithm,
         "overwrite": False,
     }
+    _check_state_files(directory / config.algorithm)
     if config.algorithm == "random":
-        tuner = kt.RandomSearch(hypermodel, max_trials=config.max_trials, **common)
+        oracle: kt.Oracle = _RandomSearchOracle(OBJECTIVE, config.max_trials, seed=training.seed)
+        tuner: kt.Tuner = _Tuner(oracle=oracle, hypermodel=hypermodel, **common)
     else:
-        tuner = kt.Hyperband(
-            hypermodel, max_epochs=config.epochs, factor=config.hyperband_factor, **common
-        )
+        oracle = _HyperbandOracle(
+            OBJECTIVE, max_epochs=config.epochs, factor=config.hyperband_factor,
+            seed=training.seed,
+        )  # fmt: skip
+        tuner = _Hyperband(oracle=oracle, hypermodel=hypermodel, **common)
     finished = _finished(tuner)
     log.info("%s search in %s: %d trials already finished", config.algorithm, directory, finished)
     keras.utils.set_random_seed(training.seed)
@@ -199,3 +202,48 @@ class LstmHyperModel(kt.HyperModel):
         return model.fit(
             cut(x, size, length), y, validation_data=(cut(x_val, size, length), y_val), **kwargs
         )
+
+
+def _check_state_files(project: Path) -> None:
+    """Refuse a search folder whose state files (those Keras Tuner reloads) do not parse."""
+    names = ("oracle.json", "tuner*.json", "trial_*/trial.json")
+    for path in sorted(p for name in names for p in project.glob(name)):
+        try:
+            json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise PipelineError(
+                f"the search state file {path} is damaged ({error}); delete its trial folder "
+                f"to run that trial again, or the whole folder {project} to start afresh"
+            ) from error
+
+
+# Keras Tuner writes its state files in place, so a search killed during a write could
+# not be continued: these classes write the same state through a temporary file.
+class _AtomicOracle(kt.Oracle):
+    def save(self) -> None:
+        atomic_write_json(Path(self._get_oracle_fname()), self.get_state())
+
+    def _save_trial(self, trial: Any) -> None:
+        atomic_write_json(Path(self._get_trial_dir(trial.trial_id)) / "trial.json",
+                          trial.get_state())  # fmt: skip
+
+
+class _RandomSearchOracle(_AtomicOracle, kt.oracles.RandomSearchOracle):
+    pass
+
+
+class _HyperbandOracle(_AtomicOracle, kt.oracles.HyperbandOracle):
+    pass
+
+
+class _Tuner(kt.Tuner):
+    def save(self) -> None:
+        if not self._is_worker():
+            self.oracle.save()
+        atomic_write_json(Path(self._get_tuner_fname()), self.get_state())
+
+
+class _Hyperband(_Tuner, kt.Hyperband):
+    def __init__(self, oracle: kt.Oracle, hypermodel: kt.HyperModel, **kwargs: Any) -> None:
+        # kt.Hyperband.__init__ only builds a HyperbandOracle; this one is given instead.
+        kt.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -98,10 +99,21 @@ def test_a_killed_search_continues_from_its_finished_trials(widest, tmp_path) ->
         os.killpg(child.pid, signal.SIGKILL)
         child.wait()
     first = trials[0].read_text()
+    oracle_state = trials[0].parent.parent / "oracle.json"
+    kept = tmp_path / "oracle-before.json"
+    os.link(oracle_state, kept)  # a write in place would change this link's text too
+    before = kept.read_text()
     result = run_search(widest, SPACE, config, TRAIN, tmp_path)
     assert trials[0].read_text() == first  # the finished trial was not run again
     assert len(result.trials) == 3 and {t["status"] for t in result.trials} == {"COMPLETED"}
     assert sorted(t["trial"] for t in result.trials) == ["0", "1", "2"]
+    assert kept.read_text() == before != oracle_state.read_text()  # replaced by a rename
+    assert not list(trials[0].parent.parent.glob("**/.*.tmp-*"))
+
+    damaged = trials[1]
+    damaged.write_text(damaged.read_text()[:40])  # as a write cut short by a kill would leave it
+    with pytest.raises(PipelineError, match=rf"state file {re.escape(str(damaged))} is damaged"):
+        run_search(widest, SPACE, config, TRAIN, tmp_path)
 
 
 def test_hyperband_gives_trials_their_epochs(widest, tmp_path) -> None:  # type: ignore[no-untyped-def]
