@@ -56,10 +56,16 @@ NEW_COMMANDS = {
 NEW_HAND_WRITTEN = {"retrain": {"--force"}}
 
 
-def _cli(*args: str, home: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def _cli(
+    *args: str, home: Path, timeout: float = 300, api_url: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The command in a child process; with ``api_url``, its flows report to that server
+    instead of a temporary one of their own."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "LSTM_PIPELINE"))}
     (home / "prefect").mkdir(exist_ok=True)
     env.update(PREFECT_HOME=str(home / "prefect"), COLUMNS="200")
+    if api_url is not None:
+        env["PREFECT_API_URL"] = api_url
     return subprocess.run(
         [sys.executable, "-m", "cli", *args],
         cwd=home,
@@ -115,10 +121,13 @@ def test_retrain_runs_the_flow_locally(fixture_archive: Path, tmp_path: Path) ->
     assert "error: version 1 is the first champion: nothing to roll back to" in rollback.stderr
 
 
-def test_contract_failure_exits_1_with_the_reason(fixture_archive: Path, tmp_path: Path) -> None:
+def test_contract_failure_exits_1_with_the_reason(
+    fixture_archive: Path, tmp_path: Path, prefect_harness: str
+) -> None:
     out = _cli(
-        "retrain", "--source", str(fixture_archive), "--workspace", str(tmp_path), home=tmp_path
-    )
+        "retrain", "--source", str(fixture_archive), "--workspace", str(tmp_path),
+        home=tmp_path, api_url=prefect_harness,
+    )  # fmt: skip
     assert out.returncode == 1
     error = out.stderr[out.stderr.index("error: ") :]
     assert "expect_table_row_count_to_be_between(min_value=1000" in error

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 from prefect import flow
@@ -11,7 +13,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from data_contracts.config import ReviewsContractConfig
-from flows.retrain import retrain
+from flows.retrain import RetrainOutputs, retrain
 from lstm_model.artifacts import sha256_file
 from lstm_model.data.config import LabelledConfig
 from lstm_model.data.spans import ROWS_FILE, list_spans, restore, retire
@@ -27,14 +29,22 @@ from tests.helpers.tiny import tiny_flow_kwargs
 pytestmark = pytest.mark.usefixtures("prefect_harness")  # one test server for the session
 
 
-def _artifact(key: str) -> str:
+def _artifact(key: str, run: UUID | None = None) -> str:
+    """The latest artifact with this key (of this flow run, when given)."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterKey,
+    )
     from prefect.client.schemas.sorting import ArtifactSort
 
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=[key]),
+                flow_run_id=None if run is None else ArtifactFilterFlowRunId(any_=[run]),
+            ),
             sort=ArtifactSort.CREATED_DESC,
             limit=1,
         )
@@ -42,8 +52,39 @@ def _artifact(key: str) -> str:
     return str(found[0].data)
 
 
-def test_flow_produces_hashed_artifacts_and_reports(fixture_archive: Path, tmp_path: Path) -> None:
-    outputs = retrain(source=str(fixture_archive), workspace=tmp_path, **tiny_flow_kwargs())
+class FirstRun:
+    """One tiny retrain from an empty workspace (version 1, the champion), shared by the
+    tests that go on from there: each works on its own copy of the workspace."""
+
+    def __init__(self, workspace: Path, run: UUID, outputs: RetrainOutputs) -> None:
+        self.workspace, self.run, self.outputs = workspace, run, outputs
+
+    def copy_to(self, target: Path) -> RetrainOutputs:
+        """Copy the workspace (times kept) to ``target``; the outputs with its paths there."""
+        shutil.copytree(self.workspace, target, symlinks=True, dirs_exist_ok=True)
+        moved = {
+            name: target / value.relative_to(self.workspace)
+            for name, value in self.outputs
+            if isinstance(value, Path) and value.is_relative_to(self.workspace)
+        }
+        return self.outputs.model_copy(update=moved)
+
+
+@pytest.fixture(scope="module")
+def first_run(
+    fixture_archive: Path, tmp_path_factory: pytest.TempPathFactory, prefect_harness: str
+) -> FirstRun:
+    workspace = tmp_path_factory.mktemp("first-run")
+    state = retrain(
+        source=str(fixture_archive), workspace=workspace, **tiny_flow_kwargs(), return_state=True
+    )
+    return FirstRun(workspace, state.state_details.flow_run_id, state.result())
+
+
+def test_flow_produces_hashed_artifacts_and_reports(
+    fixture_archive: Path, first_run: FirstRun
+) -> None:
+    outputs, run, tmp_path = first_run.outputs, first_run.run, first_run.workspace
     assert sha256_file(outputs.reviews_path) == outputs.reviews_sha256
     assert sha256_file(outputs.tokenised_path) == outputs.tokenised_sha256
     assert sha256_file(outputs.tokeniser_dir / "vocab.txt") == outputs.vocab_sha256
@@ -51,13 +92,13 @@ def test_flow_produces_hashed_artifacts_and_reports(fixture_archive: Path, tmp_p
     manifest = json.loads((outputs.tokeniser_dir / "manifest.json").read_text())
     assert manifest["inputs"]["reviews"] == outputs.reviews_sha256
     assert Path(outputs.data_docs.removeprefix("file://")).is_file()
-    report = _artifact("contract-imdb-reviews")
+    report = _artifact("contract-imdb-reviews", run)
     assert "passed" in report and "4 review texts appear in both train and test" in report
-    assert "passed" in _artifact("contract-imdb-tokenised")
+    assert "passed" in _artifact("contract-imdb-tokenised", run)
     # model half: registered, gated, exported with parity, promoted
     assert outputs.model_version == outputs.champion == 1
     assert "no champion yet" in outputs.gate and "passed" in outputs.parity
-    evaluation = _artifact("model-evaluation")
+    evaluation = _artifact("model-evaluation", run)
     assert "| accuracy |" in evaluation and "data:image/png;base64," in evaluation
     # the linear baseline, reported beside the model
     assert outputs.baseline_metrics is not None and outputs.baseline_metrics.n == 204
@@ -106,9 +147,9 @@ def test_the_tuning_flow_saves_a_config_that_retraining_takes(
 
 
 def test_gate_rejection_keeps_the_champion_and_fails_the_flow(
-    fixture_archive: Path, tmp_path: Path, prefect_harness: str
+    fixture_archive: Path, tmp_path: Path, prefect_harness: str, first_run: FirstRun
 ) -> None:
-    first = retrain(source=str(fixture_archive), workspace=tmp_path, **tiny_flow_kwargs())
+    first = first_run.copy_to(tmp_path)
     state = retrain(
         source=str(fixture_archive),
         workspace=tmp_path,
@@ -135,15 +176,17 @@ def test_gate_rejection_keeps_the_champion_and_fails_the_flow(
     assert f"prefect.flow-run.{state.state_details.flow_run_id}" in related_ids(event)
 
 
-def test_regression_against_the_champion_is_refused(fixture_archive: Path, tmp_path: Path) -> None:
-    first = retrain(source=str(fixture_archive), workspace=tmp_path, **tiny_flow_kwargs())
+def test_regression_against_the_champion_is_refused(
+    fixture_archive: Path, tmp_path: Path, first_run: FirstRun
+) -> None:
+    first = first_run.copy_to(tmp_path)
     Registry(tmp_path / "registry").seal(
         1, {"metrics": {**first.metrics.model_dump(), "accuracy": 0.99}}
     )
     state = retrain(
         source=str(fixture_archive),
         workspace=tmp_path,
-        **tiny_flow_kwargs(training=TrainConfig(epochs=1, batch_size=32, seed=7)),
+        **tiny_flow_kwargs(training=TrainConfig(epochs=1, ngram_epochs=1, batch_size=32, seed=7)),
         return_state=True,
     )
     assert state.is_failed()
@@ -157,7 +200,7 @@ def test_regression_against_the_champion_is_refused(fixture_archive: Path, tmp_p
     again = retrain(
         source=str(fixture_archive),
         workspace=tmp_path,
-        **tiny_flow_kwargs(training=TrainConfig(epochs=1, batch_size=32, seed=7)),
+        **tiny_flow_kwargs(training=TrainConfig(epochs=1, ngram_epochs=1, batch_size=32, seed=7)),
     )
     assert again.model_version == 2 and again.champion == 1 and again.metrics is None
     assert again.nothing_new.startswith("nothing new since version 2, which was built from")
@@ -170,10 +213,10 @@ def _files_and_times(root: Path) -> list[tuple[str, int]]:
 
 
 def test_a_second_run_with_nothing_new_trains_nothing_and_force_trains(
-    fixture_archive: Path, tmp_path: Path
+    fixture_archive: Path, tmp_path: Path, first_run: FirstRun
 ) -> None:
     kwargs = {"source": str(fixture_archive), "workspace": tmp_path, **tiny_flow_kwargs()}
-    first = retrain(**kwargs)
+    first = first_run.copy_to(tmp_path)
     registry = tmp_path / "registry"
     stamp = first.tokenised_path.stat().st_mtime_ns
     listing = _files_and_times(tmp_path)
@@ -197,7 +240,7 @@ def test_a_second_run_with_nothing_new_trains_nothing_and_force_trains(
 
 
 def test_a_labelled_drop_is_a_new_dataset_version_and_retiring_it_is_nothing_new(
-    fixture_archive: Path, tmp_path: Path, reviews_frame
+    fixture_archive: Path, tmp_path: Path, reviews_frame, first_run: FirstRun
 ) -> None:
     # tiny models differ by chance from one training set to the next: no regression rule
     gate = GateConfig(min_accuracy=0.0, min_margin_over_baseline=None, max_regression=1.0)
@@ -205,7 +248,7 @@ def test_a_labelled_drop_is_a_new_dataset_version_and_retiring_it_is_nothing_new
         "source": str(fixture_archive), "workspace": tmp_path, **tiny_flow_kwargs(),
         "labelled": LabelledConfig(settle_seconds=0), "gate_config": gate,
     }  # fmt: skip
-    first = retrain(**kwargs)
+    first = first_run.copy_to(tmp_path)  # the labelled settings change no build without a drop
     assert first.dataset_version == first.reviews_sha256 and first.spans == []
     write_drop(tmp_path / "labelled" / "inbox" / "shop.csv", labelled_rows(reviews_frame, 60))
 

@@ -31,7 +31,7 @@ def tiny_flow_kwargs(**overrides: object) -> dict[str, object]:
     return {
         "tokeniser": TINY_TOKENISER,
         "model": ModelConfig(units=8, embedding_dim=8, ngram_buckets=4096),
-        "training": TrainConfig(epochs=2, batch_size=32),
+        "training": TINY_TRAIN,
         # the tiny model need not beat the fixture's baseline
         "gate_config": GateConfig(min_accuracy=0.0, min_margin_over_baseline=None),
         "export_config": ExportConfig(tflite_batch_size=16),

@@ -14,11 +14,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _cli(*args: str, home: Path, backend: str | None) -> subprocess.CompletedProcess[str]:
+def _cli(
+    *args: str, home: Path, backend: str | None, api_url: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "LSTM_PIPELINE"))}
     env.pop("KERAS_BACKEND", None)
     (home / "prefect").mkdir(exist_ok=True)
     env.update(PREFECT_HOME=str(home / "prefect"), PYTHONPATH=str(ROOT), COLUMNS="200")
+    if api_url is not None:  # the flows report there, not to a temporary server of their own
+        env["PREFECT_API_URL"] = api_url
     if backend is not None:
         env["KERAS_BACKEND"] = backend
     return subprocess.run(
@@ -52,13 +56,14 @@ def test_doctor_says_plainly_where_training_runs(tmp_path: Path) -> None:
 
 
 def test_a_retrain_on_jax_trains_there_and_exports_on_tensorflow(
-    fixture_archive: Path, tmp_path: Path
+    fixture_archive: Path, tmp_path: Path, prefect_harness: str
 ) -> None:
     tiny = ["--min-rows", "100", "--vocab-size", "3000", "--maxlen", "40", "--units", "8",
-            "--embedding-dim", "8", "--epochs", "1", "--min-accuracy", "0", "--no-baseline"]  # fmt: skip
+            "--embedding-dim", "8", "--epochs", "1", "--min-accuracy", "0",
+            "--no-baseline"]  # fmt: skip
     out = _cli(
         "retrain", "--source", str(fixture_archive), "--workspace", str(tmp_path / "ws"), *tiny,
-        home=tmp_path, backend="jax",
+        home=tmp_path, backend="jax", api_url=prefect_harness,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-4000:]
     outputs = json.loads(out.stdout[out.stdout.index("{") :])
