@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 DEFAULT_SOURCE = "../shared/data/aclImdb_v1_labeled.tar.gz"
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|<br\s*/?>", re.IGNORECASE)
 
 
 def parser(description: str) -> argparse.ArgumentParser:
@@ -18,6 +19,14 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--source", type=Path, default=Path(DEFAULT_SOURCE))
     p.add_argument("--workspace", type=Path, default=Path("artifacts/benchmarks"))
     return p
+
+
+def last_sentence(text: str, words: int = 5) -> str | None:
+    """The last sentence of ``text`` with at least ``words`` words (None when none has)."""
+    for sentence in reversed([s.strip() for s in _SENTENCE.split(text)]):
+        if len(sentence.split()) >= words:
+            return sentence
+    return None
 
 
 def prepare(source: Path, workspace: Path, tokeniser):  # type: ignore[no-untyped-def]

@@ -29,17 +29,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from _common import parser
+from _common import last_sentence, parser
 
 DOMAIN = "short"
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|<br\s*/?>", re.IGNORECASE)
 
 
 def _retrain(source: Path, workspace: Path, *extra: str) -> tuple[float, int, str]:
@@ -52,13 +50,6 @@ def _retrain(source: Path, workspace: Path, *extra: str) -> tuple[float, int, st
     seconds = time.perf_counter() - started
     said = done.stdout[done.stdout.index("{") :] if "{" in done.stdout else done.stderr[-2000:]
     return seconds, done.returncode, said
-
-
-def _last_sentence(text: str, words: int = 5) -> str | None:
-    for sentence in reversed([s.strip() for s in _SENTENCE.split(text)]):
-        if len(sentence.split()) >= words:
-            return sentence
-    return None
 
 
 def _half_a(text: str) -> bool:
@@ -102,7 +93,7 @@ def main() -> None:
     order = np.random.default_rng(0).permutation(np.flatnonzero(in_a))
     rows = []
     for i in order:
-        sentence = _last_sentence(texts[i])
+        sentence = last_sentence(texts[i])
         if sentence is not None:
             rows.append((sentence, int(labels[i])))
         if len(rows) == args.rows:

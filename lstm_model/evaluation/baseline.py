@@ -11,6 +11,7 @@ import json
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow.compute as pc
@@ -25,7 +26,7 @@ from lstm_model.artifacts import (
 )
 from lstm_model.data.ingest import IngestResult, load_reviews
 from lstm_model.data.splits import stratified_split
-from lstm_model.data.tokeniser import normalise
+from lstm_model.data.tokeniser import TextBatch, normalise
 from lstm_model.evaluation.config import BaselineConfig
 from lstm_model.evaluation.evaluate import Metrics, compute_metrics
 from lstm_model.training.config import TrainConfig
@@ -56,9 +57,6 @@ def fit_baseline(
     The key hashes the reviews, this config and the validation split (fraction, seed), so
     an unchanged input is a cache hit.
     """
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-
     key = sha256_text(
         "baseline",
         BASELINE_VERSION,
@@ -80,20 +78,9 @@ def fit_baseline(
     y_train = train["label"].to_numpy()
     # The same rows the model trains on: the train split minus its validation share.
     rows, _ = stratified_split(y_train, split.validation_fraction, split.seed)
-    vectoriser = TfidfVectorizer(
-        token_pattern=r"\S+",  # the text is already normalised and space-separated
-        lowercase=False,
-        ngram_range=(1, config.ngram_max),
-        min_df=config.min_df,
-        sublinear_tf=True,
-        dtype=np.float32,
-    )
-    x_train = vectoriser.fit_transform(normalise(train["text"].take(rows)).to_pylist())
-    classifier = LogisticRegression(C=config.c, max_iter=1000)
-    classifier.fit(x_train, y_train[rows])
-    probabilities = classifier.predict_proba(
-        vectoriser.transform(normalise(test["text"]).to_pylist())
-    )[:, 1]
+    classifier = fit_baseline_classifier(train["text"].take(rows), y_train[rows], config)
+    probabilities = baseline_probabilities(classifier, test["text"])
+    features = len(classifier.named_steps["tfidf"].vocabulary_)
     metrics = compute_metrics(test["label"].to_numpy(), probabilities)
     seconds = round(time.perf_counter() - started, 2)
     with staged_artifact(folder) as tmp:
@@ -101,7 +88,7 @@ def fit_baseline(
             tmp / METRICS_FILE,
             {
                 "metrics": metrics.model_dump(),
-                "features": int(x_train.shape[1]),
+                "features": features,
                 "fit_seconds": seconds,
             },
         )
@@ -122,10 +109,35 @@ def fit_baseline(
         "%.0f s",
         config.ngram_max,
         metrics.accuracy,
-        x_train.shape[1],
+        features,
         seconds,
     )
     return _result(folder, cached=False)
+
+
+def fit_baseline_classifier(texts: TextBatch, labels: np.ndarray, config: BaselineConfig) -> Any:
+    """The baseline (a scikit-learn pipeline, TF-IDF then logistic regression) fitted on
+    raw ``texts`` and their labels."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    vectoriser = TfidfVectorizer(
+        token_pattern=r"\S+",  # the text is already normalised and space-separated
+        lowercase=False,
+        ngram_range=(1, config.ngram_max),
+        min_df=config.min_df,
+        sublinear_tf=True,
+        dtype=np.float32,
+    )
+    classifier = LogisticRegression(C=config.c, max_iter=1000)
+    pipeline = Pipeline([("tfidf", vectoriser), ("logistic", classifier)])
+    return pipeline.fit(normalise(texts).to_pylist(), labels)
+
+
+def baseline_probabilities(classifier: Any, texts: TextBatch) -> np.ndarray:
+    """Positive-class probabilities of a fitted baseline for raw ``texts``."""
+    return np.asarray(classifier.predict_proba(normalise(texts).to_pylist())[:, 1])
 
 
 def _result(folder: Path, *, cached: bool) -> BaselineResult:

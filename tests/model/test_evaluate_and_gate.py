@@ -151,3 +151,35 @@ def test_a_slice_fails_only_beyond_the_allowed_drop_and_its_noise() -> None:
     assert passed.passed and "a drop of 0.0300, within the slice's noise (0.0339)" in (
         passed.describe()
     )
+
+
+def test_the_fitted_baseline_is_the_one_the_pipeline_reports(ingested, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import pyarrow.compute as pc
+
+    from lstm_model.data.ingest import load_reviews
+    from lstm_model.data.splits import stratified_split
+    from lstm_model.evaluation.baseline import (
+        baseline_probabilities,
+        fit_baseline,
+        fit_baseline_classifier,
+    )
+    from lstm_model.evaluation.config import BaselineConfig
+    from lstm_model.training.config import TrainConfig
+
+    config, split = BaselineConfig(), TrainConfig()
+    reported = fit_baseline(ingested, config, split, tmp_path)
+    table = load_reviews(ingested, ["split", "label", "text"])
+    train = table.filter(pc.equal(table["split"], "train"))
+    test = table.filter(pc.equal(table["split"], "test"))
+    rows, _ = stratified_split(train["label"].to_numpy(), split.validation_fraction, split.seed)
+    classifier = fit_baseline_classifier(
+        train["text"].take(rows), train["label"].to_numpy()[rows], config
+    )
+    probabilities = baseline_probabilities(classifier, test["text"])
+    assert compute_metrics(test["label"].to_numpy(), probabilities) == reported.metrics
+    assert len(classifier.named_steps["tfidf"].vocabulary_) == reported.features
+    # raw text goes through the tokeniser's normalisation: case and punctuation do not count
+    loud, plain = baseline_probabilities(
+        classifier, ["A GREAT, great film!!", "a great great film"]
+    )
+    assert loud == plain
