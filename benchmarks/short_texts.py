@@ -51,6 +51,14 @@ def main() -> None:
     folder, manifest = registry.load_version(version), registry.manifest(version)
 
     reviews = ingest_reviews(resolve_source(str(args.source)), args.workspace)
+    # The baseline is fitted on the model's training rows: only if these are its reviews.
+    dataset = (manifest.get("fingerprint") or {}).get("dataset", reviews.sha256)
+    if manifest["data"]["reviews_sha256"] != reviews.sha256 or dataset != reviews.sha256:
+        raise SystemExit(
+            f"version {version} was not trained on {args.source} alone (its reviews "
+            f"{manifest['data']['reviews_sha256'][:12]}, dataset {dataset[:12]}; these "
+            f"{reviews.sha256[:12]}): pass the archive it was trained on"
+        )
     table = load_reviews(reviews, ["split", "label", "text"])
     train = table.filter(pc.equal(table["split"], "train"))
     test = table.filter(pc.equal(table["split"], "test"))
@@ -80,7 +88,7 @@ def main() -> None:
         "TF-IDF baseline": lambda xs: baseline_probabilities(baseline, xs),
     }
     print(f"{'':22} {'short slice (95%)':>26} {'whole test split (95%)':>26} {'seconds':>8}")
-    correct = {}
+    correct: dict[tuple[str, str], np.ndarray] = {}
     parts = {"short": (short_texts, short_labels), "whole": (texts, labels)}
     for name, score in scorers.items():
         started = time.perf_counter()

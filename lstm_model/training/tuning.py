@@ -20,8 +20,9 @@ from typing import Any
 import keras
 import keras_tuner as kt
 import numpy as np
+from keras_tuner.engine.trial import Trial, TrialStatus
 
-from lstm_model.artifacts import atomic_write_json, sha256_text
+from lstm_model.artifacts import atomic_write_json, remove_temporary_files, sha256_text
 from lstm_model.data.config import TokeniserConfig
 from lstm_model.data.dataset import TokenisedResult, load_split
 from lstm_model.data.splits import stratified_split
@@ -96,7 +97,10 @@ def run_search(
         "project_name": config.algorithm,
         "overwrite": False,
     }
-    _check_state_files(directory / config.algorithm)
+    project = directory / config.algorithm
+    for folder in (project, *project.glob("trial_*")):  # a kill's half-written state
+        remove_temporary_files(folder)
+    _check_state_files(project)
     if config.algorithm == "random":
         oracle: kt.Oracle = _RandomSearchOracle(OBJECTIVE, config.max_trials, seed=training.seed)
         tuner: kt.Tuner = _Tuner(oracle=oracle, hypermodel=hypermodel, **common)
@@ -212,8 +216,8 @@ def _check_state_files(project: Path) -> None:
             json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise PipelineError(
-                f"the search state file {path} is damaged ({error}); delete its trial folder "
-                f"to run that trial again, or the whole folder {project} to start afresh"
+                f"the search state file {path} is damaged ({error}): the search cannot "
+                f"continue; delete the folder {project} to start it afresh"
             ) from error
 
 
@@ -223,9 +227,21 @@ class _AtomicOracle(kt.Oracle):
     def save(self) -> None:
         atomic_write_json(Path(self._get_oracle_fname()), self.get_state())
 
-    def _save_trial(self, trial: Any) -> None:
+    def _save_trial(self, trial: Trial) -> None:
         atomic_write_json(Path(self._get_trial_dir(trial.trial_id)) / "trial.json",
                           trial.get_state())  # fmt: skip
+
+    def reload(self) -> None:
+        super().reload()
+        # A trial's file is written before the oracle's: a kill between the two leaves a
+        # started trial that the oracle never recorded, which would never run again and
+        # would still take one of max_trials. It is retried like the ones it recorded.
+        for trial_id, trial in self.trials.items():
+            if trial.status == TrialStatus.RUNNING and trial_id not in self.start_order:
+                log.info("trial %s was started but never recorded: running it again", trial_id)
+                self._record_values(trial)
+                self.start_order.append(trial_id)
+                self._retry_queue.append(trial_id)
 
 
 class _RandomSearchOracle(_AtomicOracle, kt.oracles.RandomSearchOracle):

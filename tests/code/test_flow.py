@@ -62,11 +62,10 @@ class FirstRun:
     def copy_to(self, target: Path) -> RetrainOutputs:
         """Copy the workspace (times kept) to ``target``; the outputs with its paths there."""
         shutil.copytree(self.workspace, target, symlinks=True, dirs_exist_ok=True)
-        moved = {
-            name: target / value.relative_to(self.workspace)
-            for name, value in self.outputs
-            if isinstance(value, Path) and value.is_relative_to(self.workspace)
-        }
+        paths = {name: v for name, v in self.outputs if isinstance(v, Path)}
+        origin = self.workspace.resolve()
+        assert all(p.resolve().is_relative_to(origin) for p in paths.values()), paths
+        moved = {name: target / p.resolve().relative_to(origin) for name, p in paths.items()}
         return self.outputs.model_copy(update=moved)
 
 
@@ -127,15 +126,17 @@ def test_the_tuning_flow_saves_a_config_that_retraining_takes(
         units_min=4, units_max=8, maxlen_min=20, maxlen_max=40, maxlen_step=10,
         embedding_dims=(8,), vocab_sizes=(500, 2000),
     )  # fmt: skip
-    result = tune_hyperparameters(
+    state = tune_hyperparameters(
         source=str(fixture_archive),
         workspace=tmp_path,
         space=space,
         tuning=TuningConfig(max_trials=2, epochs=1, name="small"),
         training=TrainConfig(epochs=1, batch_size=32),
         reviews_contract=ReviewsContractConfig(min_rows=100),
+        return_state=True,
     )
-    table = json.loads(_artifact("tuning-trials"))
+    result = state.result()
+    table = json.loads(_artifact("tuning-trials", state.state_details.flow_run_id))
     assert [row["trial"] for row in table] == [t["trial"] for t in result.trials]
     assert table[0]["val_accuracy"] >= table[1]["val_accuracy"]
     outputs = retrain(
@@ -227,7 +228,9 @@ def test_a_second_run_with_nothing_new_trains_nothing_and_force_trains(
     assert (second.model_version, second.champion) == (1, 1)
     assert second.fingerprint == first.fingerprint
     assert second.tokenised_path is None and second.metrics is None and second.gate is None
-    assert "nothing new since version 1" in _artifact("retrain-nothing-new")
+    assert "nothing new since version 1" in _artifact(
+        "retrain-nothing-new", state.state_details.flow_run_id
+    )
     # nothing trained, registered or exported: not one file added or changed
     assert _files_and_times(tmp_path) == listing
     assert Registry(registry).manifest(1)["fingerprint"]["sha256"] == first.fingerprint
@@ -252,7 +255,8 @@ def test_a_labelled_drop_is_a_new_dataset_version_and_retiring_it_is_nothing_new
     assert first.dataset_version == first.reviews_sha256 and first.spans == []
     write_drop(tmp_path / "labelled" / "inbox" / "shop.csv", labelled_rows(reviews_frame, 60))
 
-    second = retrain(**kwargs)
+    state = retrain(**kwargs, return_state=True)
+    second, run = state.result(), state.state_details.flow_run_id
 
     (span,) = list_spans(tmp_path / "labelled")
     assert second.spans == [span.id] and second.labelled_rows_accepted == 60
@@ -277,19 +281,19 @@ def test_a_labelled_drop_is_a_new_dataset_version_and_retiring_it_is_nothing_new
         json.loads((second.tokenised_path.parent / "manifest.json").read_text())["details"]["rows"]
         == 408 + train_rows
     )
-    assert "shop.csv" in _artifact("labelled-intake")
+    assert "shop.csv" in _artifact("labelled-intake", run)
     # the domain's training weight, chosen on its validation rows, is recorded and reported
     (weight,) = manifest["training"]["domain_weights"]
     assert weight["domain"] == "shop" and weight["chosen_by"] == "validation"
     assert weight["fit_rows"] + weight["validation_rows"] == train_rows
     assert weight["weight"] in TrainConfig().domain_weight_candidates
     assert set(weight["tried"]) == {"1", "3", "10", "30"}
-    assert f"| shop | {weight['weight']:g} | validation |" in _artifact("model-evaluation")
+    assert f"| shop | {weight['weight']:g} | validation |" in _artifact("model-evaluation", run)
     # the history: per version its dataset, accuracy per slice, status and reason
-    rows = json.loads(_artifact("model-history"))
+    rows = json.loads(_artifact("model-history", run))
     assert [(r["version"], r["shop_acc"] == "-") for r in rows] == [(1, True), (2, False)]
     assert rows[1]["dataset"] == second.dataset_version[:12] and rows[1]["status"] == "champion"
-    assert "base64" in _artifact("model-history-plot")
+    assert "base64" in _artifact("model-history-plot", run)
     listed = CliRunner().invoke(app, ["models", "history", "--workspace", str(tmp_path)])
     assert listed.exit_code == 0 and listed.output.splitlines()[0].split()[:5] == [
         "version",
@@ -328,7 +332,7 @@ def test_failed_contract_fails_the_flow_and_stops_before_tokenising(
     with pytest.raises(Exception, match=r"expect_table_row_count_to_be_between.*observed 408"):
         state.result()
     assert not (tmp_path / "tokenised").exists()
-    assert "FAILED" in _artifact("contract-imdb-reviews")
+    assert "FAILED" in _artifact("contract-imdb-reviews", state.state_details.flow_run_id)
 
 
 def test_bad_source_fails_the_flow_with_its_reason(tmp_path: Path) -> None:

@@ -178,6 +178,8 @@ def test_the_fitted_baseline_is_the_one_the_pipeline_reports(ingested, tmp_path)
     probabilities = baseline_probabilities(classifier, test["text"])
     assert compute_metrics(test["label"].to_numpy(), probabilities) == reported.metrics
     assert len(classifier.named_steps["tfidf"].vocabulary_) == reported.features
+    # pinned on the fixture: a change to the baseline's fit changes every report's baseline
+    assert (reported.features, round(reported.metrics.accuracy, 4)) == (6857, 0.8039)
     # raw text goes through the tokeniser's normalisation: case and punctuation do not count
     loud, plain = baseline_probabilities(
         classifier, ["A GREAT, great film!!", "a great great film"]

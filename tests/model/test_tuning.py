@@ -99,16 +99,28 @@ def test_a_killed_search_continues_from_its_finished_trials(widest, tmp_path) ->
         os.killpg(child.pid, signal.SIGKILL)
         child.wait()
     first = trials[0].read_text()
-    oracle_state = trials[0].parent.parent / "oracle.json"
+    project = trials[0].parent.parent
     kept = tmp_path / "oracle-before.json"
-    os.link(oracle_state, kept)  # a write in place would change this link's text too
+    os.link(project / "oracle.json", kept)  # a write in place would change this link's text too
     before = kept.read_text()
     result = run_search(widest, SPACE, config, TRAIN, tmp_path)
     assert trials[0].read_text() == first  # the finished trial was not run again
     assert len(result.trials) == 3 and {t["status"] for t in result.trials} == {"COMPLETED"}
     assert sorted(t["trial"] for t in result.trials) == ["0", "1", "2"]
-    assert kept.read_text() == before != oracle_state.read_text()  # replaced by a rename
-    assert not list(trials[0].parent.parent.glob("**/.*.tmp-*"))
+    assert kept.read_text() == before != (project / "oracle.json").read_text()
+    assert not list(project.glob("**/.*.tmp-*"))
+
+    # Killed after a trial's file was written and before the oracle's: the oracle never
+    # recorded that trial as started. It is run again, and takes no other trial's place.
+    unrecorded = json.loads((project / "trial_2" / "trial.json").read_text())
+    unrecorded.update(trial_id="3", status="RUNNING", score=None, metrics={"metrics": {}})
+    (project / "trial_3").mkdir()
+    (project / "trial_3" / "trial.json").write_text(json.dumps(unrecorded))
+    (project / ".oracle.json.tmp-0123").write_text('{"cut sho')  # the oracle's write, cut
+    more = run_search(widest, SPACE, config.model_copy(update={"max_trials": 4}), TRAIN, tmp_path)
+    assert sorted(t["trial"] for t in more.trials) == ["0", "1", "2", "3"]
+    assert {t["status"] for t in more.trials} == {"COMPLETED"}
+    assert not list(project.glob("**/.*.tmp-*"))
 
     damaged = trials[1]
     damaged.write_text(damaged.read_text()[:40])  # as a write cut short by a kill would leave it
