@@ -28,6 +28,7 @@ from cli.options import ConfigOptions, ConfigValues, config_options
 from flows.config import (
     PRESETS,
     BaselineConfig,
+    ExportConfig,
     GateConfig,
     LabelledConfig,
     ModelConfig,
@@ -130,6 +131,10 @@ def retrain(
             rename={"settle_seconds": "labelled_settle_seconds"},
         ),
     ],
+    export: Annotated[
+        ConfigValues[ExportConfig],
+        ConfigOptions(only=("mobile", "mobile_accuracy_tolerance")),
+    ],
     named_config: Annotated[str | None, typer.Option(help=_NAMED_CONFIG_HELP)] = None,
     force: Annotated[bool, typer.Option("--force", help=_FORCE_HELP)] = False,
 ) -> None:
@@ -159,6 +164,7 @@ def retrain(
         reviews_contract=contract_config,
         baseline_config=baseline_config,
         labelled=labelled_config,
+        export_config=export.build(),
         named_config=named_config,
         force=force,
     )

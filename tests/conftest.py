@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.tiny import FIXTURE, MODEL_NAME, TINY_MODEL, TINY_TOKENISER, TINY_TRAIN
+from tests.helpers.tiny import (
+    FIXTURE,
+    MODEL_NAME,
+    TINY_EXPORT,
+    TINY_MODEL,
+    TINY_TOKENISER,
+    TINY_TRAIN,
+)
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -141,12 +148,11 @@ def exported_registry(trained, evaluation, tokenised, ingested, tmp_path_factory
     version 1 with its output's bias moved (another model, which answers otherwise on
     every text, without a second training). Copy it before changing it."""
     from lstm_model.evaluation.evaluate import evaluate_model
-    from lstm_model.release.config import ExportConfig
     from lstm_model.release.promotion import export_candidate, register_candidate
     from lstm_model.release.registry import Registry
 
     root = tmp_path_factory.mktemp("exported") / "registry"
-    export = ExportConfig(tflite_batch_size=16)
+    export = TINY_EXPORT
     other = _shifted(trained, tmp_path_factory.mktemp("v2"))
     other_eval = evaluate_model(
         other.model_path, tokenised, other.history, tmp_path_factory.mktemp("v2eval")

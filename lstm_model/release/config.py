@@ -28,6 +28,19 @@ class ExportConfig(FrozenConfig):
         description="The TFLite model's LSTM is unrolled (it scores faster) when it reads "
         "at most this many steps; longer, it stays a loop (unrolling converts slower).",
     )
+    mobile: bool = Field(
+        True,
+        description="Also write export/mobile.tflite for phones and edge devices: int8 "
+        "weights, and the metadata MediaPipe Tasks' TextClassifier reads (tokenizer, "
+        "vocabulary, labels), checked by accuracy on the test split.",
+    )
+    mobile_accuracy_tolerance: float = Field(
+        0.002,
+        ge=0.0,
+        le=1.0,
+        description="Largest |accuracy of mobile.tflite - accuracy of the Keras model| "
+        "allowed on the test split (0.002 = 0.2 points).",
+    )
 
 
 class RetentionConfig(FrozenConfig):

@@ -1,9 +1,11 @@
-"""Export a trained model: Keras, SavedModel (TF Serving layout, raw text in), TFLite.
+"""Export a trained model: Keras, SavedModel (TF Serving layout, raw text in), TFLite,
+and the small TFLite for MediaPipe (``mobile``).
 
 Needs TensorFlow (the only step that does). The SavedModel carries the tokeniser as
 TensorFlow ops that replay the same RE2 patterns and vocabulary as ``Tokeniser``; the
 TFLite model takes token ids (built-in ops only, weights embedded), so its callers
-tokenise with ``Tokeniser``. ``check_parity`` proves the three agree on raw text.
+tokenise with ``Tokeniser``. ``check_parity`` proves the three agree on raw text, and
+that the mobile file keeps the Keras model's accuracy.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from lstm_model.data.tokeniser import (
 from lstm_model.errors import PipelineError
 from lstm_model.release import layout
 from lstm_model.release.config import ExportConfig
+from lstm_model.release.mobile import MobileParity, check_mobile, mobile_tflite_bytes, with_metadata
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,7 @@ class ExportResult(BaseModel):
     saved_model_dir: Path
     tflite_path: Path
     seconds: float
+    mobile_path: Path | None = None
 
 
 class ParityResult(BaseModel):
@@ -60,13 +64,15 @@ class ParityResult(BaseModel):
     tolerance: float
     passed: bool
     seconds: float
+    mobile: MobileParity | None = None
 
     def describe(self) -> str:
-        return (
+        text = (
             f"parity on {self.n} texts: SavedModel max |diff| {self.saved_model_max_abs_diff:.2e}, "
             f"TFLite max |diff| {self.tflite_max_abs_diff:.2e}, tolerance {self.tolerance:.0e}: "
             + ("passed" if self.passed else "FAILED")
         )
+        return text if self.mobile is None else f"{text}; {self.mobile.describe()}"
 
 
 def export_model(
@@ -98,9 +104,18 @@ def export_model(
     tflite_path = out_dir / Path(layout.TFLITE).name
     lite_model = unrolled(model, config.tflite_unroll_max_steps)
     tflite_path.write_bytes(tflite_bytes(lite_model, config.tflite_batch_size, tokeniser.maxlen))
+    mobile_path = None
+    if config.mobile:
+        mobile_path = out_dir / Path(layout.MOBILE_TFLITE).name
+        mobile_path.write_bytes(with_metadata(mobile_tflite_bytes(model, tokeniser), tokeniser))
     seconds = time.perf_counter() - started
     log.info("exported SavedModel %s and TFLite %s in %.1f s", serving_dir, tflite_path, seconds)
-    return ExportResult(saved_model_dir=serving_dir, tflite_path=tflite_path, seconds=seconds)
+    return ExportResult(
+        saved_model_dir=serving_dir,
+        tflite_path=tflite_path,
+        seconds=seconds,
+        mobile_path=mobile_path,
+    )
 
 
 def tflite_bytes(model: Any, batch: int, maxlen: int) -> bytes:
@@ -259,22 +274,36 @@ def check_parity(
     texts: Sequence[str],
     keras_probabilities: np.ndarray,
     tolerance: float,
+    labels: np.ndarray | None = None,
+    accuracy_tolerance: float = 0.002,
 ) -> ParityResult:
-    """Compare SavedModel (raw text) and TFLite (ids) probabilities with the Keras ones."""
+    """Compare SavedModel (raw text) and TFLite (ids) probabilities with the Keras ones,
+    and the mobile file's accuracy on ``labels`` with the Keras model's (when exported)."""
     started = time.perf_counter()
     reference = np.asarray(keras_probabilities, dtype="float64").ravel()
     saved = saved_model_predict(exported.saved_model_dir, texts).astype("float64")
-    ids = Tokeniser.load(tokeniser_dir).encode(list(texts))
+    tokeniser = Tokeniser.load(tokeniser_dir)
+    ids = tokeniser.encode(list(texts))
     lite = tflite_predict(exported.tflite_path, ids).astype("float64")
     saved_diff = float(np.max(np.abs(saved - reference))) if len(texts) else 0.0
     lite_diff = float(np.max(np.abs(lite - reference))) if len(texts) else 0.0
+    mobile = None
+    if exported.mobile_path is not None:
+        if labels is None:
+            raise ValueError("the mobile TFLite is checked by accuracy: pass the texts' labels")
+        mobile = check_mobile(
+            exported.mobile_path, tokeniser, list(texts), labels, reference, accuracy_tolerance
+        )
     result = ParityResult(
         n=len(texts),
         saved_model_max_abs_diff=saved_diff,
         tflite_max_abs_diff=lite_diff,
         tolerance=tolerance,
-        passed=saved_diff <= tolerance and lite_diff <= tolerance,
+        passed=saved_diff <= tolerance
+        and lite_diff <= tolerance
+        and (mobile is None or mobile.passed),
         seconds=round(time.perf_counter() - started, 2),
+        mobile=mobile,
     )
     log.info(result.describe())
     return result

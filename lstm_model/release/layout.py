@@ -2,6 +2,7 @@
 
     <registry>/versions/<N>/   MODEL, TOKENISER_DIR/, TRAINING_DIR/, EVALUATION_DIR/,
                                EXPORT_DIR/<model_name>/<N>/ (SavedModel), TFLITE,
+                               MOBILE_TFLITE,
                                MANIFEST, STATUS, and REMOVED once retention freed its
                                model files (FREED: the model, the exports)
     <registry>/CHAMPION        the champion pointer
@@ -31,6 +32,7 @@ TRAINING_DIR = "training"
 EVALUATION_DIR = "evaluation"
 EXPORT_DIR = "export"
 TFLITE = f"{EXPORT_DIR}/model.tflite"
+MOBILE_TFLITE = f"{EXPORT_DIR}/mobile.tflite"
 FREED = (MODEL, EXPORT_DIR)
 """What retention removes from a version it does not keep: the model and its exports
 (the manifest, status, tokeniser, training history and evaluation reports stay)."""

@@ -236,8 +236,9 @@ def export_candidate(
     """Export a gated candidate beside it and check parity on the whole test split.
 
     Parity: raw test texts through the SavedModel, and through ``Tokeniser`` + TFLite,
-    against the Keras probabilities saved at evaluation. Failing it marks the version
-    rejected and raises ParityFailed; passing it seals the manifest and accepts it.
+    against the Keras probabilities saved at evaluation; the mobile file by its accuracy.
+    Failing it marks the version rejected and raises ParityFailed; passing it seals the
+    manifest and accepts it.
     """
     registry = Registry(registry_root)
     folder = registry.path(version)
@@ -248,15 +249,24 @@ def export_candidate(
     exported = export_model(
         folder / layout.MODEL, tokeniser_dir, folder / layout.EXPORT_DIR, version, config
     )
-    table = load_reviews(reviews, columns=["split", "text"])
-    texts = table.filter(pc.equal(table["split"], "test"))["text"].to_pylist()
+    table = load_reviews(reviews, columns=["split", "text", "label"])
+    test = table.filter(pc.equal(table["split"], "test"))
+    texts = test["text"].to_pylist()
     expected = np.load(folder / layout.EVALUATION_DIR / PROBABILITIES_FILE)
     if len(expected) != len(texts):
         raise PipelineError(
             f"model version {version} was evaluated on {len(expected)} test reviews but the "
             f"reviews hold {len(texts)}: pass the reviews it was trained on"
         )
-    parity = check_parity(exported, tokeniser_dir, texts, expected, config.parity_tolerance)
+    parity = check_parity(
+        exported,
+        tokeniser_dir,
+        texts,
+        expected,
+        config.parity_tolerance,
+        labels=test["label"].to_numpy(),
+        accuracy_tolerance=config.mobile_accuracy_tolerance,
+    )
     tokeniser = Tokeniser.load(tokeniser_dir)
     canary = record_canary(
         lambda t: saved_model_predict(exported.saved_model_dir, t),

@@ -37,6 +37,7 @@ NEW_FLAGS = {
     "retrain": {
         *("--domain", "--test-share", "--max-class-share", "--labelled-settle-seconds"),
         *("--slice-gate", "--no-slice-gate", "--slice-confidence", "--domain-weight"),
+        *("--mobile", "--no-mobile", "--mobile-accuracy-tolerance"),
     },
 }
 NEW_COMMANDS = {
@@ -100,7 +101,7 @@ def test_retrain_runs_the_flow_locally(fixture_archive: Path, tmp_path: Path) ->
     workspace = tmp_path / "ws"
     tiny = ["--min-rows", "100", "--vocab-size", "3000", "--maxlen", "40", "--units", "8",
             "--embedding-dim", "8", "--epochs", "1", "--min-accuracy", "0",
-            "--min-margin-over-baseline", "-1"]  # fmt: skip
+            "--min-margin-over-baseline", "-1", "--no-mobile"]  # fmt: skip
     out = _cli(
         "retrain", "--source", str(fixture_archive), "--workspace", str(workspace), *tiny,
         home=tmp_path,

@@ -24,7 +24,7 @@ from lstm_model.training.config import TrainConfig
 from tasks.data import resolve_source
 from tests.helpers.events import related_ids, server_events
 from tests.helpers.labelled import labelled_rows, write_drop
-from tests.helpers.tiny import tiny_flow_kwargs
+from tests.helpers.tiny import TINY_MOBILE_EXPORT, tiny_flow_kwargs
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")  # one test server for the session
 
@@ -75,7 +75,10 @@ def first_run(
 ) -> FirstRun:
     workspace = tmp_path_factory.mktemp("first-run")
     state = retrain(
-        source=str(fixture_archive), workspace=workspace, **tiny_flow_kwargs(), return_state=True
+        source=str(fixture_archive),
+        workspace=workspace,
+        **tiny_flow_kwargs(export_config=TINY_MOBILE_EXPORT),
+        return_state=True,
     )
     return FirstRun(workspace, state.state_details.flow_run_id, state.result())
 
@@ -113,6 +116,13 @@ def test_flow_produces_hashed_artifacts_and_reports(
     assert manifest["files"]["export/model.tflite"] == sha256_file(
         registry / "versions" / "1" / "export" / "model.tflite"
     )
+    mobile = manifest["parity"]["mobile"]  # the small TFLite, checked by accuracy
+    assert mobile["passed"] is True and mobile["n"] == 204
+    assert abs(mobile["mobile_accuracy"] - mobile["keras_accuracy"]) <= mobile["tolerance"]
+    assert manifest["files"]["export/mobile.tflite"] == sha256_file(
+        registry / "versions" / "1" / "export" / "mobile.tflite"
+    )
+    assert "mobile TFLite" in outputs.parity
     assert {"keras", "tensorflow", "git_commit"} <= set(manifest["environment"])
 
 

@@ -107,11 +107,10 @@ def test_the_nbsvm_branch_reproduces_its_regression_and_exports(tokenised, tmp_p
     from lstm_model.data.splits import stratified_split
     from lstm_model.data.tokeniser import Tokeniser
     from lstm_model.model.builders import NBSVM_LOGIT, load_model
-    from lstm_model.release.config import ExportConfig
     from lstm_model.release.export import check_parity, export_model
     from lstm_model.training.config import TrainConfig
     from lstm_model.training.fit import train_model
-    from tests.helpers.tiny import TINY_MODEL
+    from tests.helpers.tiny import TINY_EXPORT, TINY_MODEL
 
     with pytest.raises(ValidationError, match="nbsvm needs the two-branch model"):
         ModelConfig(nbsvm=True, ngram_order=0)
@@ -131,7 +130,7 @@ def test_the_nbsvm_branch_reproduces_its_regression_and_exports(tokenised, tmp_p
     assert not any(w.trainable for w in model.get_layer("nbsvm_bigrams").weights)
     texts = ["A fine, moving film.", "Dull and far too long.", "", "ok"] * 5
     expected = model.predict(Tokeniser.load(tokenised.tokeniser_dir).encode(texts), verbose=0)
-    export = ExportConfig(tflite_batch_size=16)
+    export = TINY_EXPORT
     exported = export_model(
         result.model_path, tokenised.tokeniser_dir, tmp_path / "export", 1, export
     )

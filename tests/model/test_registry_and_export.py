@@ -15,7 +15,6 @@ from lstm_model.data.config import TokeniserConfig
 from lstm_model.data.ingest import load_reviews
 from lstm_model.data.tokeniser import Tokeniser
 from lstm_model.errors import ArtifactError
-from lstm_model.release.config import ExportConfig
 from lstm_model.release.export import _tf_encode, tflite_predict, unrolled
 from lstm_model.release.promotion import (
     ParityFailed,
@@ -24,9 +23,9 @@ from lstm_model.release.promotion import (
     rollback_champion,
 )
 from lstm_model.release.registry import Registry, RegistryError
-from tests.helpers.tiny import TINY_MODEL, TINY_TRAIN
+from tests.helpers.tiny import TINY_EXPORT, TINY_MODEL, TINY_TRAIN
 
-EXPORT = ExportConfig(tflite_batch_size=16)
+EXPORT = TINY_EXPORT
 
 
 def _register(root: Path, trained, evaluation, tokenised) -> int:  # type: ignore[no-untyped-def]

@@ -60,7 +60,7 @@ def test_a_retrain_on_jax_trains_there_and_exports_on_tensorflow(
 ) -> None:
     tiny = ["--min-rows", "100", "--vocab-size", "3000", "--maxlen", "40", "--units", "8",
             "--embedding-dim", "8", "--epochs", "1", "--min-accuracy", "0",
-            "--no-baseline"]  # fmt: skip
+            "--no-baseline", "--mobile-accuracy-tolerance", "0.05"]  # fmt: skip
     out = _cli(
         "retrain", "--source", str(fixture_archive), "--workspace", str(tmp_path / "ws"), *tiny,
         home=tmp_path, backend="jax", api_url=prefect_harness,
@@ -77,3 +77,5 @@ def test_a_retrain_on_jax_trains_there_and_exports_on_tensorflow(
         (tmp_path / "ws" / "registry" / "versions" / "1" / "manifest.json").read_text()
     )
     assert manifest["training"]["backend"] == "jax"
+    assert manifest["parity"]["mobile"]["passed"] is True  # written by the TensorFlow child
+    assert manifest["parity"]["mobile"]["tolerance"] == 0.05
