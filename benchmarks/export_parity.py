@@ -33,6 +33,7 @@ from lstm_model.release.export import (
     tflite_predict,
     unrolled,
 )
+from lstm_model.release.mobile import check_mobile
 
 GOAL_SECONDS = 60.0
 
@@ -44,10 +45,12 @@ def main() -> None:
     p.add_argument("--reviews", type=Path, required=True, help="the ingested Parquet")
     p.add_argument("--tflite-batch", type=int, nargs="+", default=[64])
     p.add_argument("--saved-model-batch", type=int, nargs="+", default=[1024])
+    p.add_argument("--no-mobile", action="store_true", help="export without the mobile file")
+    p.add_argument("--no-reference", action="store_true", help="skip the looped-LSTM reference")
     args = p.parse_args()
     folder = args.registry / "versions" / str(args.version)
     manifest = json.loads((folder / "manifest.json").read_text())
-    table = pq.read_table(args.reviews, columns=["split", "text"])
+    table = pq.read_table(args.reviews, columns=["split", "text", "label"])
     texts = table.filter(pc.equal(table["split"], "test"))["text"].to_pylist()
     expected = np.load(folder / layout.EVALUATION_DIR / "test_probabilities.npy").ravel()
     recorded = manifest["parity"]["seconds"] + manifest["export"]["seconds"]
@@ -59,7 +62,7 @@ def main() -> None:
     print(f"tokenise {len(texts)} texts: {tokenise:.1f} s")
     for batch in args.tflite_batch:
         with tempfile.TemporaryDirectory() as out:
-            config = ExportConfig(tflite_batch_size=batch)
+            config = ExportConfig(tflite_batch_size=batch, mobile=not args.no_mobile)
             exported = export_model(folder / layout.MODEL, tokeniser_dir, Path(out), 1, config)
             print(f"export (tflite batch {batch}): {exported.seconds:.1f} s")
             saved_seconds = []
@@ -77,6 +80,21 @@ def main() -> None:
             print(f"  TFLite, batch {batch}: {took:.1f} s, max diff {diff:.1e}")
             size = exported.tflite_path.stat().st_size / 1e6
             print(f"  TFLite file: {size:.1f} MB")
+            mobile_seconds = 0.0
+            if exported.mobile_path is not None:
+                labels = table.filter(pc.equal(table["split"], "test"))["label"].to_numpy()
+                started = time.perf_counter()
+                mobile = check_mobile(
+                    exported.mobile_path, Tokeniser.load(tokeniser_dir), texts, labels, expected,
+                    config.mobile_accuracy_tolerance,
+                )  # fmt: skip
+                mobile_seconds = time.perf_counter() - started
+                print(f"  mobile TFLite (built beside the export), accuracy check: "
+                      f"{mobile_seconds:.1f} s; {mobile.describe()}")  # fmt: skip
+            total = exported.seconds + tokenise + saved_seconds[0] + took + mobile_seconds
+            print(f"export + parity, every format: {total:.1f} s")
+            if args.no_reference:
+                continue
             # The reference: the same model's TFLite with its LSTM a loop, as Keras 3
             # converts it, through the same conversion.
             model = load_model(folder / layout.MODEL)
@@ -96,7 +114,7 @@ def main() -> None:
             diff = np.max(np.abs(lite - expected))
             print(f"  reference TFLite, batch {batch}: {took_loop:.1f} s, max diff {diff:.1e}")
             print(f"  TFLite scoring, unrolled against loop: {took_loop / took:.1f}x faster")
-            now = exported.seconds + tokenise + saved_seconds[0] + took
+            now = total - mobile_seconds  # the float formats alone, as in the reference
             before = now - convert_unrolled + took_convert - took + took_loop
             print(f"export + parity: {now:.1f} s, against {before:.1f} s with the loop "
                   f"({now / before:.2f})")  # fmt: skip

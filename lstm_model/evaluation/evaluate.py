@@ -14,6 +14,7 @@ from lstm_model.artifacts import atomic_write_bytes, atomic_write_json
 from lstm_model.data.dataset import TokenisedResult, load_split
 from lstm_model.data.spans import Span
 from lstm_model.data.tokeniser import Tokeniser
+from lstm_model.evaluation.ablation import AblationRow, branch_ablation, render_ablation
 from lstm_model.evaluation.behaviour import BehaviourReport, check_behaviour
 from lstm_model.evaluation.slices import (
     SliceMetrics,
@@ -28,6 +29,7 @@ from lstm_model.training.result import DomainWeight
 log = logging.getLogger(__name__)
 
 PROBABILITIES_FILE = "test_probabilities.npy"
+ABLATION_FILE = "ablation.json"
 BEHAVIOUR_FILE = "behaviour.json"
 SLICES_FILE = "slices.json"
 PLOTS = ("training_curves.png", "roc.png", "confusion_matrix.png")
@@ -59,6 +61,7 @@ class EvaluationResult(BaseModel):
     plot_paths: list[Path]
     behaviour: BehaviourReport | None = None
     slices: list[SliceMetrics] = []
+    ablation: list[AblationRow] = []
     """aclImdb test, then the test share of each domain of the labelled spans trained on."""
 
 
@@ -108,6 +111,7 @@ def evaluate_model(
 
     slices = score_slices(y, probabilities, domain_slices(list(spans)), predict)
     behaviour = check_behaviour(predict)
+    ablation = branch_ablation(model, x, y)
     out_dir.mkdir(parents=True, exist_ok=True)
     # Kept so the export's parity check compares against these very probabilities.
     buffer = io.BytesIO()
@@ -117,6 +121,7 @@ def evaluate_model(
     atomic_write_json(out_dir / SLICES_FILE, [s.model_dump() for s in slices])
     # In the evaluation folder, so registration copies it into the version and hashes it.
     atomic_write_json(out_dir / BEHAVIOUR_FILE, behaviour.model_dump(mode="json"))
+    atomic_write_json(out_dir / ABLATION_FILE, [row.model_dump() for row in ablation])
     plots = _plots(y, probabilities, metrics, history, out_dir)
     report = out_dir / "report.md"
     text = (
@@ -124,6 +129,7 @@ def evaluate_model(
         + "\n"
         + render_slices(slices)
         + ("\n" + render_domain_weights(domain_weights) if domain_weights else "")
+        + ("\n" + render_ablation(ablation) if ablation else "")
     )
     atomic_write_bytes(report, text.encode())
     log.info(
@@ -133,7 +139,12 @@ def evaluate_model(
         metrics.n,
     )
     return EvaluationResult(
-        metrics=metrics, report_path=report, plot_paths=plots, behaviour=behaviour, slices=slices
+        metrics=metrics,
+        report_path=report,
+        plot_paths=plots,
+        behaviour=behaviour,
+        slices=slices,
+        ablation=ablation,
     )
 
 

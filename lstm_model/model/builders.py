@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 NGRAM_LOGIT = "ngram_logit"
 LSTM_LOGIT = "lstm_logit"
 NBSVM_LOGIT = "nbsvm_logit"
+BRANCH_LOGITS = (NGRAM_LOGIT, LSTM_LOGIT, NBSVM_LOGIT)
+"""The branches' logits in the order the combiner (``probability``) takes those present."""
 
 
 def build_model(config: ModelConfig, *, vocab_size: int, maxlen: int) -> keras.Model:

@@ -35,7 +35,7 @@ from lstm_model.data.tokeniser import (
 from lstm_model.errors import PipelineError
 from lstm_model.release import layout
 from lstm_model.release.config import ExportConfig
-from lstm_model.release.mobile import MobileParity, check_mobile, mobile_tflite_bytes, with_metadata
+from lstm_model.release.mobile import MobileParity, check_mobile, finish_mobile, start_mobile
 
 log = logging.getLogger(__name__)
 
@@ -97,24 +97,36 @@ def export_model(
     if serving_dir.exists():
         shutil.rmtree(serving_dir)
     serving_dir.parent.mkdir(parents=True, exist_ok=True)
-    module = _serving_module(model, tokeniser)
-    signature = module.serve.get_concrete_function()
-    tf.saved_model.save(module, str(serving_dir), signatures={SIGNATURE: signature})
-
+    mobile_path = out_dir / Path(layout.MOBILE_TFLITE).name
+    mobile_path.unlink(missing_ok=True)
+    mobile = start_mobile(model_path, tokeniser_dir, mobile_path) if config.mobile else None
     tflite_path = out_dir / Path(layout.TFLITE).name
-    lite_model = unrolled(model, config.tflite_unroll_max_steps)
-    tflite_path.write_bytes(tflite_bytes(lite_model, config.tflite_batch_size, tokeniser.maxlen))
-    mobile_path = None
-    if config.mobile:
-        mobile_path = out_dir / Path(layout.MOBILE_TFLITE).name
-        mobile_path.write_bytes(with_metadata(mobile_tflite_bytes(model, tokeniser), tokeniser))
+    try:
+        module = _serving_module(model, tokeniser)
+        signature = module.serve.get_concrete_function()
+        tf.saved_model.save(module, str(serving_dir), signatures={SIGNATURE: signature})
+        lite_model = unrolled(model, config.tflite_unroll_max_steps)
+        lite = tflite_bytes(lite_model, config.tflite_batch_size, tokeniser.maxlen)
+        tflite_path.write_bytes(lite)
+    except BaseException:
+        if mobile is not None:
+            mobile.kill()
+            mobile.wait()
+        raise
+    written = finish_mobile(mobile, mobile_path) if mobile is not None else None
     seconds = time.perf_counter() - started
-    log.info("exported SavedModel %s and TFLite %s in %.1f s", serving_dir, tflite_path, seconds)
+    log.info(
+        "exported SavedModel %s, TFLite %s%s in %.1f s",
+        serving_dir,
+        tflite_path,
+        f" and {written.name}" if written else "",
+        seconds,
+    )
     return ExportResult(
         saved_model_dir=serving_dir,
         tflite_path=tflite_path,
         seconds=seconds,
-        mobile_path=mobile_path,
+        mobile_path=written,
     )
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -42,6 +43,7 @@ from lstm_model.data.tokeniser import (
     RESERVED,
     Tokeniser,
 )
+from lstm_model.errors import PipelineError
 from lstm_model.model.labels import LABELS, THRESHOLD
 
 log = logging.getLogger(__name__)
@@ -174,6 +176,34 @@ def with_metadata(model: bytes, tokeniser: Tokeniser) -> bytes:
     return bytes(populated)
 
 
+def write_mobile(model_path: Path, tokeniser_dir: Path, out_path: Path) -> None:
+    """Build the mobile file of a saved model and write it to ``out_path``."""
+    from lstm_model.model.builders import load_model
+
+    tokeniser = Tokeniser.load(tokeniser_dir)
+    model = mobile_tflite_bytes(load_model(model_path), tokeniser)
+    out_path.write_bytes(with_metadata(model, tokeniser))
+
+
+def start_mobile(model_path: Path, tokeniser_dir: Path, out_path: Path) -> subprocess.Popen[str]:
+    """``write_mobile`` in a child process on TensorFlow. Each TFLite conversion runs on one
+    core, so the export converts the float file meanwhile; ``finish_mobile`` waits."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "lstm_model.release.mobile",
+         str(model_path), str(tokeniser_dir), str(out_path)],
+        env={**os.environ, "KERAS_BACKEND": "tensorflow"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def finish_mobile(child: subprocess.Popen[str], out_path: Path) -> Path:
+    """Wait for ``start_mobile``'s child; its file, or PipelineError with its last words."""
+    _, errors = child.communicate()
+    if child.returncode != 0 or not out_path.is_file():
+        raise PipelineError(f"the mobile TFLite export failed:\n{errors[-4000:]}")
+    return out_path
+
+
 def mobile_predict(path: Path, rows: np.ndarray, threads: int | None = None) -> np.ndarray:
     """P(positive) from the mobile file on ids in MediaPipe's layout, with LiteRT's built-in
     kernels (as ``tflite_predict``), rows split over ``threads`` interpreters."""
@@ -263,3 +293,7 @@ def _metadata_writers() -> types.SimpleNamespace:
     )
 
     return types.SimpleNamespace(metadata_writer=metadata_writer, text_classifier=text_classifier)
+
+
+if __name__ == "__main__":  # the child process of start_mobile
+    write_mobile(*(Path(argument) for argument in sys.argv[1:4]))

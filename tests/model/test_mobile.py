@@ -142,3 +142,15 @@ def test_the_mobile_file_can_be_turned_off(trained, tokenised, tmp_path: Path) -
     result = export_model(trained.model_path, tokenised.tokeniser_dir, tmp_path, 1, config)
     assert result.mobile_path is None and not (tmp_path / "mobile.tflite").exists()
     assert result.tflite_path.is_file()
+
+
+def test_a_failed_mobile_build_names_its_cause(tmp_path: Path) -> None:
+    from lstm_model.errors import PipelineError
+    from lstm_model.release.mobile import finish_mobile, start_mobile
+
+    out = tmp_path / "mobile.tflite"
+    child = start_mobile(tmp_path / "missing.keras", tmp_path / "tokenizer", out)
+    with pytest.raises(PipelineError, match="the mobile TFLite export failed") as failure:
+        finish_mobile(child, out)
+    assert "tokenizer" in str(failure.value)  # the child's own error, not a bare exit code
+    assert not out.exists()
