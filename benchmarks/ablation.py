@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lstm_model.data.tokeniser import Tokeniser
-from lstm_model.evaluation.ablation import branch_ablation, render_ablation
+from lstm_model.evaluation.ablation import branch_ablation, predict_branches, render_ablation
 from lstm_model.model.builders import load_model
 from lstm_model.release import layout
 
@@ -31,7 +31,9 @@ def main() -> None:
     table = pq.read_table(args.reviews, columns=["split", "text", "label"])
     test = table.filter(pc.equal(table["split"], "test"))
     x = Tokeniser.load(folder / layout.TOKENISER_DIR).encode(test["text"])
-    rows = branch_ablation(load_model(folder / layout.MODEL), x, test["label"].to_numpy())
+    model = load_model(folder / layout.MODEL)
+    probabilities, logits = predict_branches(model, x)
+    rows = branch_ablation(model, probabilities, logits, test["label"].to_numpy())
     print(render_ablation(rows))
 
 

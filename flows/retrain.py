@@ -106,7 +106,8 @@ def retrain(
         training: epochs, batch size, learning rate, clipping, validation share, seed.
         gate_config: absolute accuracy bar and allowed regression against the champion, on
             aclImdb test and on each domain's test share (the slice gate).
-        export_config: served model name, TFLite batch size, parity tolerance.
+        export_config: served model name, TFLite batch size, parity tolerance, the mobile
+            TFLite and its accuracy tolerance.
         reviews_contract: bounds of the imdb_reviews data contract.
         baseline_config: the linear baseline reported beside the model (and optionally gated on).
         labelled: the labelled inbox (labelled/inbox in the workspace): the domain of rows that

@@ -163,10 +163,16 @@ def require_sha256(path: Path, expected: str, remedy: str) -> None:
         )
 
 
+def temporary_sibling(path: Path) -> Path:
+    """A unique temporary name beside ``path``, of the kind ``remove_temporary_files``
+    clears, for a file that another process writes before it is renamed to ``path``."""
+    return path.with_name(f".{path.name}{_TMP_MARK}{uuid.uuid4().hex}")
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename."""
     make_dirs(path.parent)
-    tmp = path.with_name(f".{path.name}{_TMP_MARK}{uuid.uuid4().hex}")
+    tmp = temporary_sibling(path)
     try:
         with os.fdopen(
             os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode()), "wb"
@@ -193,7 +199,7 @@ def atomic_parquet_writer(path: Path, schema: Any) -> Iterator[Any]:
     import pyarrow.parquet as pq
 
     make_dirs(path.parent)
-    tmp = path.with_name(f".{path.name}{_TMP_MARK}{uuid.uuid4().hex}")
+    tmp = temporary_sibling(path)
     try:
         # Created with the pipeline's mode before a byte is written: never readable by others.
         os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode()))

@@ -195,7 +195,8 @@ def gate(
 def export(
     registry: Path, version: int, reviews: IngestResult, config: ExportConfig
 ) -> ParityResult:
-    """SavedModel + TFLite export and the parity check on the whole test split. A failed
+    """SavedModel, TFLite and mobile TFLite export and the parity checks on the whole test
+    split. A failed
     parity check rejects the version: a ``GATE_REJECTED`` event too, as the gate's."""
     try:
         return export_candidate(registry, version, reviews, config)

@@ -11,6 +11,7 @@ The combiner (the ``probability`` layer) weighs the branches' logits. Two views 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,8 @@ from pydantic import BaseModel, ConfigDict
 from lstm_model.model.labels import THRESHOLD
 
 BRANCH_NAMES = {"ngram_logit": "n-grams", "lstm_logit": "LSTM", "nbsvm_logit": "NBSVM"}
+COMBINER = "probability"
+"""The layer that weighs the branches' logits (the builder's output layer)."""
 
 
 class AblationRow(BaseModel):
@@ -32,33 +35,43 @@ class AblationRow(BaseModel):
     """Accuracy minus the full model's, in accuracy units (0.003 = 0.3 points)."""
 
 
-def branch_ablation(model: Any, x: np.ndarray, y: np.ndarray) -> list[AblationRow]:
-    """The full model, each branch alone and each branch removed (empty for a model with
-    one branch)."""
+def predict_branches(model: Any, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """The model's probabilities and, for a model of several branches, their logits
+    (texts x branches, in the combiner's order), from one pass over ``x``."""
     import keras
 
-    from lstm_model.model.builders import BRANCH_LOGITS
-
-    present = [name for name in BRANCH_LOGITS if name in {layer.name for layer in model.layers}]
+    present = _branches(model)
     if len(present) < 2:
-        return []
-    logits_model = keras.Model(model.inputs, [model.get_layer(n).output for n in present])
-    logits = np.concatenate(
-        [
-            np.asarray(out).reshape(len(x), 1)
-            for out in logits_model.predict(x, batch_size=512, verbose=0)
-        ],
-        axis=1,
-    ).astype("float64")
-    kernel, bias = (
-        np.asarray(w, dtype="float64") for w in model.get_layer("probability").get_weights()
+        return model.predict(x, batch_size=512, verbose=0).ravel(), None
+    both = keras.Model(
+        model.inputs, [model.outputs[0], *(model.get_layer(name).output for name in present)]
     )
+    probabilities, *logits = both.predict(x, batch_size=512, verbose=0)
+    columns = [np.asarray(logit, dtype="float64").reshape(len(x), 1) for logit in logits]
+    return np.asarray(probabilities).ravel(), np.concatenate(columns, axis=1)
+
+
+def branch_ablation(
+    model: Any, probabilities: np.ndarray, logits: np.ndarray | None, y: np.ndarray
+) -> list[AblationRow]:
+    """The full model (its own ``probabilities``), each branch alone and each branch
+    removed, from ``predict_branches``; empty for one branch or no texts."""
     truth = np.asarray(y).ravel().astype(bool)
+    if logits is None or not len(truth):
+        return []
+    present = _branches(model)
+    kernel, bias = (np.asarray(w, dtype="float64") for w in model.get_layer(COMBINER).get_weights())
+    if kernel.size != len(present) or logits.shape[1] != len(present):
+        raise ValueError(
+            f"the combiner weighs {kernel.size} logits, the model has {len(present)} branches "
+            f"({', '.join(present)}): not a model the builder made"
+        )
+    cut = math.log(THRESHOLD / (1.0 - THRESHOLD))  # the threshold as a logit: no overflow
 
     def accuracy(logit: np.ndarray) -> float:
-        return float(np.mean((1.0 / (1.0 + np.exp(-logit)) >= THRESHOLD) == truth))
+        return float(np.mean((logit >= cut) == truth))
 
-    full = accuracy(logits @ kernel.ravel() + bias[0])
+    full = float(np.mean((np.asarray(probabilities).ravel() >= THRESHOLD) == truth))
     rows = [AblationRow(variant="full model", accuracy=full, change=0.0)]
     for i, name in enumerate(present):
         alone = accuracy(logits[:, i])
@@ -68,13 +81,20 @@ def branch_ablation(model: Any, x: np.ndarray, y: np.ndarray) -> list[AblationRo
     for i, name in enumerate(present):
         weights = kernel.ravel().copy()
         weights[i] = 0.0
-        removed = accuracy(logits @ weights + bias[0])
+        removed = accuracy(logits @ weights + bias.ravel()[0])
         rows.append(
             AblationRow(
                 variant=f"without {BRANCH_NAMES[name]}", accuracy=removed, change=removed - full
             )
         )
     return rows
+
+
+def _branches(model: Any) -> list[str]:
+    from lstm_model.model.builders import BRANCH_LOGITS
+
+    names = {layer.name for layer in model.layers}
+    return [name for name in BRANCH_LOGITS if name in names]
 
 
 def render_ablation(rows: list[AblationRow]) -> str:

@@ -14,7 +14,12 @@ from lstm_model.artifacts import atomic_write_bytes, atomic_write_json
 from lstm_model.data.dataset import TokenisedResult, load_split
 from lstm_model.data.spans import Span
 from lstm_model.data.tokeniser import Tokeniser
-from lstm_model.evaluation.ablation import AblationRow, branch_ablation, render_ablation
+from lstm_model.evaluation.ablation import (
+    AblationRow,
+    branch_ablation,
+    predict_branches,
+    render_ablation,
+)
 from lstm_model.evaluation.behaviour import BehaviourReport, check_behaviour
 from lstm_model.evaluation.slices import (
     SliceMetrics,
@@ -61,8 +66,9 @@ class EvaluationResult(BaseModel):
     plot_paths: list[Path]
     behaviour: BehaviourReport | None = None
     slices: list[SliceMetrics] = []
-    ablation: list[AblationRow] = []
     """aclImdb test, then the test share of each domain of the labelled spans trained on."""
+    ablation: list[AblationRow] = []
+    """The full model, each branch alone and each one removed (``ablation``)."""
 
 
 def compute_metrics(labels: np.ndarray, probabilities: np.ndarray) -> Metrics:
@@ -102,7 +108,7 @@ def evaluate_model(
 
     x, y = load_split(tokenised, "test")
     model = load_model(model_path)
-    probabilities = model.predict(x, batch_size=512, verbose=0).ravel()
+    probabilities, logits = predict_branches(model, x)
     metrics = compute_metrics(y, probabilities)
     tokeniser = Tokeniser.load(tokenised.tokeniser_dir)
 
@@ -111,7 +117,7 @@ def evaluate_model(
 
     slices = score_slices(y, probabilities, domain_slices(list(spans)), predict)
     behaviour = check_behaviour(predict)
-    ablation = branch_ablation(model, x, y)
+    ablation = branch_ablation(model, probabilities, logits, y)
     out_dir.mkdir(parents=True, exist_ok=True)
     # Kept so the export's parity check compares against these very probabilities.
     buffer = io.BytesIO()

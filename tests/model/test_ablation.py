@@ -33,14 +33,33 @@ def test_the_report_shows_each_branch_alone_and_removed(evaluation, trained, tok
     assert f"| without LSTM | {rows['without LSTM'].accuracy:.4f} |" in report
 
 
-def test_a_one_branch_model_has_no_ablation(tokenised) -> None:  # type: ignore[no-untyped-def]
+def test_one_and_two_branch_models(tokenised) -> None:  # type: ignore[no-untyped-def]
     from lstm_model.data.dataset import load_split
-    from lstm_model.evaluation.ablation import branch_ablation, render_ablation
+    from lstm_model.evaluation.ablation import branch_ablation, predict_branches, render_ablation
     from lstm_model.model.builders import build_model
     from lstm_model.model.config import ModelConfig
 
-    model = build_model(
+    x, y = load_split(tokenised, "test")
+    one = build_model(
         ModelConfig(ngram_order=0, units=4, embedding_dim=4), vocab_size=2000, maxlen=40
     )
-    x, y = load_split(tokenised, "test")
-    assert branch_ablation(model, x, y) == [] and render_ablation([]) == ""
+    probabilities, logits = predict_branches(one, x)
+    assert logits is None and probabilities.shape == (len(x),)
+    assert branch_ablation(one, probabilities, logits, y) == [] and render_ablation([]) == ""
+    # Two branches (no NBSVM): without one, the other's logit times its weight, plus the bias.
+    two = build_model(
+        ModelConfig(nbsvm=False, units=4, embedding_dim=4, ngram_buckets=64),
+        vocab_size=2000,
+        maxlen=40,
+    )
+    probabilities, logits = predict_branches(two, x)
+    assert logits is not None and logits.shape == (len(x), 2)
+    rows = {r.variant: r.accuracy for r in branch_ablation(two, probabilities, logits, y)}
+    assert list(rows) == [
+        "full model", "n-grams alone", "LSTM alone", "without n-grams", "without LSTM",
+    ]  # fmt: skip
+    kernel, bias = two.get_layer("probability").get_weights()
+    without_lstm = logits[:, 0] * kernel[0, 0] + bias[0]
+    assert rows["without LSTM"] == pytest.approx(np.mean((without_lstm >= 0) == y))
+    assert rows["n-grams alone"] == pytest.approx(np.mean((logits[:, 0] >= 0) == y))
+    assert rows["full model"] == pytest.approx(np.mean((probabilities >= 0.5) == y))

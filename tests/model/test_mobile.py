@@ -37,14 +37,16 @@ def test_the_vocabulary_carries_every_form_of_a_word() -> None:
     from lstm_model.data.config import TokeniserConfig
     from lstm_model.release.mobile import mediapipe_vocabulary
 
-    words = ["[PAD]", "[UNK]", "dont", "do", "movies", "movie", "great", "its", "it"]
-    vocabulary = mediapipe_vocabulary(Tokeniser(words, TokeniserConfig(vocab_size=9)))
+    words = ["[PAD]", "[UNK]", "dont", "do", "movies", "movie", "great", "its", "it", "cant"]
+    vocabulary = mediapipe_vocabulary(Tokeniser(words, TokeniserConfig(vocab_size=10)))
     ids = dict(line.split(" ") for line in vocabulary.splitlines())
     assert list(ids)[:2] == ["<PAD>", "<UNKNOWN>"] and ids["<PAD>"] == "0"
     assert ids["<UNKNOWN>"] == "1"
     assert ids["don't"] == ids["Don't"] == ids["dont"] == "2"
     assert ids["movie's"] == ids["Movies"] == ids["movies"] == "4"
     assert ids["it's"] == ids["its"] == "7" and ids["Great"] == "6"
+    assert ids["don’t"] == ids["Don’t"] == "2"  # the typographic apostrophe too
+    assert ids["can't"] == ids["Can’t"] == ids["cant"] == "9"  # no stem "ca" needed
     assert "gre'at" not in ids and "GREAT" not in ids  # only real clitics, no upper case
     assert all(" " not in token for token in ids)  # one "<token> <id>" per line
 
@@ -146,11 +148,83 @@ def test_the_mobile_file_can_be_turned_off(trained, tokenised, tmp_path: Path) -
 
 def test_a_failed_mobile_build_names_its_cause(tmp_path: Path) -> None:
     from lstm_model.errors import PipelineError
-    from lstm_model.release.mobile import finish_mobile, start_mobile
+    from lstm_model.release.mobile import MobileBuild
 
     out = tmp_path / "mobile.tflite"
-    child = start_mobile(tmp_path / "missing.keras", tmp_path / "tokenizer", out)
+    build = MobileBuild(tmp_path / "missing.keras", tmp_path / "tokenizer", out)
     with pytest.raises(PipelineError, match="the mobile TFLite export failed") as failure:
-        finish_mobile(child, out)
+        build.finish()
     assert "tokenizer" in str(failure.value)  # the child's own error, not a bare exit code
-    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []  # neither the file nor a temporary one
+
+
+def test_mediapipe_splits_and_looks_up_words_as_the_tokeniser_does(exported, tokenised) -> None:  # type: ignore[no-untyped-def]
+    """On texts the bridge covers (case, clitics, markup after punctuation, quotes), the
+    file gives the same scores from MediaPipe's tokenisation as from Tokeniser's ids."""
+    from mediapipe.tasks.python.core.base_options import BaseOptions
+    from mediapipe.tasks.python.text import TextClassifier, TextClassifierOptions
+
+    from lstm_model.release.mobile import mediapipe_rows, mobile_predict
+
+    tokeniser = Tokeniser.load(tokenised.tokeniser_dir)
+    common = [w for w in tokeniser.vocabulary[2:40] if w.isalpha()][:12]
+    texts = [
+        "The film was great.<br /><br />I loved it, didn't you?",
+        "It's a 'great' movie: the actors' work is THE best!<br/>Don't miss it.",
+        "bad.<br>Worst film ever... I can't recommend it; it wasn't good",
+        " ".join(word.title() for word in common),
+        "'" + "', '".join(common) + "'",
+    ]
+    _, lengths = tokeniser.encode_with_lengths(texts)
+    assert lengths.max() <= tokeniser.maxlen
+    litert = mobile_predict(
+        exported.mobile_path, mediapipe_rows(tokeniser.encode(texts), tokeniser.config.padding)
+    )
+    options = TextClassifierOptions(
+        base_options=BaseOptions(model_asset_path=str(exported.mobile_path))
+    )
+    with TextClassifier.create_from_options(options) as classifier:
+        mediapipe = np.array([
+            {c.category_name: c.score for c in classifier.classify(t).classifications[0].categories}[
+                "positive"
+            ]
+            for t in texts
+        ])  # fmt: skip
+    # "THE" is the one word left unbridged (capitals): the second text may differ a little
+    close = np.abs(mediapipe - litert)
+    assert np.delete(close, 1).max() < 1e-3, close
+    assert close[1] < 0.05, close
+
+
+def test_the_accuracy_rule_counts_whole_texts(exported, tokenised, test_split) -> None:  # type: ignore[no-untyped-def]
+    from lstm_model.release.mobile import check_mobile, mediapipe_rows, mobile_predict
+
+    texts, labels, _ = test_split
+    tokeniser = Tokeniser.load(tokenised.tokeniser_dir)
+    mobile = mobile_predict(exported.mobile_path, mediapipe_rows(tokeniser.encode(texts), "pre"))
+    # a reference that gets exactly three texts wrong that the mobile file gets right
+    keras = mobile.astype("float64")
+    right = np.flatnonzero((mobile >= 0.5) == labels)[:3]
+    keras[right] = np.where(labels[right] == 1, 0.1, 0.9)
+    n = len(texts)
+    assert check_mobile(exported.mobile_path, tokeniser, texts, labels, keras, 3 / n).passed
+    assert not check_mobile(exported.mobile_path, tokeniser, texts, labels, keras, 2 / n).passed
+    with pytest.raises(ValueError, match="one of each per text"):
+        check_mobile(exported.mobile_path, tokeniser, texts, labels[:-1], keras, 0.1)
+
+
+def test_an_lstm_too_long_to_unroll_is_refused_with_the_remedy(
+    trained, tokenised, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    from lstm_model.errors import PipelineError
+    from lstm_model.release.export import export_model
+
+    config = ExportConfig(tflite_batch_size=16, tflite_unroll_max_steps=10)  # the LSTM reads 30
+    with pytest.raises(PipelineError, match="30 steps, more than tflite_unroll_max_steps 10"):
+        export_model(trained.model_path, tokenised.tokeniser_dir, tmp_path, 1, config)
+    assert not (tmp_path / "mobile.tflite").exists()
+    off = config.model_copy(update={"mobile": False})  # the float file alone stays a loop
+    assert (
+        export_model(trained.model_path, tokenised.tokeniser_dir, tmp_path, 1, off).mobile_path
+        is None
+    )
