@@ -26,7 +26,8 @@ from lstm_model.data.tokeniser import Tokeniser
 from lstm_model.errors import ArtifactError, PipelineError
 from lstm_model.release import layout
 from lstm_model.release.canary import ModelOutputError, verify_canary
-from lstm_model.release.export import SIGNATURE, tflite_invoke
+from lstm_model.release.export import SIGNATURE
+from lstm_model.release.litert import invoke_rows
 from lstm_model.release.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -176,6 +177,6 @@ class TFLitePredictor:
         ids = self.tokeniser.encode(list(texts))
         interpreter = self._pool.get()
         try:
-            return tflite_invoke(interpreter, ids)
+            return invoke_rows(interpreter, ids)
         finally:
             self._pool.put(interpreter)

@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from lstm_model.data.tokeniser import (
 from lstm_model.errors import PipelineError
 from lstm_model.release import layout
 from lstm_model.release.config import ExportConfig
+from lstm_model.release.litert import predict_rows
 from lstm_model.release.mobile import MobileBuild, MobileParity, check_mobile
 from lstm_model.release.unroll import lstm_steps, unrolled
 
@@ -196,48 +196,9 @@ def saved_model_predict(
 
 
 def tflite_predict(tflite_path: Path, ids: np.ndarray, threads: int | None = None) -> np.ndarray:
-    """Probabilities from the TFLite model with the LiteRT interpreter alone.
-
-    Uses LiteRT's built-in kernels without the default XNNPACK delegate: on the default
-    model XNNPACK's float kernels drifted up to 2.4e-4 from TensorFlow over 5,000 test
-    reviews, the built-in ones 3.1e-5. Rows are split over ``threads`` interpreters
-    (``invoke`` releases the GIL).
-    """
-    threads = threads or min(4, os.cpu_count() or 1)
-    parts = [p for p in np.array_split(ids, threads) if len(p)] or [ids]
-    with ThreadPoolExecutor(len(parts)) as pool:
-        results = list(pool.map(lambda part: _tflite_rows(tflite_path, part), parts))
-    return np.concatenate(results) if results else np.zeros(0, "float32")
-
-
-def _tflite_rows(tflite_path: Path, ids: np.ndarray) -> np.ndarray:
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    interpreter = Interpreter(
-        model_path=str(tflite_path),
-        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
-        num_threads=1,
-    )
-    interpreter.allocate_tensors()
-    return tflite_invoke(interpreter, ids)
-
-
-def tflite_invoke(interpreter: Any, ids: np.ndarray) -> np.ndarray:
-    """Probabilities for ``ids`` from an allocated interpreter, in its static batch size."""
-    source = interpreter.get_input_details()[0]
-    target = interpreter.get_output_details()[0]
-    batch = source["shape"][0]
-    out = np.empty(len(ids), dtype="float32")
-    for start in range(0, len(ids), batch):
-        chunk = ids[start : start + batch]
-        padded = np.zeros((batch, ids.shape[1]), dtype=np.int32)
-        padded[: len(chunk)] = chunk
-        interpreter.set_tensor(source["index"], padded)
-        interpreter.invoke()
-        out[start : start + len(chunk)] = interpreter.get_tensor(target["index"]).ravel()[
-            : len(chunk)
-        ]
-    return out
+    """Probabilities from the TFLite model with the LiteRT interpreter alone
+    (``litert.predict_rows``: built-in kernels, rows split over ``threads``)."""
+    return predict_rows(tflite_path, ids, threads)
 
 
 def check_parity(

@@ -32,7 +32,6 @@ import sys
 import tempfile
 import time
 import types
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -49,6 +48,7 @@ from lstm_model.data.tokeniser import (
 )
 from lstm_model.errors import PipelineError
 from lstm_model.model.labels import LABELS, THRESHOLD
+from lstm_model.release.litert import predict_rows
 
 log = logging.getLogger(__name__)
 
@@ -241,13 +241,9 @@ class MobileBuild:
 
 
 def mobile_predict(path: Path, rows: np.ndarray, threads: int | None = None) -> np.ndarray:
-    """P(positive) from the mobile file on ids in MediaPipe's layout, with LiteRT's built-in
-    kernels (as ``tflite_predict``), rows split over ``threads`` interpreters."""
-    threads = threads or min(4, os.cpu_count() or 1)
-    parts = [p for p in np.array_split(rows, threads) if len(p)] or [rows]
-    with ThreadPoolExecutor(len(parts)) as pool:
-        results = list(pool.map(lambda part: _mobile_rows(path, part), parts))
-    return np.concatenate(results) if results else np.zeros(0, "float32")
+    """P(positive) from the mobile file on ids in MediaPipe's layout, resized to
+    ``CHECK_BATCH`` rows a call (``litert.predict_rows``, as the float file)."""
+    return predict_rows(path, rows, threads, batch=CHECK_BATCH)
 
 
 def check_mobile(
@@ -291,29 +287,6 @@ def check_mobile(
     )
     log.info(result.describe())
     return result
-
-
-def _mobile_rows(path: Path, rows: np.ndarray) -> np.ndarray:
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    interpreter = Interpreter(
-        model_path=str(path),
-        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
-        num_threads=1,
-    )
-    source = interpreter.get_input_details()[0]
-    target = interpreter.get_output_details()[0]
-    interpreter.resize_tensor_input(source["index"], [CHECK_BATCH, rows.shape[1]])
-    interpreter.allocate_tensors()
-    out = np.empty(len(rows), dtype="float32")
-    for start in range(0, len(rows), CHECK_BATCH):
-        chunk = rows[start : start + CHECK_BATCH]
-        padded = np.zeros((CHECK_BATCH, rows.shape[1]), dtype=np.int32)
-        padded[: len(chunk)] = chunk
-        interpreter.set_tensor(source["index"], padded)
-        interpreter.invoke()
-        out[start : start + len(chunk)] = interpreter.get_tensor(target["index"])[: len(chunk), 1]
-    return out
 
 
 def _metadata_writers() -> types.SimpleNamespace:
