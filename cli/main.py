@@ -55,7 +55,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(data_app, name="data")
 
 _PRESET_HELP = (
-    "Tokeniser + model preset: 'default' (BiLSTM with max+mean pooling over the last 400 "
+    "Tokeniser + model preset: 'default' (BiLSTM with max+mean pooling over the last 100 "
     "tokens, plus a word+bigram branch over all 1000), 'bilstm_pool' (that BiLSTM alone), "
     "'classic' (Embedding 10000x128, LSTM 64, dropout and recurrent dropout 0.2) or "
     "'bidirectional' (the classic one, bidirectional). Options below override single values."
@@ -76,6 +76,9 @@ _TRAINING_KNOBS = (
     "ngram_learning_rate",
     "augment_copies",
     "augment_rate",
+    "crop_copies",
+    "crop_min_tokens",
+    "crop_max_tokens",
     "domain_weight_candidates",
     "domain_weight_max_imdb_drop",
 )

@@ -47,7 +47,7 @@ class ModelConfig(FrozenConfig):
     )
     l2: float = Field(0.0, ge=0.0, description="L2 penalty on embedding, LSTM and output weights.")
     lstm_maxlen: int | None = Field(
-        400,
+        100,
         ge=1,
         le=10_000,
         description="The LSTM reads only the last this-many tokens of each row (empty: all). "

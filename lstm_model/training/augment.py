@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from lstm_model.data.tokeniser import RESERVED
+from lstm_model.data.tokeniser import PAD_ID, RESERVED
 
 log = logging.getLogger(__name__)
 
@@ -118,3 +118,36 @@ def _log_count_ratio(ids: np.ndarray, labels: np.ndarray, first: int, words: int
     pos = (present[1] + 1) / (present[1].sum() + 1)
     neg = (present[0] + 1) / (present[0].sum() + 1)
     return np.log(pos / neg)
+
+
+def crop(
+    ids: np.ndarray,
+    labels: np.ndarray,
+    *,
+    copies: int,
+    min_tokens: int,
+    max_tokens: int,
+    seed: int,
+    padding: str = "pre",
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rows followed by ``copies`` copies of each, cut to a random run of
+    ``min_tokens`` to ``max_tokens`` of its words (a row with fewer keeps them all) and
+    padded as the tokeniser pads, with the row's label: short texts made from long ones."""
+    rng = np.random.default_rng(seed)
+    maxlen = ids.shape[1]
+    words = ids != PAD_ID
+    out = [ids]
+    for _ in range(copies):
+        rows = np.zeros_like(ids)
+        lengths = words.sum(axis=1)
+        keep = np.minimum(lengths, rng.integers(min_tokens, max_tokens + 1, size=len(ids)))
+        for i, (row, mask, n, k) in enumerate(zip(ids, words, lengths, keep, strict=True)):
+            tokens = row[mask]
+            start = int(rng.integers(0, n - k + 1)) if n else 0
+            piece = tokens[start : start + k]
+            if padding == "pre":
+                rows[i, maxlen - len(piece) :] = piece
+            else:
+                rows[i, : len(piece)] = piece
+        out.append(rows)
+    return np.concatenate(out), np.concatenate([labels] * (copies + 1))

@@ -52,6 +52,20 @@ class TrainConfig(FrozenConfig):
     augment_rate: float = Field(
         0.1, ge=0.0, le=1.0, description="Chance that a word with a synonym is swapped in a copy."
     )
+    crop_copies: int = Field(
+        0,
+        ge=0,
+        le=10,
+        description="Short-text augmentation: add this many copies of the training rows, "
+        "each cut to a random run of crop_min_tokens to crop_max_tokens of its words, with "
+        "the row's label (0: off).",
+    )
+    crop_min_tokens: int = Field(
+        5, ge=1, le=10_000, description="Fewest words a cropped copy keeps."
+    )
+    crop_max_tokens: int = Field(
+        40, ge=1, le=10_000, description="Most words a cropped copy keeps."
+    )
     domain_weights: dict[str, float] = Field(
         {},
         description="Fixed training weight of a labelled domain, as DOMAIN=WEIGHT: each of its "
@@ -91,6 +105,14 @@ class TrainConfig(FrozenConfig):
         if any(not 0.0 < c <= 1000.0 for c in candidates):
             raise ValueError(f"every candidate weight must be in (0, 1000]: {candidates}")
         return tuple(sorted(set(candidates)))
+
+    @model_validator(mode="after")
+    def _crop_range_ordered(self) -> TrainConfig:
+        if self.crop_min_tokens > self.crop_max_tokens:
+            raise ValueError(
+                f"crop_min_tokens {self.crop_min_tokens} > crop_max_tokens {self.crop_max_tokens}"
+            )
+        return self
 
 
 class SearchSpace(FrozenConfig):

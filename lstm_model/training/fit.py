@@ -31,7 +31,7 @@ from lstm_model.model.builders import (
     lstm_kernel,
 )
 from lstm_model.model.config import ModelConfig
-from lstm_model.training.augment import augment, build_synonyms
+from lstm_model.training.augment import augment, build_synonyms, crop
 from lstm_model.training.config import TrainConfig
 from lstm_model.training.optimizer import compile_model
 from lstm_model.training.result import HISTORY_FILE, MODEL_FILE, TrainResult
@@ -151,6 +151,15 @@ def train_model(
         if w_fit is not None:
             w_fit = np.tile(w_fit, train_config.augment_copies + 1)
         log.info("augmented the fit rows with synonyms: %d rows", len(x_fit))
+    if train_config.crop_copies:
+        x_fit, y_fit = crop(
+            x_fit, y_fit, copies=train_config.crop_copies,
+            min_tokens=train_config.crop_min_tokens, max_tokens=train_config.crop_max_tokens,
+            seed=train_config.seed, padding=tokenised.config.padding,
+        )  # fmt: skip
+        if w_fit is not None:
+            w_fit = np.tile(w_fit, train_config.crop_copies + 1)
+        log.info("augmented the fit rows with short crops: %d rows", len(x_fit))
     validation = (x[val_idx], y[val_idx].astype("float32"))
     data = _FitData(x_fit, y_fit.astype("float32"), w_fit,
                     validation if w_val is None else (*validation, w_val))  # fmt: skip

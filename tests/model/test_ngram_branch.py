@@ -69,7 +69,7 @@ def test_default_model_has_all_three_branches() -> None:
     tokeniser, config = PRESETS["default"]
     model = build_model(config, vocab_size=tokeniser.vocab_size, maxlen=tokeniser.maxlen)
     layers = {layer.name: layer for layer in model.layers}
-    assert layers["lstm_window"].steps == config.lstm_maxlen == 400
+    assert layers["lstm_window"].steps == config.lstm_maxlen == 100
     assert layers["embedding"].embeddings.shape == (tokeniser.vocab_size, config.embedding_dim)
     assert layers["ngram1_embedding"].embeddings.shape == (tokeniser.vocab_size, config.ngram_dim)
     assert layers["ngram2_embedding"].embeddings.shape == (config.ngram_buckets + 1, 8)
