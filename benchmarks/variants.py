@@ -141,7 +141,7 @@ def _cell(values: object, digits: int = 4, scale: float = 1.0) -> str:
     if not isinstance(values, list):  # a row of the single-seed table before
         values = [values]
     mean, spread = _stats([float(v) * scale for v in values])
-    return f"{mean:.{digits}f}" + (f" ± {spread:.{digits}f}" if len(values) > 1 else "")
+    return f"{mean:.{digits}f}" + (f" ± {spread:.{digits}f}" if spread else "")
 
 
 def _write(new_rows: list[dict[str, object]]) -> None:

@@ -225,8 +225,9 @@ def check_parity(
     mobile = None
     if exported.mobile_path is not None and labels is not None:
         mobile = check_mobile(
-            exported.mobile_path, tokeniser, list(texts), labels, reference, accuracy_tolerance
-        )
+            exported.mobile_path, tokeniser, list(texts), labels, reference, accuracy_tolerance,
+            ids=ids,
+        )  # fmt: skip
     result = ParityResult(
         n=len(texts),
         saved_model_max_abs_diff=saved_diff,

@@ -253,16 +253,21 @@ def check_mobile(
     labels: np.ndarray,
     keras_probabilities: np.ndarray,
     tolerance: float,
+    ids: np.ndarray | None = None,
 ) -> MobileParity:
     """Accuracy of the mobile file against the Keras model's on the same texts: it passes
-    when the two models get at most ``tolerance`` x n texts more or fewer right."""
+    when the two models get at most ``tolerance`` x n texts more or fewer right. ``ids``:
+    the texts already encoded by ``tokeniser``, when the caller has them."""
     if not len(texts) == len(labels) == len(np.ravel(keras_probabilities)):
         raise ValueError(
             f"{len(texts)} texts, {len(labels)} labels and "
             f"{len(np.ravel(keras_probabilities))} Keras probabilities: one of each per text"
         )
+    if ids is not None and len(ids) != len(texts):
+        raise ValueError(f"{len(ids)} rows of ids for {len(texts)} texts: one row per text")
     started = time.perf_counter()
-    rows = mediapipe_rows(tokeniser.encode(texts), tokeniser.config.padding)
+    encoded = tokeniser.encode(texts) if ids is None else ids
+    rows = mediapipe_rows(encoded, tokeniser.config.padding)
     mobile = mobile_predict(path, rows).astype("float64")
     keras = np.asarray(keras_probabilities, dtype="float64").ravel()
     truth = np.asarray(labels).ravel().astype(bool)

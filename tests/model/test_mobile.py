@@ -201,7 +201,8 @@ def test_the_accuracy_rule_counts_whole_texts(exported, tokenised, test_split) -
 
     texts, labels, _ = test_split
     tokeniser = Tokeniser.load(tokenised.tokeniser_dir)
-    mobile = mobile_predict(exported.mobile_path, mediapipe_rows(tokeniser.encode(texts), "pre"))
+    ids = tokeniser.encode(texts)
+    mobile = mobile_predict(exported.mobile_path, mediapipe_rows(ids, "pre"))
     # a reference that gets exactly three texts wrong that the mobile file gets right
     keras = mobile.astype("float64")
     right = np.flatnonzero((mobile >= 0.5) == labels)[:3]
@@ -211,6 +212,12 @@ def test_the_accuracy_rule_counts_whole_texts(exported, tokenised, test_split) -
     assert not check_mobile(exported.mobile_path, tokeniser, texts, labels, keras, 2 / n).passed
     with pytest.raises(ValueError, match="one of each per text"):
         check_mobile(exported.mobile_path, tokeniser, texts, labels[:-1], keras, 0.1)
+    # the ids the caller already has give the same check; ids of other texts are refused
+    given = check_mobile(exported.mobile_path, tokeniser, texts, labels, keras, 3 / n, ids=ids)
+    encoded = check_mobile(exported.mobile_path, tokeniser, texts, labels, keras, 3 / n)
+    assert given.model_dump(exclude={"seconds"}) == encoded.model_dump(exclude={"seconds"})
+    with pytest.raises(ValueError, match="one row per text"):
+        check_mobile(exported.mobile_path, tokeniser, texts, labels, keras, 0.1, ids=ids[:-1])
 
 
 def test_an_lstm_too_long_to_unroll_is_refused_with_the_remedy(
