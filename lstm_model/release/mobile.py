@@ -263,8 +263,12 @@ def check_mobile(
             f"{len(texts)} texts, {len(labels)} labels and "
             f"{len(np.ravel(keras_probabilities))} Keras probabilities: one of each per text"
         )
-    if ids is not None and len(ids) != len(texts):
-        raise ValueError(f"{len(ids)} rows of ids for {len(texts)} texts: one row per text")
+    if ids is not None and (np.ndim(ids) != 2 or len(ids) != len(texts)
+                            or np.shape(ids)[1] != tokeniser.maxlen):  # fmt: skip
+        raise ValueError(
+            f"ids of shape {np.shape(ids)} for {len(texts)} texts: one row of "
+            f"{tokeniser.maxlen} ids per text"
+        )
     started = time.perf_counter()
     encoded = tokeniser.encode(texts) if ids is None else ids
     rows = mediapipe_rows(encoded, tokeniser.config.padding)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -128,11 +129,13 @@ def crop(
     min_tokens: int,
     max_tokens: int,
     seed: int,
-    padding: str = "pre",
+    padding: Literal["pre", "post"] = "pre",
 ) -> tuple[np.ndarray, np.ndarray]:
     """The rows followed by ``copies`` copies of each, cut to a random run of
     ``min_tokens`` to ``max_tokens`` of its words (a row with fewer keeps them all) and
     padded as the tokeniser pads, with the row's label: short texts made from long ones."""
+    if padding not in ("pre", "post"):
+        raise ValueError(f"padding must be 'pre' or 'post', not {padding!r}")
     rng = np.random.default_rng(seed)
     maxlen = ids.shape[1]
     words = ids != PAD_ID

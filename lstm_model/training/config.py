@@ -108,7 +108,7 @@ class TrainConfig(FrozenConfig):
 
     @model_validator(mode="after")
     def _crop_range_ordered(self) -> TrainConfig:
-        if self.crop_min_tokens > self.crop_max_tokens:
+        if self.crop_copies and self.crop_min_tokens > self.crop_max_tokens:
             raise ValueError(
                 f"crop_min_tokens {self.crop_min_tokens} > crop_max_tokens {self.crop_max_tokens}"
             )

@@ -138,6 +138,7 @@ def train_model(
     history: dict[str, list[float]] = {}
     started = time.perf_counter()
     x_fit, y_fit = x[train_idx], y[train_idx]
+    w_rows = w_fit
     if train_config.augment_copies:
         # Synonyms from the fit rows only: the validation share stays unseen.
         words = Tokeniser.load(tokenised.tokeniser_dir).vocabulary
@@ -152,13 +153,19 @@ def train_model(
             w_fit = np.tile(w_fit, train_config.augment_copies + 1)
         log.info("augmented the fit rows with synonyms: %d rows", len(x_fit))
     if train_config.crop_copies:
-        x_fit, y_fit = crop(
-            x_fit, y_fit, copies=train_config.crop_copies,
+        # Crops of the training rows themselves, not of their synonym copies.
+        rows = len(train_idx)
+        cropped, cropped_y = crop(
+            x[train_idx], y[train_idx], copies=train_config.crop_copies,
             min_tokens=train_config.crop_min_tokens, max_tokens=train_config.crop_max_tokens,
             seed=train_config.seed, padding=tokenised.config.padding,
         )  # fmt: skip
-        if w_fit is not None:
-            w_fit = np.tile(w_fit, train_config.crop_copies + 1)
+        x_fit, y_fit = (
+            np.concatenate([x_fit, cropped[rows:]]),
+            np.concatenate([y_fit, cropped_y[rows:]]),
+        )
+        if w_fit is not None and w_rows is not None:
+            w_fit = np.concatenate([w_fit, np.tile(w_rows, train_config.crop_copies)])
         log.info("augmented the fit rows with short crops: %d rows", len(x_fit))
     validation = (x[val_idx], y[val_idx].astype("float32"))
     data = _FitData(x_fit, y_fit.astype("float32"), w_fit,

@@ -78,6 +78,12 @@ def test_crops_are_runs_of_each_row_s_words_padded_as_the_tokeniser_pads() -> No
         assert starts, "a crop is a run of its row's words"
         kept.append(len(words))
     assert len(set(kept)) > 3  # lengths vary
+    longest = ids[4][ids[4] != 0]
+    starts = {
+        next(s for s in range(81 - len(w)) if np.array_equal(longest[s : s + len(w)], w))
+        for w in (row[row != 0] for row in x[9::5])
+    }
+    assert len(starts) > 1  # so do the places the crops start
     post, _ = crop(ids[:, ::-1].copy(), labels, copies=1, min_tokens=5, max_tokens=5, seed=1,
                    padding="post")  # fmt: skip
     assert (post[8, :5] != 0).all() and (post[8, 5:] == 0).all()
@@ -96,7 +102,8 @@ def test_training_with_augmentation_fits_on_more_rows(tokenised, tmp_path, caplo
         result = train_model(tokenised, model, train, tmp_path, verbose=0)
     fit_rows = len(load_split(tokenised, "train")[1]) - round(0.1 * 204)
     assert f"augmented the fit rows with synonyms: {2 * fit_rows} rows" in caplog.text
-    assert f"augmented the fit rows with short crops: {4 * fit_rows} rows" in caplog.text
+    # crops of the training rows themselves, not of their synonym copies
+    assert f"augmented the fit rows with short crops: {3 * fit_rows} rows" in caplog.text
     assert result.model_path.is_file()
 
 
@@ -112,3 +119,7 @@ def test_a_crop_range_upside_down_is_refused_by_name() -> None:
 
     with pytest.raises(ValidationError, match="crop_min_tokens 50 > crop_max_tokens 40"):
         TrainConfig(crop_copies=1, crop_min_tokens=50)
+    assert TrainConfig(crop_min_tokens=50).crop_copies == 0  # off: the range is not used
+    with pytest.raises(ValueError, match="padding must be 'pre' or 'post'"):
+        crop(np.ones((1, 4), np.int32), np.ones(1), copies=1, min_tokens=1, max_tokens=2,
+             seed=0, padding="middle")  # type: ignore[arg-type]  # fmt: skip

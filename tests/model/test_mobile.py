@@ -212,12 +212,17 @@ def test_the_accuracy_rule_counts_whole_texts(exported, tokenised, test_split) -
     assert not check_mobile(exported.mobile_path, tokeniser, texts, labels, keras, 2 / n).passed
     with pytest.raises(ValueError, match="one of each per text"):
         check_mobile(exported.mobile_path, tokeniser, texts, labels[:-1], keras, 0.1)
-    # the ids the caller already has give the same check; ids of other texts are refused
+    # the ids the caller already has are the ones scored (no second encoding); ids that
+    # are not one full row per text are refused
     given = check_mobile(exported.mobile_path, tokeniser, texts, labels, keras, 3 / n, ids=ids)
     encoded = check_mobile(exported.mobile_path, tokeniser, texts, labels, keras, 3 / n)
     assert given.model_dump(exclude={"seconds"}) == encoded.model_dump(exclude={"seconds"})
-    with pytest.raises(ValueError, match="one row per text"):
-        check_mobile(exported.mobile_path, tokeniser, texts, labels, keras, 0.1, ids=ids[:-1])
+    blank = check_mobile(exported.mobile_path, tokeniser, texts, labels, keras, 3 / n,
+                         ids=np.zeros_like(ids))  # fmt: skip
+    assert blank.mean_abs_diff != encoded.mean_abs_diff
+    for wrong in (ids[:-1], ids[:, 1:]):
+        with pytest.raises(ValueError, match="one row of 40 ids per text"):
+            check_mobile(exported.mobile_path, tokeniser, texts, labels, keras, 0.1, ids=wrong)
 
 
 def test_an_lstm_too_long_to_unroll_is_refused_with_the_remedy(
