@@ -139,10 +139,10 @@ def crop(
     rng = np.random.default_rng(seed)
     maxlen = ids.shape[1]
     words = ids != PAD_ID
+    lengths = words.sum(axis=1)
     out = [ids]
     for _ in range(copies):
         rows = np.zeros_like(ids)
-        lengths = words.sum(axis=1)
         keep = np.minimum(lengths, rng.integers(min_tokens, max_tokens + 1, size=len(ids)))
         for i, (row, mask, n, k) in enumerate(zip(ids, words, lengths, keep, strict=True)):
             tokens = row[mask]
