@@ -30,9 +30,11 @@ def variants() -> dict[str, tuple[object, object, str]]:
     from lstm_model.model.config import ModelConfig
     from lstm_model.training.config import TrainConfig
 
-    # The measurements before the NBSVM branch became the default were of this model (its
-    # LSTM read the last 400 tokens then):
-    base_model, base_train = ModelConfig(nbsvm=False, lstm_maxlen=400), TrainConfig()
+    # Each row keeps the model it was measured with. Until the NBSVM branch became the
+    # default, the LSTM read the last 400 tokens; until 2026-11-28 the n-gram embeddings
+    # were 8 wide (the default now: 4).
+    base_model, base_train = ModelConfig(nbsvm=False, lstm_maxlen=400, ngram_dim=8), TrainConfig()
+    wide = ModelConfig(ngram_dim=8)
     return {
         "two_branch": (base_model, base_train, "BiLSTM max+mean pool + word/bigram branch"),
         "attention": (
@@ -53,17 +55,43 @@ def variants() -> dict[str, tuple[object, object, str]]:
         "default": (
             ModelConfig(),
             base_train,
-            "the three branches, the LSTM reading the last 100 tokens",
+            "the three branches, the LSTM reading the last 100 tokens, 4-wide n-gram embeddings",
+        ),
+        "ngram_dim8": (
+            wide,
+            base_train,
+            "the default before: 8-wide n-gram embeddings",
         ),
         "lstm400": (
-            ModelConfig(lstm_maxlen=400),
+            wide.model_copy(update={"lstm_maxlen": 400}),
             base_train,
-            "the default before: the LSTM read the last 400 tokens (two_branch + NBSVM)",
+            "ngram_dim8 with the LSTM reading the last 400 tokens (two_branch + NBSVM)",
         ),
         "crops": (
-            ModelConfig(),
+            wide,
             base_train.model_copy(update={"crop_copies": 1}),
-            "default trained on the rows plus one crop of 5-40 words of each",
+            "ngram_dim8 trained on the rows plus one crop of 5-40 words of each",
+        ),
+        "nbsvm_scores": (
+            wide.model_copy(update={"lstm_nbsvm_scores": True}),
+            base_train,
+            "ngram_dim8 whose LSTM also reads each word's and bigram's NBSVM score",
+        ),
+        # The size trade of the small TFLite: hash buckets and embedding widths.
+        "buckets18": (
+            wide.model_copy(update={"ngram_buckets": 2**18}),
+            base_train,
+            "ngram_dim8 with 2^18 n-gram buckets (n-gram and NBSVM branches) instead of 2^20",
+        ),
+        "ngram_dim16": (
+            ModelConfig(ngram_dim=16),
+            base_train,
+            "default with 16-wide n-gram embeddings",
+        ),
+        "embedding32": (
+            wide.model_copy(update={"embedding_dim": 32}),
+            base_train,
+            "ngram_dim8 with a 32-wide LSTM word embedding instead of 64",
         ),
         "lstm_only": (
             base_model.model_copy(update={"ngram_order": 0, "nbsvm": False}),
@@ -88,15 +116,18 @@ def main() -> None:
     from lstm_model.data.tokeniser import Tokeniser
     from lstm_model.evaluation.ablation import branch_ablation, predict_branches
     from lstm_model.model.builders import load_model, predict_ids
+    from lstm_model.release.mobile import check_mobile, write_mobile
     from lstm_model.training.fit import train_model
 
     reviews, tokenised = prepare(args.source, args.workspace, TokeniserConfig())
     x_test, y_test = load_split(tokenised, "test")
     table = load_reviews(reviews, ["split", "label", "text"])
     test = table.filter(pc.equal(table["split"], "test"))
+    test_texts = test["text"].to_pylist()
     short = [(s, y) for s, y in zip(map(last_sentence, test["text"].to_pylist()),
                                     test["label"].to_numpy(), strict=True) if s]  # fmt: skip
-    x_short = Tokeniser.load(tokenised.tokeniser_dir).encode([s for s, _ in short])
+    tokeniser = Tokeniser.load(tokenised.tokeniser_dir)
+    x_short = tokeniser.encode([s for s, _ in short])
     y_short = np.array([y for _, y in short])
     variants_table = variants()
     rows = []
@@ -105,7 +136,8 @@ def main() -> None:
         row: dict[str, object] = {"variant": name, "what": what, "seeds": list(args.seeds)}
         runs: dict[str, list[float]] = {k: [] for k in
                                         ("accuracy", "minutes", "epochs", "without_lstm",
-                                         "short", "model_mb")}  # fmt: skip
+                                         "short", "model_mb", "mobile_mb",
+                                         "mobile_accuracy")}  # fmt: skip
         for seed in args.seeds:
             config = train_config.model_copy(update={"seed": seed})  # type: ignore[attr-defined]
             with tempfile.TemporaryDirectory() as tmp:
@@ -114,7 +146,13 @@ def main() -> None:
                 minutes = (time.perf_counter() - started) / 60
                 size = trained.model_path.stat().st_size / 1e6
                 model = load_model(trained.model_path)
-            probabilities, logits = predict_branches(model, x_test)
+                mobile_path = Path(tmp) / "mobile.tflite"
+                write_mobile(trained.model_path, tokenised.tokeniser_dir, mobile_path)
+                probabilities, logits = predict_branches(model, x_test)
+                mobile = check_mobile(
+                    mobile_path, tokeniser, test_texts, y_test, probabilities, 0.002,
+                    ids=x_test,
+                )  # fmt: skip
             ablation = {r.variant: r for r in branch_ablation(model, probabilities, logits, y_test)}
             accuracy = float(np.mean((probabilities >= 0.5) == (y_test == 1)))
             short_accuracy = float(np.mean((predict_ids(model, x_short) >= 0.5) == (y_short == 1)))
@@ -122,11 +160,15 @@ def main() -> None:
             without = cut.change if cut is not None else float("nan")
             for key, value in (("accuracy", accuracy), ("minutes", minutes),
                                ("epochs", trained.epochs_run), ("without_lstm", without),
-                               ("short", short_accuracy), ("model_mb", size)):  # fmt: skip
+                               ("short", short_accuracy), ("model_mb", size),
+                               ("mobile_mb", mobile.size_bytes / 1e6),
+                               ("mobile_accuracy", mobile.mobile_accuracy)):  # fmt: skip
                 runs[key].append(round(float(value), 4))
             print(f"{name:10} seed {seed:4}: test accuracy {accuracy:.4f}  {minutes:5.1f} min  "
                   f"({trained.epochs_run} epochs)  without LSTM {without * 100:+.2f} points  "
-                  f"short slice {short_accuracy:.4f}  model {size:.1f} MB", flush=True)  # fmt: skip
+                  f"short slice {short_accuracy:.4f}  model {size:.1f} MB  "
+                  f"mobile {mobile.size_bytes / 1e6:.1f} MB at {mobile.mobile_accuracy:.4f}",
+                  flush=True)  # fmt: skip
         row.update(runs)
         rows.append(row)
     _write(rows)
@@ -159,13 +201,16 @@ def _write(new_rows: list[dict[str, object]]) -> None:
     store.write_text(json.dumps(rows, indent=1) + "\n")
     lines = [
         "| variant | seeds | test accuracy (mean ± half range) | CPU training minutes | "
-        "without the LSTM (points) | short slice | `.keras` MB | what |",
-        "|---|---|---|---|---|---|---|---|",
+        "without the LSTM (points) | short slice | `.keras` MB | mobile MB | mobile accuracy | "
+        "what |",
+        "|---|---|---|---|---|---|---|---|---|---|",
         *(
             f"| {r['variant']} | {', '.join(map(str, r.get('seeds', [42])))} | "
             f"{_cell(r['accuracy'])} | {_cell(r['minutes'], 1)} | "
             + (f"{_cell(r['without_lstm'], 2, 100)} | {_cell(r['short'])} | "
                f"{_cell(r['model_mb'], 1)} | " if "short" in r else "- | - | - | ")
+            + (f"{_cell(r['mobile_mb'], 1)} | {_cell(r['mobile_accuracy'])} | "
+               if "mobile_mb" in r else "- | - | ")
             + f"{r['what']} |"
             for r in rows
         ),

@@ -34,7 +34,9 @@ BRANCH_LOGITS = (NGRAM_LOGIT, LSTM_LOGIT, NBSVM_LOGIT)
 def build_model(config: ModelConfig, *, vocab_size: int, maxlen: int) -> keras.Model:
     """An uncompiled classifier over rows of ``maxlen`` token ids below ``vocab_size``."""
     ids = keras.Input(shape=(maxlen,), dtype="int32", name="token_ids")
-    lstm_features = _lstm_branch(ids, config, vocab_size=vocab_size, maxlen=maxlen)
+    nbsvm = _NbsvmLayers(config, vocab_size) if config.has_nbsvm else None
+    scores = nbsvm if config.lstm_nbsvm_scores else None
+    lstm_features = _lstm_branch(ids, config, vocab_size=vocab_size, maxlen=maxlen, scores=scores)
     name = f"{config.architecture}_{config.pooling}"
     if not config.ngram_order:
         probability = layers.Dense(
@@ -46,8 +48,8 @@ def build_model(config: ModelConfig, *, vocab_size: int, maxlen: int) -> keras.M
     ngram_logit = layers.Dense(1, name=NGRAM_LOGIT)(_ngram_branch(ids, config, vocab_size))
     logits = [ngram_logit, lstm_logit]
     name = f"{name}_ngram{config.ngram_order}"
-    if config.has_nbsvm:
-        logits.append(_nbsvm_branch(ids, config, vocab_size))
+    if nbsvm is not None:
+        logits.append(nbsvm.logit(ids))
         name += "_nbsvm"
     # Starts as the plain sum of the logits; training refits it on validation data.
     probability = layers.Dense(
@@ -80,8 +82,11 @@ def _l2(config: ModelConfig) -> keras.regularizers.Regularizer | None:
     return keras.regularizers.L2(config.l2) if config.l2 else None
 
 
-def _lstm_branch(ids: Any, config: ModelConfig, *, vocab_size: int, maxlen: int) -> Any:
-    """Embedding -> (Bi)LSTM -> last state or pooled states -> dropout."""
+def _lstm_branch(
+    ids: Any, config: ModelConfig, *, vocab_size: int, maxlen: int, scores: _NbsvmLayers | None
+) -> Any:
+    """Embedding -> (Bi)LSTM -> last state or pooled states -> dropout. With ``scores``, the
+    NBSVM scores of each word and of the bigram it ends join the embedding."""
     regulariser = _l2(config)
     pooled = config.pooling != "last"
     x = ids
@@ -93,6 +98,8 @@ def _lstm_branch(ids: Any, config: ModelConfig, *, vocab_size: int, maxlen: int)
     )(x)
     if config.embedding_dropout:
         x = layers.SpatialDropout1D(config.embedding_dropout, name="embedding_dropout")(x)
+    if scores is not None:
+        x = layers.Concatenate(name="lstm_inputs")([x, *scores.per_step(window)])
     lstm = layers.LSTM(
         config.units,
         dropout=config.dropout,
@@ -140,18 +147,29 @@ def _ngram_branch(ids: Any, config: ModelConfig, vocab_size: int) -> Any:
     return x
 
 
-def _nbsvm_branch(ids: Any, config: ModelConfig, vocab_size: int) -> Any:
-    """A linear logit over word and bigram counts whose weights are fitted outside Keras
-    (``training.fit_nbsvm``) and frozen: NBSVM (Wang & Manning, 2012) inside the model."""
-    words = layers.Embedding(
-        vocab_size, 1, embeddings_initializer="zeros", trainable=False, name="nbsvm_words"
-    )(ids)
-    grams = HashedNgrams(2, config.ngram_buckets, name="nbsvm_bigram_ids")(ids)
-    bigrams = layers.Embedding(
-        config.ngram_buckets + 1, 1, embeddings_initializer="zeros", trainable=False,
-        name="nbsvm_bigrams",
-    )(grams)  # fmt: skip
-    return TokenSum(name=NBSVM_LOGIT)([words, bigrams])
+class _NbsvmLayers:
+    """The NBSVM branch: a linear logit over word and bigram counts whose weights are
+    fitted outside Keras (``training.fit_nbsvm``) and frozen, NBSVM (Wang & Manning, 2012)
+    inside the model. Its layers are shared when the LSTM also reads the scores."""
+
+    def __init__(self, config: ModelConfig, vocab_size: int) -> None:
+        self.words = layers.Embedding(
+            vocab_size, 1, embeddings_initializer="zeros", trainable=False, name="nbsvm_words"
+        )
+        self.bigram_ids = HashedNgrams(2, config.ngram_buckets, name="nbsvm_bigram_ids")
+        self.bigrams = layers.Embedding(
+            config.ngram_buckets + 1, 1, embeddings_initializer="zeros", trainable=False,
+            name="nbsvm_bigrams",
+        )  # fmt: skip
+
+    def logit(self, ids: Any) -> Any:
+        """The branch's logit: the sum of the row's word and bigram scores, plus a bias."""
+        return TokenSum(name=NBSVM_LOGIT)([self.words(ids), self.bigrams(self.bigram_ids(ids))])
+
+    def per_step(self, ids: Any) -> list[Any]:
+        """Each position's word score and the score of the bigram ending there (0 first)."""
+        bigrams = self.bigrams(self.bigram_ids(ids))
+        return [self.words(ids), layers.ZeroPadding1D((1, 0), name="lstm_bigram_scores")(bigrams)]
 
 
 def load_model(path: Path) -> keras.Model:

@@ -63,7 +63,7 @@ class ModelConfig(FrozenConfig):
     ngram_buckets: int = Field(
         2**20, ge=1, le=2**20, description="Hash buckets per n-gram order above 1."
     )
-    ngram_dim: int = Field(8, ge=1, le=1024, description="Width of the n-gram embeddings.")
+    ngram_dim: int = Field(4, ge=1, le=1024, description="Width of the n-gram embeddings.")
     ngram_dropout: float = Field(
         0.0, ge=0.0, lt=1.0, description="Dropout on the pooled n-gram vector."
     )
@@ -73,6 +73,12 @@ class ModelConfig(FrozenConfig):
         "and bigram counts (NBSVM), fitted by liblinear on the training rows and frozen in the "
         "model; the combiner weighs it with the other two. Part of the two-branch model: off "
         "when ngram_order is 0.",
+    )
+    lstm_nbsvm_scores: bool = Field(
+        False,
+        description="The LSTM also reads, beside each word's embedding, the NBSVM branch's "
+        "frozen scores of that word and of the bigram it ends: a sequence of evidence the "
+        "LSTM can compose (negations, contrasts). Needs the NBSVM branch.",
     )
     nbsvm_c: float = Field(
         0.3, gt=0.0, description="Inverse L2 strength (C) of the NBSVM branch's regression."
@@ -91,6 +97,14 @@ class ModelConfig(FrozenConfig):
                 raise ValueError("nbsvm needs the two-branch model (ngram_order >= 1)")
             data = {**data, "nbsvm": False}
         return data
+
+    @model_validator(mode="after")
+    def _scores_need_nbsvm(self) -> ModelConfig:
+        if self.lstm_nbsvm_scores and not self.has_nbsvm:
+            raise ValueError(
+                "lstm_nbsvm_scores needs the NBSVM branch (nbsvm on, ngram_order >= 1)"
+            )
+        return self
 
 
 CLASSIC_TOKENISER = TokeniserConfig(vocab_size=10_000, maxlen=200)

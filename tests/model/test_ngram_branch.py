@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import keras
 import numpy as np
 import pytest
@@ -72,7 +74,7 @@ def test_default_model_has_all_three_branches() -> None:
     assert layers["lstm_window"].steps == config.lstm_maxlen == 100
     assert layers["embedding"].embeddings.shape == (tokeniser.vocab_size, config.embedding_dim)
     assert layers["ngram1_embedding"].embeddings.shape == (tokeniser.vocab_size, config.ngram_dim)
-    assert layers["ngram2_embedding"].embeddings.shape == (config.ngram_buckets + 1, 8)
+    assert layers["ngram2_embedding"].embeddings.shape == (config.ngram_buckets + 1, 4)
     assert "ngram3_ids" not in layers
     assert layers["nbsvm_words"].embeddings.shape == (tokeniser.vocab_size, 1)
     assert layers["nbsvm_bigrams"].embeddings.shape == (config.ngram_buckets + 1, 1)
@@ -136,3 +138,49 @@ def test_the_nbsvm_branch_reproduces_its_regression_and_exports(tokenised, tmp_p
     )
     parity = check_parity(exported, tokenised.tokeniser_dir, texts, expected.ravel(), 1e-4)
     assert parity.passed, parity.describe()
+
+
+def test_the_lstm_can_read_the_nbsvm_scores(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pydantic import ValidationError
+
+    from lstm_model.model.builders import load_model
+    from lstm_model.release.export import tflite_bytes
+    from lstm_model.release.litert import predict_rows
+    from lstm_model.release.unroll import unrolled
+
+    with pytest.raises(ValidationError, match="lstm_nbsvm_scores needs the NBSVM branch"):
+        ModelConfig(lstm_nbsvm_scores=True, nbsvm=False)
+    buckets, window = 64, 6
+    config = ModelConfig(units=4, embedding_dim=4, ngram_buckets=buckets, lstm_maxlen=window,
+                         lstm_nbsvm_scores=True)  # fmt: skip
+    model = build_model(config, vocab_size=50, maxlen=12)
+    rng = np.random.default_rng(0)
+    words = rng.normal(size=(50, 1)).astype("float32")
+    bigrams = rng.normal(size=(buckets + 1, 1)).astype("float32")
+    words[:2], bigrams[0] = 0.0, 0.0  # as fit_nbsvm leaves them: padding, unknown, no bigram
+    model.get_layer("nbsvm_words").set_weights([words])
+    model.get_layer("nbsvm_bigrams").set_weights([bigrams])
+    ids = np.array([[0, 0, 0, 5, 6, 7, 8, 1, 9, 10, 11, 12]], dtype="int32")
+    inputs = keras.Model(model.inputs, model.get_layer("lstm_inputs").output)
+    steps = _np(inputs(ids))[0]
+    assert steps.shape == (window, config.embedding_dim + 2)
+    tail = ids[0, -window:]
+    assert np.allclose(steps[:, -2], words[tail, 0])  # each word's own score
+    pairs = [0] + [_bigram_id(int(a), int(b), buckets) if a > 1 and b > 1 else 0
+                   for a, b in itertools.pairwise(tail)]  # fmt: skip
+    # the score of the bigram each position ends; none at the first, none across id 1
+    assert np.allclose(steps[:, -1], bigrams[pairs, 0])
+    assert steps[0, -1] == steps[2, -1] == 0.0 and steps[3, -1] != 0.0
+    lstm = branch_models(model)["lstm"]
+    before = _np(lstm(ids))
+    model.get_layer("nbsvm_words").set_weights([-words])
+    assert not np.allclose(_np(lstm(ids)), before)  # the LSTM branch reads the scores
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = load_model(path)
+    rows = rng.integers(0, 50, size=(8, 12)).astype("int32")
+    expected = model.predict(rows, verbose=0).ravel()
+    assert np.allclose(loaded.predict(rows, verbose=0).ravel(), expected, atol=1e-6)
+    lite = tmp_path / "model.tflite"
+    lite.write_bytes(tflite_bytes(unrolled(loaded, 1000), 8, 12))
+    assert np.abs(predict_rows(lite, rows) - expected).max() < 1e-5
