@@ -99,7 +99,7 @@ def main() -> None:
                 started = time.perf_counter()
                 mobile = check_mobile(
                     exported.mobile_path, Tokeniser.load(tokeniser_dir), texts, labels, expected,
-                    config.mobile_accuracy_tolerance,
+                    config.mobile_accuracy_tolerance, ids=ids,
                 )  # fmt: skip
                 mobile_seconds = time.perf_counter() - started
                 print(f"  mobile TFLite (built beside the export), accuracy check: "

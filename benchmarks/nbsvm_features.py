@@ -14,7 +14,8 @@ Feature sets: the default (word and bigram counts, bigrams by the model's own ha
 bigrams hashed into 2^22 buckets by a well-mixed 64-bit hash, which the model's int32 ops
 cannot compute (the ceiling of fewer collisions), with and without trigrams; a 200,000-word
 vocabulary instead of 50,000; and a blend with a ridge regression on the 1-10 star ratings
-of the training reviews (the blend weights fitted on validation).
+of the training reviews (the blend's two weights fitted on the validation rows, so its
+validation figure is in-sample).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse as sp
-from _common import parser
+from _common import parser, prepare
 
 Grams = Callable[[np.ndarray], np.ndarray]
 BUCKETS = 2**20
@@ -62,7 +63,9 @@ def mixed_hash(order: int, buckets: int) -> Grams:
     return grams
 
 
-def features(ids: np.ndarray, vocab: int, grams: list[tuple[Grams, int]], binary: bool):  # type: ignore[no-untyped-def]
+def features(
+    ids: np.ndarray, vocab: int, grams: list[tuple[Grams, int]], binary: bool
+) -> sp.csr_matrix:
     """Rows of word counts then each n-gram order's counts (id 0 = none, left out)."""
     rows = np.broadcast_to(np.arange(len(ids))[:, None], ids.shape)
     known = ids >= 2
@@ -85,7 +88,6 @@ def main() -> None:
     p = parser(__doc__.splitlines()[0])
     args = p.parse_args()
 
-    from _common import prepare
     from sklearn.linear_model import LogisticRegression, Ridge
 
     from lstm_model.data.config import TokeniserConfig
@@ -117,12 +119,13 @@ def main() -> None:
         scale = sp.diags(nb_ratios(train[fit], ys[fit]))
         a, a_val, a_test = train[fit] @ scale, train[val] @ scale, test @ scale
         best = (-1.0, 0.0, 0.0)
+        if blend_ratings:
+            ridge = Ridge(alpha=300.0, solver="sparse_cg").fit(a, stars[fit])
         for c in CS:
             regression = LogisticRegression(C=c, solver="liblinear", max_iter=1000).fit(a, ys[fit])
             logit_val = regression.decision_function(a_val)
             logit_test = regression.decision_function(a_test)
             if blend_ratings:
-                ridge = Ridge(alpha=300.0, solver="sparse_cg").fit(a, stars[fit])
                 both_val = np.c_[logit_val, ridge.predict(a_val)]
                 blend = LogisticRegression().fit(both_val, ys[val])
                 logit_val = blend.decision_function(both_val)

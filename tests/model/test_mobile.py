@@ -58,6 +58,11 @@ def test_rows_move_to_mediapipe_layout() -> None:
     expected = [[5, 6, 0, 0], [7, 1, 8, 9], [0, 0, 0, 0]]
     assert mediapipe_rows(ids, "pre").tolist() == expected
     assert mediapipe_rows(ids, "post") is ids
+    width = 7
+    for n in range(width + 1):  # every count of words, not only half a row
+        words = list(range(2, 2 + n))
+        row = np.array([[0] * (width - n) + words], dtype=np.int32)
+        assert mediapipe_rows(row, "pre").tolist() == [words + [0] * (width - n)], n
 
 
 def test_mobile_file_is_quantised_and_single_subgraph(exported) -> None:  # type: ignore[no-untyped-def]

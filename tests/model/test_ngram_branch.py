@@ -184,3 +184,23 @@ def test_the_lstm_can_read_the_nbsvm_scores(tmp_path) -> None:  # type: ignore[n
     lite = tmp_path / "model.tflite"
     lite.write_bytes(tflite_bytes(unrolled(loaded, 1000), 8, 12))
     assert np.abs(predict_rows(lite, rows) - expected).max() < 1e-5
+
+
+def test_a_trained_lstm_reads_the_fitted_nbsvm_scores(tokenised, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from lstm_model.data.dataset import load_split
+    from lstm_model.model.builders import load_model
+    from lstm_model.training.config import TrainConfig
+    from lstm_model.training.fit import train_model
+    from tests.helpers.tiny import TINY_MODEL
+
+    config = TINY_MODEL.model_copy(update={"nbsvm": True, "lstm_nbsvm_scores": True})
+    train = TrainConfig(epochs=1, ngram_epochs=1, batch_size=32)
+    result = train_model(tokenised, config, train, tmp_path / "run", verbose=0)
+    assert "loss" in result.history and "ngram_loss" in result.history  # both stages ran
+    model = load_model(result.model_path)
+    x, _ = load_split(tokenised, "train")
+    steps = _np(keras.Model(model.inputs, model.get_layer("lstm_inputs").output)(x[:8]))
+    window = x[:8, -steps.shape[1] :]
+    words = model.get_layer("nbsvm_words").get_weights()[0][:, 0]
+    assert np.allclose(steps[..., -2], words[window])  # the tables the LSTM stage read
+    assert np.abs(steps[..., -2]).max() > 0  # fitted by liblinear, not the zeros they start at
