@@ -125,8 +125,8 @@ def mediapipe_rows(ids: np.ndarray, padding: str) -> np.ndarray:
     if padding == "post":
         return ids
     width = ids.shape[1]
-    padding = width - np.count_nonzero(ids != PAD_ID, axis=1)
-    columns = (np.arange(width)[None, :] + padding[:, None]) % width
+    pads = width - np.count_nonzero(ids != PAD_ID, axis=1)
+    columns = (np.arange(width)[None, :] + pads[:, None]) % width
     return np.take_along_axis(ids, columns, axis=1)
 
 
