@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -218,23 +217,18 @@ def check_parity(
         raise ValueError("the mobile TFLite is checked by accuracy: pass the texts' labels")
     started = time.perf_counter()
     reference = np.asarray(keras_probabilities, dtype="float64").ravel()
-    # TensorFlow keeps about one and a half of two cores busy on raw text (its string ops
-    # run one at a time), so the TFLite checks run meanwhile: measured 17.5 s together
-    # against 23 to 27 s one after the other.
-    with ThreadPoolExecutor(1) as pool:
-        saved_model = pool.submit(saved_model_predict, exported.saved_model_dir, texts)
-        tokeniser = Tokeniser.load(tokeniser_dir)
-        ids = tokeniser.encode(list(texts))
-        lite = tflite_predict(exported.tflite_path, ids).astype("float64")
-        mobile = None
-        if exported.mobile_path is not None and labels is not None:
-            mobile = check_mobile(
-                exported.mobile_path, tokeniser, list(texts), labels, reference,
-                accuracy_tolerance, ids=ids,
-            )  # fmt: skip
-        saved = saved_model.result().astype("float64")
+    saved = saved_model_predict(exported.saved_model_dir, texts).astype("float64")
+    tokeniser = Tokeniser.load(tokeniser_dir)
+    ids = tokeniser.encode(list(texts))
+    lite = tflite_predict(exported.tflite_path, ids).astype("float64")
     saved_diff = float(np.max(np.abs(saved - reference))) if len(texts) else 0.0
     lite_diff = float(np.max(np.abs(lite - reference))) if len(texts) else 0.0
+    mobile = None
+    if exported.mobile_path is not None and labels is not None:
+        mobile = check_mobile(
+            exported.mobile_path, tokeniser, list(texts), labels, reference, accuracy_tolerance,
+            ids=ids,
+        )  # fmt: skip
     result = ParityResult(
         n=len(texts),
         saved_model_max_abs_diff=saved_diff,
