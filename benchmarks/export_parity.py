@@ -4,11 +4,10 @@
         --reviews artifacts/reviews/<hash>/reviews.parquet [--tflite-batch 64 256]
 
 Exports the version into a temporary folder once per TFLite batch size, runs the parity
-check as the pipeline does (``check_parity``), then times each part of it on the whole
-test split: the
-SavedModel on raw texts, the tokeniser, and the TFLite interpreters. The references, in
-the same run: those parts one after the other, and the TFLite of the same model with its
-LSTM left as a loop (as Keras 3 converts it), converted and timed the same way.
+check as the pipeline does (``check_parity``), then times each of its parts alone on the
+whole test split: the SavedModel on raw texts, the tokeniser, and the TFLite interpreters.
+The references, in the same run: those parts' sum, and the TFLite of the same model with
+its LSTM left as a loop (as Keras 3 converts it), converted and timed the same way.
 Prints each figure beside it, the version's recorded time and the 60 s goal.
 """
 
