@@ -57,6 +57,22 @@ def variants() -> dict[str, tuple[object, object, str]]:
             base_train,
             "the three branches, the LSTM reading the last 100 tokens, 4-wide n-gram embeddings",
         ),
+        "residual": (
+            ModelConfig(),
+            base_train.model_copy(update={"lstm_residual_folds": 5}),
+            "default with the LSTM fit beside the NBSVM branch's out-of-fold logits (5 folds)",
+        ),
+        "regions": (
+            ModelConfig(lstm_region_buckets=2**16),
+            base_train,
+            "default whose LSTM steps also read a trainable embedding of the bigram they end "
+            "(2^16 buckets)",
+        ),
+        "blocks": (
+            ModelConfig(),
+            base_train.model_copy(update={"validation_block": 100}),
+            "default validated on runs of 100 consecutive review ids (mostly unseen movies)",
+        ),
         "ngram_dim8": (
             wide,
             base_train,

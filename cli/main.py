@@ -79,6 +79,8 @@ _TRAINING_KNOBS = (
     "crop_copies",
     "crop_min_tokens",
     "crop_max_tokens",
+    "lstm_residual_folds",
+    "validation_block",
     "domain_weight_candidates",
     "domain_weight_max_imdb_drop",
 )

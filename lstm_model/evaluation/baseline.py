@@ -25,7 +25,7 @@ from lstm_model.artifacts import (
     write_manifest,
 )
 from lstm_model.data.ingest import IngestResult, load_reviews
-from lstm_model.data.splits import stratified_split
+from lstm_model.data.splits import id_blocks, stratified_split
 from lstm_model.data.tokeniser import TextBatch, normalise
 from lstm_model.evaluation.config import BaselineConfig
 from lstm_model.evaluation.evaluate import Metrics, compute_metrics
@@ -54,8 +54,8 @@ def fit_baseline(
 ) -> BaselineResult:
     """Fit and score the baseline; published under ``out_root/baseline/<key>/``.
 
-    The key hashes the reviews, this config and the validation split (fraction, seed), so
-    an unchanged input is a cache hit.
+    The key hashes the reviews, this config and the validation split (fraction, seed, and
+    runs of ids when set), so an unchanged input is a cache hit.
     """
     key = sha256_text(
         "baseline",
@@ -64,6 +64,8 @@ def fit_baseline(
         config.fingerprint(),
         str(split.validation_fraction),
         str(split.seed),
+        # only when set, so that the default's key (and its cached fit) stays as it was
+        *([f"block {split.validation_block}"] if split.validation_block != 1 else []),
     )
     folder = out_root / "baseline" / key[:16]
     manifest = find_valid_artifact(folder)
@@ -72,12 +74,15 @@ def fit_baseline(
         return _result(folder, cached=True)
 
     started = time.perf_counter()
-    table = load_reviews(reviews, columns=["split", "label", "text"])
+    table = load_reviews(reviews, columns=["split", "label", "review_id", "text"])
     train = table.filter(pc.equal(table["split"], "train"))
     test = table.filter(pc.equal(table["split"], "test"))
     y_train = train["label"].to_numpy()
     # The same rows the model trains on: the train split minus its validation share.
-    rows, _ = stratified_split(y_train, split.validation_fraction, split.seed)
+    rows, _ = stratified_split(
+        y_train, split.validation_fraction, split.seed,
+        groups=id_blocks(train["review_id"].to_numpy(), split.validation_block),
+    )  # fmt: skip
     classifier = fit_baseline_classifier(train["text"].take(rows), y_train[rows], config)
     probabilities = baseline_probabilities(classifier, test["text"])
     features = len(classifier.named_steps["tfidf"].vocabulary_)
@@ -101,6 +106,7 @@ def fit_baseline(
                 **config.model_dump(mode="json"),
                 "validation_fraction": split.validation_fraction,
                 "seed": split.seed,
+                "validation_block": split.validation_block,
             },
             details={"train_rows": len(rows), "test_rows": test.num_rows},
         )

@@ -78,6 +78,25 @@ def branch_models(model: keras.Model) -> dict[str, keras.Model]:
     }
 
 
+def residual_model(model: keras.Model) -> keras.Model:
+    """The LSTM branch as a classifier beside a given logit: sigmoid(LSTM logit + offset),
+    the offset (one per row) a second input. Fitting it fits the LSTM to what the offset's
+    model leaves unexplained, as a boosting step does."""
+    offset = keras.Input(shape=(1,), dtype="float32", name="offset")
+    logit = layers.Add(name="lstm_residual_logit")([model.get_layer(LSTM_LOGIT).output, offset])
+    return keras.Model(
+        [*model.inputs, offset],
+        layers.Activation("sigmoid", name="lstm_residual_probability")(logit),
+        name=f"{model.name}_lstm_residual",
+    )
+
+
+def branch_logit(model: keras.Model, logit: str, ids: np.ndarray) -> np.ndarray:
+    """One branch's logit (a layer name of ``BRANCH_LOGITS``) for each row of ``ids``."""
+    branch = keras.Model(model.inputs, model.get_layer(logit).output)
+    return np.asarray(branch.predict(ids, batch_size=512, verbose=0), dtype="float32").ravel()
+
+
 def _l2(config: ModelConfig) -> keras.regularizers.Regularizer | None:
     return keras.regularizers.L2(config.l2) if config.l2 else None
 
@@ -96,6 +115,16 @@ def _lstm_branch(
     x = layers.Embedding(
         vocab_size, config.embedding_dim, embeddings_regularizer=regulariser, name="embedding"
     )(x)
+    if config.lstm_region_buckets:
+        regions = HashedNgrams(2, config.lstm_region_buckets, name="lstm_bigram_ids")(window)
+        regions = layers.Embedding(
+            config.lstm_region_buckets + 1, config.embedding_dim,
+            embeddings_regularizer=regulariser, name="lstm_bigram_embedding",
+        )(regions)  # fmt: skip
+        # The first word ends no bigram: a zero vector keeps the steps aligned (elsewhere
+        # "no bigram", id 0, has its own trainable row, as padding has in the embedding).
+        regions = layers.ZeroPadding1D((1, 0), name="lstm_bigram_steps")(regions)
+        x = layers.Add(name="lstm_regions")([x, regions])
     if config.embedding_dropout:
         x = layers.SpatialDropout1D(config.embedding_dropout, name="embedding_dropout")(x)
     if scores is not None:
@@ -149,7 +178,7 @@ def _ngram_branch(ids: Any, config: ModelConfig, vocab_size: int) -> Any:
 
 class _NbsvmLayers:
     """The NBSVM branch: a linear logit over word and bigram counts whose weights are
-    fitted outside Keras (``training.fit_nbsvm``) and frozen, NBSVM (Wang & Manning, 2012)
+    fitted outside Keras (``training.nbsvm``) and frozen, NBSVM (Wang & Manning, 2012)
     inside the model. Its layers are shared when the LSTM also reads the scores."""
 
     def __init__(self, config: ModelConfig, vocab_size: int) -> None:

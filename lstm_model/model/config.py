@@ -80,6 +80,14 @@ class ModelConfig(FrozenConfig):
         "frozen scores of that word and of the bigram it ends: a sequence of evidence the "
         "LSTM can compose (negations, contrasts). Needs the NBSVM branch.",
     )
+    lstm_region_buckets: int = Field(
+        0,
+        ge=0,
+        le=2**20,
+        description="Region embeddings for the LSTM: each step also reads a trainable "
+        "embedding of the hashed bigram that ends at its word, summed with the word's "
+        "embedding (this many hash buckets; 0: off).",
+    )
     nbsvm_c: float = Field(
         0.3, gt=0.0, description="Inverse L2 strength (C) of the NBSVM branch's regression."
     )

@@ -26,6 +26,15 @@ class TrainConfig(FrozenConfig):
     validation_fraction: float = Field(
         0.1, gt=0.0, lt=0.5, description="Share of the train split held out for validation."
     )
+    validation_block: int = Field(
+        1,
+        ge=1,
+        le=1_000,
+        description="Hold out the validation share in runs of this many consecutive review "
+        "ids of a class, not single rows. aclImdb numbers each movie's reviews "
+        "consecutively, so with runs most movies fall wholly on one side, as the test "
+        "split's movies are all new to the model (1: single rows).",
+    )
     early_stopping_monitor: Literal["val_loss", "val_accuracy"] = Field(
         "val_loss", description="Validation metric that early stopping watches and restores."
     )
@@ -66,6 +75,15 @@ class TrainConfig(FrozenConfig):
     crop_max_tokens: int = Field(
         40, ge=1, le=10_000, description="Most words a cropped copy keeps."
     )
+    lstm_residual_folds: int = Field(
+        0,
+        ge=0,
+        le=20,
+        description="Fit the LSTM beside the NBSVM branch: its stage trains sigmoid(LSTM "
+        "logit + NBSVM logit), the NBSVM logit of each fit row coming from a fit on the "
+        "other folds of this many (0: off, the LSTM fits the labels alone). Needs the NBSVM "
+        "branch.",
+    )
     domain_weights: dict[str, float] = Field(
         {},
         description="Fixed training weight of a labelled domain, as DOMAIN=WEIGHT: each of its "
@@ -105,6 +123,15 @@ class TrainConfig(FrozenConfig):
         if any(not 0.0 < c <= 1000.0 for c in candidates):
             raise ValueError(f"every candidate weight must be in (0, 1000]: {candidates}")
         return tuple(sorted(set(candidates)))
+
+    @field_validator("lstm_residual_folds")
+    @classmethod
+    def _folds_zero_or_several(cls, folds: int) -> int:
+        if folds == 1:
+            raise ValueError(
+                "lstm_residual_folds is 0 (off) or at least 2: one fold holds out nothing"
+            )
+        return folds
 
     @model_validator(mode="after")
     def _crop_range_ordered(self) -> TrainConfig:

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import keras
 import numpy as np
@@ -21,23 +21,30 @@ import numpy as np
 from lstm_model.artifacts import atomic_write_json, sha256_file
 from lstm_model.data.dataset import TokenisedResult, load_review_ids, load_split
 from lstm_model.data.spans import Span, row_domains
-from lstm_model.data.splits import stratified_split
+from lstm_model.data.splits import id_blocks, stratified_split
 from lstm_model.data.tokeniser import Tokeniser
 from lstm_model.model.builders import (
     NBSVM_LOGIT,
+    branch_logit,
     branch_models,
     build_model,
     gpu_visible,
     lstm_kernel,
+    residual_model,
 )
 from lstm_model.model.config import ModelConfig
 from lstm_model.training.augment import augment, build_synonyms, crop
 from lstm_model.training.config import TrainConfig
+from lstm_model.training.nbsvm import fit_nbsvm, out_of_fold_logits
 from lstm_model.training.optimizer import compile_model
 from lstm_model.training.result import HISTORY_FILE, MODEL_FILE, TrainResult
-from lstm_model.training.weights import choose_domain_weights, nb_ratios, sample_weights
+from lstm_model.training.weights import choose_domain_weights, sample_weights
 
 log = logging.getLogger(__name__)
+
+_RESIDUAL_ID_RUN = 100
+"""Review ids per group of the out-of-fold NBSVM fits (aclImdb has at most 30 reviews per
+film, numbered consecutively within a polarity)."""
 
 EpochHook = Callable[[int, int, Mapping[str, float]], None]
 """Called after each epoch with (epoch number from 1, epochs planned, logs)."""
@@ -100,9 +107,22 @@ def train_model(
     loaded from their weights, the unfinished one from its last finished epoch (Keras
     BackupAndRestore); the backups are removed when the fit ends.
     """
+    if train_config.lstm_residual_folds and not model_config.has_nbsvm:
+        raise ValueError(
+            "lstm_residual_folds needs the NBSVM branch (ModelConfig.nbsvm on, "
+            "ngram_order >= 1): the LSTM learns beside the NBSVM's logits"
+        )
+    if train_config.lstm_residual_folds and model_config.lstm_nbsvm_scores:
+        # The scores the LSTM would read come from the fit that saw each row's label, the
+        # logit it learns beside from one that did not: their gap would teach it the labels.
+        raise ValueError("lstm_residual_folds and lstm_nbsvm_scores cannot both be on")
     x, y = load_split(tokenised, "train")
-    domains = row_domains(load_review_ids(tokenised, "train"), spans or [])
-    train_idx, val_idx = stratified_split(y, train_config.validation_fraction, train_config.seed)
+    review_ids = load_review_ids(tokenised, "train")
+    domains = row_domains(review_ids, spans or [])
+    train_idx, val_idx = stratified_split(
+        y, train_config.validation_fraction, train_config.seed,
+        groups=id_blocks(review_ids, train_config.validation_block),
+    )  # fmt: skip
     domain_weights = choose_domain_weights(
         (x[train_idx], y[train_idx], domains[train_idx]),
         (x[val_idx], y[val_idx], domains[val_idx]),
@@ -125,15 +145,6 @@ def train_model(
     else:
         log.info("training on the GPU: %s", kernel)
     branches = branch_models(model)
-    stages = (
-        [
-            _Stage("ngram", branches["ngram"], train_config.ngram_learning_rate,
-                   train_config.ngram_epochs, "ngram_"),
-            _Stage("lstm", branches["lstm"], train_config.learning_rate, train_config.epochs, ""),
-        ]
-        if branches
-        else [_Stage("model", model, train_config.learning_rate, train_config.epochs, "")]
-    )  # fmt: skip
     run_dir.mkdir(parents=True, exist_ok=True)
     history: dict[str, list[float]] = {}
     started = time.perf_counter()
@@ -174,6 +185,30 @@ def train_model(
         history["nbsvm_val_accuracy"] = [
             fit_nbsvm(model, x_fit, y_fit, (x[val_idx], y[val_idx]), model_config.nbsvm_c, w_fit)
         ]
+    residual = None
+    if train_config.lstm_residual_folds and not _stage_finished(run_dir, "lstm"):
+        # Folds hold out whole runs of review ids, so a row's logit mostly comes from a fit
+        # that saw no review of its film (aclImdb numbers a film's reviews of one polarity
+        # consecutively), as a new review's does; augmented copies follow their rows.
+        runs = review_ids[train_idx].astype(np.int64) // _RESIDUAL_ID_RUN
+        groups = runs[np.arange(len(x_fit)) % len(train_idx)]
+        residual = (
+            out_of_fold_logits(
+                model, x_fit, y_fit, groups, folds=train_config.lstm_residual_folds,
+                c=model_config.nbsvm_c, seed=train_config.seed, weights=w_fit,
+            ),
+            branch_logit(model, NBSVM_LOGIT, x[val_idx]),
+        )  # fmt: skip
+    stages = (
+        [
+            _Stage("ngram", branches["ngram"], train_config.ngram_learning_rate,
+                   train_config.ngram_epochs, "ngram_"),
+            _Stage("lstm", branches["lstm"] if residual is None else residual_model(model),
+                   train_config.learning_rate, train_config.epochs, "", residual),
+        ]
+        if branches
+        else [_Stage("model", model, train_config.learning_rate, train_config.epochs, "")]
+    )  # fmt: skip
     planned = sum(stage.epochs for stage in stages)
     hook = on_epoch_end or (lambda *_: None)
     offset = resumed = epochs_run = best = 0
@@ -249,69 +284,6 @@ def fit_combiner(
     return weights
 
 
-def fit_nbsvm(
-    model: keras.Model,
-    x_fit: np.ndarray,
-    y_fit: np.ndarray,
-    validation: tuple[np.ndarray, np.ndarray],
-    c: float,
-    weights: np.ndarray | None = None,
-) -> float:
-    """Fit the NBSVM branch in closed form and freeze it into the model; its val accuracy.
-
-    Features are the counts of every known word and hashed bigram of a row (the model's
-    own ``nbsvm_bigram_ids``), scaled by their naive-Bayes log-count ratios (from presence
-    in positive vs negative rows); liblinear fits the logistic regression (Wang & Manning,
-    2012); ``weights`` weigh the fit rows in both. The weights times the ratios become the
-    branch's two frozen tables.
-    """
-    import scipy.sparse as sp
-    from sklearn.linear_model import LogisticRegression
-
-    words = model.get_layer("nbsvm_words")
-    bigram_ids = model.get_layer("nbsvm_bigram_ids")
-    vocab = words.input_dim
-    buckets = bigram_ids.buckets
-
-    def counts(ids: np.ndarray) -> sp.csr_matrix:
-        grams = np.concatenate(
-            [
-                keras.ops.convert_to_numpy(bigram_ids(ids[i : i + 4096]))
-                for i in range(0, len(ids), 4096)
-            ]
-        ).astype(np.int64)
-        rows = np.arange(len(ids))
-        known, seen = ids >= 2, grams > 0
-        return sp.csr_matrix(
-            (
-                np.ones(int(known.sum() + seen.sum()), np.float32),
-                (
-                    np.concatenate([np.broadcast_to(rows[:, None], ids.shape)[known],
-                                    np.broadcast_to(rows[:, None], grams.shape)[seen]]),
-                    np.concatenate([ids[known].astype(np.int64), vocab + grams[seen]]),
-                ),
-            ),
-            shape=(len(ids), vocab + buckets + 1),
-        )  # fmt: skip
-
-    features = counts(x_fit)
-    features.sum_duplicates()
-    ratios = nb_ratios(features, y_fit, weights)
-    scale = sp.diags(ratios)
-    regression = LogisticRegression(C=c, solver="liblinear", max_iter=1000)
-    regression.fit(features @ scale, y_fit, sample_weight=weights)
-    table = (regression.coef_.ravel() * ratios).astype(np.float32)
-    table[:2] = 0.0  # padding and unknown words never count
-    table[vocab] = 0.0  # bigram id 0: "no bigram"
-    words.set_weights([table[:vocab, None]])
-    model.get_layer("nbsvm_bigrams").set_weights([table[vocab:, None]])
-    model.get_layer(NBSVM_LOGIT).set_weights([regression.intercept_.astype(np.float32)])
-    x_val, y_val = validation
-    accuracy = float(regression.score(counts(x_val) @ scale, y_val))
-    log.info("NBSVM branch: %d features, validation accuracy %.4f", len(ratios), accuracy)
-    return accuracy
-
-
 def _remove_resume_state(run_dir: Path, stages: list[_Stage]) -> None:
     """The fit is complete: drop finished-stage weights and the (now empty) backup folder."""
     for stage in stages:
@@ -327,6 +299,8 @@ class _Stage(NamedTuple):
     learning_rate: float
     epochs: int
     prefix: str  # of this stage's keys in the merged history
+    # (fit rows, validation rows): a logit the stage's net adds to its own, for a residual fit
+    offsets: tuple[np.ndarray, np.ndarray] | None = None
 
 
 class _FitData(NamedTuple):
@@ -356,7 +330,7 @@ def _fit_stage(
     """Fit one stage, or load it when a previous run finished it."""
     done = run_dir / f"stage_{stage.name}.weights.h5"
     record = run_dir / f"stage_{stage.name}.json"
-    if done.exists() and record.exists():
+    if _stage_finished(run_dir, stage.name):
         model.load_weights(done)
         saved = json.loads(record.read_text())
         log.info("stage %s: finished by an earlier run, loaded %s", stage.name, done.name)
@@ -378,11 +352,16 @@ def _fit_stage(
         *_tensorboard(run_dir / "tensorboard" / stage.name),
         epoch_hook,
     ]
+    x: np.ndarray | list[np.ndarray] = data.x
+    validation: tuple[Any, ...] = data.validation
+    if stage.offsets is not None:
+        x = [data.x, stage.offsets[0][:, None]]
+        validation = ([validation[0], stage.offsets[1][:, None]], *validation[1:])
     fitted = stage.net.fit(
-        data.x,
+        x,
         data.y,
         sample_weight=data.weights,
-        validation_data=data.validation,
+        validation_data=validation,
         epochs=stage.epochs,
         batch_size=config.batch_size,
         callbacks=callbacks,
@@ -402,6 +381,13 @@ def _fit_stage(
             record, {"history": history, "epochs_run": epochs_run, "best_epoch": best}
         )
     return _StageOutcome(history, resumed, epochs_run, best)
+
+
+def _stage_finished(run_dir: Path, name: str) -> bool:
+    """Whether an earlier run of this fit finished the stage (its weights and record saved)."""
+    return (run_dir / f"stage_{name}.weights.h5").exists() and (
+        run_dir / f"stage_{name}.json"
+    ).exists()
 
 
 def _tensorboard(log_dir: Path) -> list[keras.callbacks.Callback]:

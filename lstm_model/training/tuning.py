@@ -24,8 +24,8 @@ from keras_tuner.engine.trial import Trial, TrialStatus
 
 from lstm_model.artifacts import atomic_write_json, remove_temporary_files, sha256_text
 from lstm_model.data.config import TokeniserConfig
-from lstm_model.data.dataset import TokenisedResult, load_split
-from lstm_model.data.splits import stratified_split
+from lstm_model.data.dataset import TokenisedResult, load_review_ids, load_split
+from lstm_model.data.splits import id_blocks, stratified_split
 from lstm_model.data.tokeniser import OOV_ID
 from lstm_model.errors import PipelineError
 from lstm_model.model.builders import build_model
@@ -85,7 +85,10 @@ def run_search(
         )
     started = time.perf_counter()
     ids, labels = load_split(tokenised, "train")  # the test split is never loaded
-    fit_rows, val_rows = stratified_split(labels, training.validation_fraction, training.seed)
+    fit_rows, val_rows = stratified_split(
+        labels, training.validation_fraction, training.seed,
+        groups=id_blocks(load_review_ids(tokenised, "train"), training.validation_block),
+    )  # fmt: skip
     key = sha256_text(
         tokenised.sha256, space.fingerprint(), training.fingerprint(),
         config.model_copy(update={"max_trials": 0, "name": ""}).fingerprint(),

@@ -185,3 +185,19 @@ def test_the_fitted_baseline_is_the_one_the_pipeline_reports(ingested, tmp_path)
         classifier, ["A GREAT, great film!!", "a great great film"]
     )
     assert loud == plain
+    # validated on runs of ids, the baseline fits the rows the model fits then, in its own cache
+    runs = TrainConfig(validation_block=500)
+    blocked = fit_baseline(ingested, config, runs, tmp_path)
+    assert blocked.path != reported.path and not blocked.cached
+    assert blocked.metrics != reported.metrics
+    ids = (
+        load_reviews(ingested, ["split", "review_id"])
+        .filter(pc.equal(table["split"], "train"))["review_id"]
+        .to_numpy()
+    )
+    rows, _ = stratified_split(train["label"].to_numpy(), 0.1, runs.seed, groups=ids // 500)
+    classifier = fit_baseline_classifier(
+        train["text"].take(rows), train["label"].to_numpy()[rows], config
+    )
+    probabilities = baseline_probabilities(classifier, test["text"])
+    assert compute_metrics(test["label"].to_numpy(), probabilities) == blocked.metrics

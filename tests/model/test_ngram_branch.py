@@ -204,3 +204,35 @@ def test_a_trained_lstm_reads_the_fitted_nbsvm_scores(tokenised, tmp_path) -> No
     words = model.get_layer("nbsvm_words").get_weights()[0][:, 0]
     assert np.allclose(steps[..., -2], words[window])  # the tables the LSTM stage read
     assert np.abs(steps[..., -2]).max() > 0  # fitted by liblinear, not the zeros they start at
+
+
+def test_the_lstm_can_read_region_embeddings(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from lstm_model.model.builders import load_model
+    from lstm_model.release.export import tflite_bytes
+    from lstm_model.release.litert import predict_rows
+    from lstm_model.release.unroll import unrolled
+
+    buckets, window, width = 64, 6, 4
+    config = ModelConfig(units=4, embedding_dim=width, ngram_buckets=128, lstm_maxlen=window,
+                         lstm_region_buckets=buckets)  # fmt: skip
+    model = build_model(config, vocab_size=50, maxlen=12)
+    ids = np.array([[0, 0, 0, 5, 6, 7, 8, 1, 9, 10, 11, 12]], dtype="int32")
+    tail = ids[0, -window:]
+    steps = _np(keras.Model(model.inputs, model.get_layer("lstm_regions").output)(ids))[0]
+    words = model.get_layer("embedding").get_weights()[0]
+    regions = model.get_layer("lstm_bigram_embedding").get_weights()[0]
+    assert regions.shape == (buckets + 1, width)
+    pairs = [0] + [_bigram_id(int(a), int(b), buckets) if a > 1 and b > 1 else 0
+                   for a, b in itertools.pairwise(tail)]  # fmt: skip
+    # the first step ends no bigram; a bigram with an unknown word (id 1) is id 0's vector
+    expected = words[tail] + np.vstack([np.zeros(width), regions[pairs[1:]]])
+    assert np.allclose(steps, expected, atol=1e-6)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = load_model(path)
+    rows = np.random.default_rng(0).integers(0, 50, size=(8, 12)).astype("int32")
+    expected_rows = model.predict(rows, verbose=0).ravel()
+    assert np.allclose(loaded.predict(rows, verbose=0).ravel(), expected_rows, atol=1e-6)
+    lite = tmp_path / "model.tflite"
+    lite.write_bytes(tflite_bytes(unrolled(loaded, 1000), 8, 12))
+    assert np.abs(predict_rows(lite, rows) - expected_rows).max() < 1e-5

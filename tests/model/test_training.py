@@ -30,6 +30,58 @@ def test_stratified_split_keeps_class_shares_and_is_seeded() -> None:
     assert not np.array_equal(val, stratified_split(labels, 0.1, seed=4)[1])
 
 
+def test_a_split_by_runs_of_ids_keeps_each_run_on_one_side() -> None:
+    from lstm_model.data.splits import id_blocks
+
+    labels = np.repeat([0, 1], 500)
+    ids = np.tile(np.arange(500), 2)  # each class numbers its reviews from 0, as aclImdb's
+    assert id_blocks(ids, 1) is None  # single rows: the plain split
+    runs = id_blocks(ids, 20)
+    train, val = stratified_split(labels, 0.1, seed=3, groups=runs)
+    held = np.isin(np.arange(1000), val)
+    for label in (0, 1):
+        mine = labels == label
+        assert 50 <= held[mine].sum() < 70  # the share, overshot by less than one run
+        for run in np.unique(runs[mine]):
+            assert len(set(held[mine & (runs == run)])) == 1  # a run is never cut
+    assert not set(train) & set(val) and len(train) + len(val) == 1000
+    assert np.array_equal(val, stratified_split(labels, 0.1, seed=3, groups=runs)[1])
+    assert not np.array_equal(val, stratified_split(labels, 0.1, seed=4, groups=runs)[1])
+    assert len(stratified_split(labels, 0.0, seed=3, groups=runs)[1]) == 0
+    with pytest.raises(ValueError, match="class 0 would hold out 250 of its 500 rows"):
+        stratified_split(labels, 0.1, seed=3, groups=id_blocks(ids, 250))
+    with pytest.raises(ValueError, match="999 groups for 1000 rows"):
+        stratified_split(labels, 0.1, seed=3, groups=runs[1:])
+    with pytest.raises(ValueError, match="at least 1 id, not 0"):
+        id_blocks(ids, 0)
+
+
+def test_training_validates_on_runs_of_ids_when_asked(  # type: ignore[no-untyped-def]
+    tokenised, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lstm_model.training.fit as fit
+    from lstm_model.data.dataset import load_review_ids
+
+    splits: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def recorded(*args, **kwargs):  # type: ignore[no-untyped-def]
+        splits.append(stratified_split(*args, **kwargs))
+        return splits[-1]
+
+    monkeypatch.setattr(fit, "stratified_split", recorded)
+    config = TrainConfig(epochs=1, ngram_epochs=1, batch_size=32, validation_block=500)
+    train_model(tokenised, TINY_MODEL, config, tmp_path / "run", verbose=0)
+    ids = load_review_ids(tokenised, "train")
+    _, y = fit.load_split(tokenised, "train")
+    _, val = splits[0]
+    held = np.isin(np.arange(len(ids)), val)
+    for label in (0, 1):
+        for run in np.unique(ids[y == label] // 500):
+            rows = (y == label) & (ids // 500 == run)
+            assert len(set(held[rows])) == 1
+    assert not np.array_equal(val, stratified_split(y, 0.1, config.seed)[1])  # not single rows
+
+
 def test_training_logs_what_it_should(trained) -> None:  # type: ignore[no-untyped-def]
     # 2 epochs of the n-gram branch, 2 of the LSTM branch, then the combiner
     assert trained.epochs_run == 4 and trained.resumed_from_epoch == 0
@@ -172,3 +224,98 @@ def test_a_worker_without_a_gpu_trains_on_the_cpu_with_a_warning(  # type: ignor
         "no GPU visible to Keras: training on the CPU (generic LSTM kernel on CPU (tensorflow))"
     ]
     assert result.model_path.is_file()  # the fallback trains; it does not crash
+
+
+def test_out_of_fold_logits_never_see_their_own_row_or_its_copies() -> None:
+    from lstm_model.model.builders import build_model
+    from lstm_model.model.config import ModelConfig
+    from lstm_model.training.nbsvm import out_of_fold_logits
+
+    model = build_model(ModelConfig(units=2, embedding_dim=2, ngram_buckets=256),
+                        vocab_size=60, maxlen=12)  # fmt: skip
+    rng = np.random.default_rng(3)
+    rows = rng.integers(2, 60, size=(40, 12)).astype("int32")
+    labels = rng.integers(0, 2, size=40)
+    x = np.concatenate([rows, rows])  # each row and one copy, as augmentation makes them
+    groups = np.arange(80) % 40
+
+    def logits(y: np.ndarray) -> np.ndarray:
+        return out_of_fold_logits(model, x, np.concatenate([y, y]), groups, folds=4, c=1.0, seed=0)
+
+    before = logits(labels)
+    flipped = labels.copy()
+    flipped[7] = 1 - flipped[7]  # the row and its copy
+    after = logits(flipped)
+    assert after[7] == before[7] and after[47] == before[47]  # neither helped score itself
+    assert not np.allclose(np.delete(after, [7, 47]), np.delete(before, [7, 47]))  # others did
+    with pytest.raises(ValueError, match="at least 2 folds"):
+        out_of_fold_logits(model, x, np.concatenate([labels, labels]), groups, folds=1, c=1.0,
+                           seed=0)  # fmt: skip
+    with pytest.raises(ValueError, match="40 groups of rows cannot make 50 folds"):
+        out_of_fold_logits(model, x, np.concatenate([labels, labels]), groups, folds=50, c=1.0,
+                           seed=0)  # fmt: skip
+
+
+def test_a_residual_lstm_fits_beside_the_nbsvm_logits(tokenised, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The LSTM stage's validation loss is that of sigmoid(LSTM logit + NBSVM logit)."""
+    import keras
+    from pydantic import ValidationError
+
+    from lstm_model.data.dataset import load_split
+    from lstm_model.model.builders import LSTM_LOGIT, NBSVM_LOGIT
+
+    with pytest.raises(ValidationError, match="lstm_residual_folds is 0 \\(off\\) or at least 2"):
+        TrainConfig(lstm_residual_folds=1)
+    config = TrainConfig(epochs=2, ngram_epochs=1, batch_size=32, lstm_residual_folds=3)
+    with pytest.raises(ValueError, match="lstm_residual_folds and lstm_nbsvm_scores cannot"):
+        train_model(tokenised, TINY_MODEL.model_copy(update={"lstm_nbsvm_scores": True}),
+                    config, tmp_path / "both", verbose=0)  # fmt: skip
+    with pytest.raises(ValueError, match="lstm_residual_folds needs the NBSVM branch"):
+        train_model(tokenised, TINY_MODEL.model_copy(update={"nbsvm": False}), config,
+                    tmp_path / "refused", verbose=0)  # fmt: skip
+    result = train_model(tokenised, TINY_MODEL, config, tmp_path / "run", verbose=0)
+    model = load_model(result.model_path)
+    assert [i.name for i in model.inputs] == ["token_ids"]  # the offset was the stage's alone
+    x, y = load_split(tokenised, "train")
+    _, val_idx = stratified_split(y, config.validation_fraction, config.seed)
+    both = keras.Model(model.inputs, [model.get_layer(LSTM_LOGIT).output,
+                                      model.get_layer(NBSVM_LOGIT).output])  # fmt: skip
+    lstm, nbsvm = (
+        np.asarray(v, dtype="float64").ravel() for v in both.predict(x[val_idx], verbose=0)
+    )
+
+    def loss(logit: np.ndarray) -> float:
+        p = np.clip(1.0 / (1.0 + np.exp(-logit)), 1e-7, 1 - 1e-7)
+        truth = y[val_idx]
+        return float(-np.mean(truth * np.log(p) + (1 - truth) * np.log(1 - p)))
+
+    seen = np.array(result.history["val_loss"])
+    assert np.isclose(loss(lstm + nbsvm), seen, atol=1e-3).any()
+    assert not np.isclose(loss(lstm), seen, atol=1e-3).any()  # not the labels alone
+
+
+def test_residual_folds_keep_runs_of_ids_and_augmented_copies_together(  # type: ignore[no-untyped-def]
+    tokenised, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lstm_model.training.fit as fit
+    from lstm_model.data.dataset import load_review_ids
+
+    calls: list[dict[str, object]] = []
+    real = fit.out_of_fold_logits
+
+    def recorded(model, x_fit, y_fit, groups, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append({"x": x_fit, "y": y_fit, "groups": groups, **kwargs})
+        return real(model, x_fit, y_fit, groups, **kwargs)
+
+    monkeypatch.setattr(fit, "out_of_fold_logits", recorded)
+    config = TrainConfig(epochs=1, ngram_epochs=1, batch_size=32, lstm_residual_folds=3,
+                         augment_copies=1, crop_copies=1)  # fmt: skip
+    train_model(tokenised, TINY_MODEL, config, tmp_path / "run", verbose=0)
+    (call,) = calls
+    _, y = fit.load_split(tokenised, "train")
+    train_idx, _ = stratified_split(y, config.validation_fraction, config.seed)
+    runs = load_review_ids(tokenised, "train")[train_idx] // 100
+    # the rows, their synonym copies, their crops: each in a row's own run of ids
+    assert np.array_equal(call["groups"], np.tile(runs, 3))
+    assert np.array_equal(call["y"], np.tile(y[train_idx], 3))
+    assert call["folds"] == 3 and call["seed"] == config.seed
