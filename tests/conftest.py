@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.schedule import long_modules_first
 from tests.helpers.tiny import (
     FIXTURE,
     MODEL_NAME,
@@ -20,6 +21,13 @@ from tests.helpers.tiny import (
 )
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Long modules first (``tests/helpers/schedule.py``); every module's own tests keep
+    their order (a stable sort)."""
+    ranks = dict(zip(items, long_modules_first([item.nodeid for item in items]), strict=True))
+    items.sort(key=ranks.__getitem__)
 
 
 @pytest.fixture(scope="session")

@@ -189,3 +189,18 @@ def test_heavy_frameworks_load_only_where_they_are_used(module: str, kept_out: s
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
     )
     assert kept_out.isdisjoint(ast.literal_eval(done.stdout.strip().splitlines()[-1]))
+
+
+def test_the_long_modules_exist_and_start_first() -> None:
+    import tomllib
+
+    from tests.helpers.schedule import LONG_MODULES, long_modules_first
+
+    assert all((ROOT / module).is_file() for module in LONG_MODULES)
+    nodeids = ["tests/code/test_alerts.py::a", "tests/system/test_stack.py::b",
+               "tests/code/test_alerts.py::c", "tests/code/test_flow.py::d"]  # fmt: skip
+    ranked = [n for _, n in sorted(zip(long_modules_first(nodeids), nodeids, strict=True),
+                                   key=lambda pair: pair[0])]  # fmt: skip
+    assert ranked == [nodeids[1], nodeids[3], nodeids[0], nodeids[2]]
+    options = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]
+    assert "--no-loadscope-reorder" in options["ini_options"]["addopts"].split()
