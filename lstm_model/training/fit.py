@@ -287,8 +287,8 @@ def fit_combiner(
 def _remove_resume_state(run_dir: Path, stages: list[_Stage]) -> None:
     """The fit is complete: drop finished-stage weights and the (now empty) backup folder."""
     for stage in stages:
-        for name in (f"stage_{stage.name}.weights.h5", f"stage_{stage.name}.json"):
-            (run_dir / name).unlink(missing_ok=True)
+        for path in _stage_files(run_dir, stage.name):
+            path.unlink(missing_ok=True)
     with contextlib.suppress(FileNotFoundError, OSError):
         (run_dir / "backup").rmdir()
 
@@ -328,8 +328,7 @@ def _fit_stage(
     verbose: int | str,
 ) -> _StageOutcome:
     """Fit one stage, or load it when a previous run finished it."""
-    done = run_dir / f"stage_{stage.name}.weights.h5"
-    record = run_dir / f"stage_{stage.name}.json"
+    done, record = _stage_files(run_dir, stage.name)
     if _stage_finished(run_dir, stage.name):
         model.load_weights(done)
         saved = json.loads(record.read_text())
@@ -383,11 +382,14 @@ def _fit_stage(
     return _StageOutcome(history, resumed, epochs_run, best)
 
 
+def _stage_files(run_dir: Path, name: str) -> tuple[Path, Path]:
+    """A finished stage's weights and its record (history, epochs) in the run folder."""
+    return run_dir / f"stage_{name}.weights.h5", run_dir / f"stage_{name}.json"
+
+
 def _stage_finished(run_dir: Path, name: str) -> bool:
     """Whether an earlier run of this fit finished the stage (its weights and record saved)."""
-    return (run_dir / f"stage_{name}.weights.h5").exists() and (
-        run_dir / f"stage_{name}.json"
-    ).exists()
+    return all(path.exists() for path in _stage_files(run_dir, name))
 
 
 def _tensorboard(log_dir: Path) -> list[keras.callbacks.Callback]:
