@@ -10,6 +10,7 @@ size and dropout, comes from ``ModelConfig``.
 from __future__ import annotations
 
 import logging
+import random
 from pathlib import Path
 from typing import Any
 
@@ -31,21 +32,33 @@ BRANCH_LOGITS = (NGRAM_LOGIT, LSTM_LOGIT, NBSVM_LOGIT)
 """The branches' logits in the order the combiner (``probability``) takes those present."""
 
 
-def build_model(config: ModelConfig, *, vocab_size: int, maxlen: int) -> keras.Model:
-    """An uncompiled classifier over rows of ``maxlen`` token ids below ``vocab_size``."""
+def build_model(config: ModelConfig, *, vocab_size: int, maxlen: int, seed: int = 0) -> keras.Model:
+    """An uncompiled classifier over rows of ``maxlen`` token ids below ``vocab_size``.
+
+    Every random initial weight and dropout mask derives from ``seed`` alone.
+    """
+    seeds = _Seeds(seed)
     ids = keras.Input(shape=(maxlen,), dtype="int32", name="token_ids")
     nbsvm = _NbsvmLayers(config, vocab_size) if config.has_nbsvm else None
     scores = nbsvm if config.lstm_nbsvm_scores else None
-    lstm_features = _lstm_branch(ids, config, vocab_size=vocab_size, maxlen=maxlen, scores=scores)
+    lstm_features = _lstm_branch(
+        ids, config, vocab_size=vocab_size, maxlen=maxlen, scores=scores, seeds=seeds
+    )
     name = f"{config.architecture}_{config.pooling}"
     if not config.ngram_order:
         probability = layers.Dense(
-            1, activation="sigmoid", kernel_regularizer=_l2(config), name="probability"
-        )(lstm_features)
+            1, activation="sigmoid", kernel_initializer=seeds.glorot(),
+            kernel_regularizer=_l2(config), name="probability",
+        )(lstm_features)  # fmt: skip
         return keras.Model(ids, probability, name=name)
 
-    lstm_logit = layers.Dense(1, kernel_regularizer=_l2(config), name=LSTM_LOGIT)(lstm_features)
-    ngram_logit = layers.Dense(1, name=NGRAM_LOGIT)(_ngram_branch(ids, config, vocab_size))
+    lstm_logit = layers.Dense(
+        1, kernel_initializer=seeds.glorot(), kernel_regularizer=_l2(config), name=LSTM_LOGIT
+    )(lstm_features)
+    ngram_features = _ngram_branch(ids, config, vocab_size, seeds)
+    ngram_logit = layers.Dense(1, kernel_initializer=seeds.glorot(), name=NGRAM_LOGIT)(
+        ngram_features
+    )
     logits = [ngram_logit, lstm_logit]
     name = f"{name}_ngram{config.ngram_order}"
     if nbsvm is not None:
@@ -101,8 +114,37 @@ def _l2(config: ModelConfig) -> keras.regularizers.Regularizer | None:
     return keras.regularizers.L2(config.l2) if config.l2 else None
 
 
+class _Seeds:
+    """The seeds of one model's random layers, drawn in turn from the model's seed.
+
+    Keras layers built without a seed draw one from Python's global ``random``, which other
+    threads also draw from (Prefect's clients do): the same seed could then build another
+    model.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self._draws = random.Random(seed)
+
+    def __call__(self) -> int:
+        return self._draws.randint(1, 10**9)
+
+    def uniform(self) -> keras.initializers.Initializer:
+        """Keras's default for embeddings, seeded."""
+        return keras.initializers.RandomUniform(-0.05, 0.05, seed=self())
+
+    def glorot(self) -> keras.initializers.Initializer:
+        """Keras's default for kernels, seeded."""
+        return keras.initializers.GlorotUniform(seed=self())
+
+
 def _lstm_branch(
-    ids: Any, config: ModelConfig, *, vocab_size: int, maxlen: int, scores: _NbsvmLayers | None
+    ids: Any,
+    config: ModelConfig,
+    *,
+    vocab_size: int,
+    maxlen: int,
+    scores: _NbsvmLayers | None,
+    seeds: _Seeds,
 ) -> Any:
     """Embedding -> (Bi)LSTM -> last state or pooled states -> dropout. With ``scores``, the
     NBSVM scores of each word and of the bigram it ends join the embedding."""
@@ -113,35 +155,51 @@ def _lstm_branch(
         x = LastSteps(config.lstm_maxlen, name="lstm_window")(x)
     window = x
     x = layers.Embedding(
-        vocab_size, config.embedding_dim, embeddings_regularizer=regulariser, name="embedding"
-    )(x)
+        vocab_size, config.embedding_dim, embeddings_initializer=seeds.uniform(),
+        embeddings_regularizer=regulariser, name="embedding",
+    )(x)  # fmt: skip
     if config.lstm_region_buckets:
         regions = HashedNgrams(2, config.lstm_region_buckets, name="lstm_bigram_ids")(window)
         regions = layers.Embedding(
             config.lstm_region_buckets + 1, config.embedding_dim,
-            embeddings_regularizer=regulariser, name="lstm_bigram_embedding",
+            embeddings_initializer=seeds.uniform(), embeddings_regularizer=regulariser,
+            name="lstm_bigram_embedding",
         )(regions)  # fmt: skip
         # The first word ends no bigram: a zero vector keeps the steps aligned (elsewhere
         # "no bigram", id 0, has its own trainable row, as padding has in the embedding).
         regions = layers.ZeroPadding1D((1, 0), name="lstm_bigram_steps")(regions)
         x = layers.Add(name="lstm_regions")([x, regions])
     if config.embedding_dropout:
-        x = layers.SpatialDropout1D(config.embedding_dropout, name="embedding_dropout")(x)
+        x = layers.SpatialDropout1D(
+            config.embedding_dropout, seed=seeds(), name="embedding_dropout"
+        )(x)
     if scores is not None:
         x = layers.Concatenate(name="lstm_inputs")([x, *scores.per_step(window)])
-    lstm = layers.LSTM(
-        config.units,
-        dropout=config.dropout,
-        recurrent_dropout=config.recurrent_dropout,
-        return_sequences=pooled,
-        use_cudnn="auto" if _fused_lstm_allowed(config) else False,
-        kernel_regularizer=regulariser,
-        recurrent_regularizer=regulariser,
-        name="lstm",
-    )
-    x = layers.Bidirectional(lstm, name="bilstm")(x) if config.architecture == "bilstm" else lstm(x)
+
+    def lstm(name: str, go_backwards: bool = False) -> layers.LSTM:
+        return layers.LSTM(
+            config.units,
+            dropout=config.dropout,
+            recurrent_dropout=config.recurrent_dropout,
+            return_sequences=pooled,
+            go_backwards=go_backwards,
+            use_cudnn="auto" if _fused_lstm_allowed(config) else False,
+            kernel_initializer=seeds.glorot(),
+            recurrent_initializer=keras.initializers.Orthogonal(seed=seeds()),
+            kernel_regularizer=regulariser,
+            recurrent_regularizer=regulariser,
+            seed=seeds(),
+            name=name,
+        )
+
+    if config.architecture == "bilstm":
+        # Given one layer, Bidirectional copies its config, seeds too: both would start equal.
+        forward, backward = lstm("forward_lstm"), lstm("backward_lstm", go_backwards=True)
+        x = layers.Bidirectional(forward, backward_layer=backward, name="bilstm")(x)
+    else:
+        x = lstm("lstm")(x)
     if config.pooling == "attention":
-        x = AttentionPooling(config.units, name="attention_pool")([x, window])
+        x = AttentionPooling(config.units, seed=seeds(), name="attention_pool")([x, window])
     elif config.pooling == "max":
         x = layers.GlobalMaxPooling1D(name="max_pool")(x)
     elif config.pooling == "mean":
@@ -154,25 +212,29 @@ def _lstm_branch(
             ]
         )
     if config.head_dropout:
-        x = layers.Dropout(config.head_dropout, name="head_dropout")(x)
+        x = layers.Dropout(config.head_dropout, seed=seeds(), name="head_dropout")(x)
     return x
 
 
-def _ngram_branch(ids: Any, config: ModelConfig, vocab_size: int) -> Any:
+def _ngram_branch(ids: Any, config: ModelConfig, vocab_size: int, seeds: _Seeds) -> Any:
     """Mean of the embeddings of every word and hashed n-gram in the row."""
     parts = [
-        layers.Embedding(vocab_size, config.ngram_dim, name="ngram1_embedding")(ids),
+        layers.Embedding(
+            vocab_size, config.ngram_dim, embeddings_initializer=seeds.uniform(),
+            name="ngram1_embedding",
+        )(ids),
         ids,
-    ]
+    ]  # fmt: skip
     for order in range(2, config.ngram_order + 1):
         grams = HashedNgrams(order, config.ngram_buckets, name=f"ngram{order}_ids")(ids)
         vectors = layers.Embedding(
-            config.ngram_buckets + 1, config.ngram_dim, name=f"ngram{order}_embedding"
-        )(grams)
+            config.ngram_buckets + 1, config.ngram_dim, embeddings_initializer=seeds.uniform(),
+            name=f"ngram{order}_embedding",
+        )(grams)  # fmt: skip
         parts += [vectors, grams]
     x = MaskedMean(name="ngram_mean")(parts)
     if config.ngram_dropout:
-        x = layers.Dropout(config.ngram_dropout, name="ngram_dropout")(x)
+        x = layers.Dropout(config.ngram_dropout, seed=seeds(), name="ngram_dropout")(x)
     return x
 
 

@@ -101,19 +101,23 @@ class AttentionPooling(layers.Layer):
     (batch, steps, width) and the ids they were read from (batch, steps).
     """
 
-    def __init__(self, units: int = 64, **kwargs: Any) -> None:
+    def __init__(self, units: int = 64, seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.units = units
+        self.seed = seed
 
     def build(self, input_shape: Any) -> None:
         width = input_shape[0][-1]
+        query_seed = None if self.seed is None else self.seed + 1
         self.project = self.add_weight(
-            name="project", shape=(width, self.units), initializer="glorot_uniform"
-        )
+            name="project", shape=(width, self.units),
+            initializer=keras.initializers.GlorotUniform(seed=self.seed),
+        )  # fmt: skip
         self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
         self.query = self.add_weight(
-            name="query", shape=(self.units, 1), initializer="glorot_uniform"
-        )
+            name="query", shape=(self.units, 1),
+            initializer=keras.initializers.GlorotUniform(seed=query_seed),
+        )  # fmt: skip
 
     def call(self, inputs: Any) -> Any:
         states, ids = inputs
@@ -128,7 +132,7 @@ class AttentionPooling(layers.Layer):
         return (input_shape[0][0], input_shape[0][-1])
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "units": self.units}
+        return {**super().get_config(), "units": self.units, "seed": self.seed}
 
 
 @keras.saving.register_keras_serializable(package="lstm_model")

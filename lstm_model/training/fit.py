@@ -136,8 +136,9 @@ def train_model(
     keras.utils.set_random_seed(train_config.seed)
     _deterministic_ops()
     model = build_model(
-        model_config, vocab_size=tokenised.config.vocab_size, maxlen=tokenised.config.maxlen
-    )
+        model_config, vocab_size=tokenised.config.vocab_size, maxlen=tokenised.config.maxlen,
+        seed=train_config.seed,
+    )  # fmt: skip
     kernel = lstm_kernel(model_config)
     log.info("training %s on %d reviews (%d held out)", model.name, len(train_idx), len(val_idx))
     if not gpu_visible():

@@ -199,7 +199,10 @@ class LstmHyperModel(kt.HyperModel):
 
     def build(self, hp: Any) -> keras.Model:
         tokeniser, model = configs_of(hp, self.space)
-        built = build_model(model, vocab_size=tokeniser.vocab_size, maxlen=tokeniser.maxlen)
+        built = build_model(
+            model, vocab_size=tokeniser.vocab_size, maxlen=tokeniser.maxlen,
+            seed=self.training.seed,
+        )  # fmt: skip
         return compile_model(built, self.training)
 
     def fit(self, hp: Any, model: keras.Model, x: Any, y: Any, **kwargs: Any) -> Any:

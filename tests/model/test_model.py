@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import random
+
 import keras
 import numpy as np
 import pytest
@@ -30,6 +32,38 @@ def test_bidirectional_variant_wraps_the_same_lstm() -> None:
     assert isinstance(bilstm, keras.layers.Bidirectional)
     assert bilstm.forward_layer.units == 64
     assert bilstm.forward_layer.recurrent_dropout == CLASSIC_MODEL.recurrent_dropout
+
+
+def test_the_seed_alone_fixes_the_initial_weights() -> None:
+    config = ModelConfig(
+        units=4,
+        embedding_dim=4,
+        ngram_buckets=64,
+        ngram_dropout=0.2,
+        lstm_region_buckets=64,
+        pooling="attention",
+    )
+    drawn = random.getstate()
+    one = build_model(config, vocab_size=50, maxlen=10, seed=3)
+    # Python's global draws are shared with every thread in the process: left untouched.
+    assert random.getstate() == drawn
+    random.seed(99)
+    again = build_model(config, vocab_size=50, maxlen=10, seed=3)
+    other = build_model(config, vocab_size=50, maxlen=10, seed=4)
+    for a, b in zip(one.get_weights(), again.get_weights(), strict=True):
+        assert np.array_equal(a, b)
+    for name in ("embedding", "lstm_bigram_embedding", "ngram1_embedding", "lstm_logit"):
+        assert not np.array_equal(
+            _layers(one)[name].get_weights()[0], _layers(other)[name].get_weights()[0]
+        )
+    for name in ("embedding_dropout", "head_dropout", "ngram_dropout"):
+        assert _layers(one)[name].seed == _layers(again)[name].seed != _layers(other)[name].seed
+    bilstm = _layers(one)["bilstm"]
+    # the two directions start apart, as they would with unseeded layers
+    assert not np.array_equal(
+        bilstm.forward_layer.get_weights()[0], bilstm.backward_layer.get_weights()[0]
+    )
+    assert bilstm.backward_layer.go_backwards and not bilstm.forward_layer.go_backwards
 
 
 @pytest.mark.parametrize(("pooling", "layer"), [("max", "max_pool"), ("mean", "mean_pool")])

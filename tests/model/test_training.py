@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -100,7 +102,21 @@ def test_training_logs_what_it_should(trained) -> None:  # type: ignore[no-untyp
 
 
 def test_same_seed_same_model(tokenised, trained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    again = train_model(tokenised, TINY_MODEL, TINY_TRAIN, tmp_path, verbose=0)
+    # Other threads of the process draw from Python's global random state, as Prefect's
+    # clients do: the seed alone must still fix the model.
+    stop = threading.Event()
+
+    def draw() -> None:
+        while not stop.wait(0.001):
+            random.random()
+
+    drawing = threading.Thread(target=draw, daemon=True)
+    drawing.start()
+    try:
+        again = train_model(tokenised, TINY_MODEL, TINY_TRAIN, tmp_path, verbose=0)
+    finally:
+        stop.set()
+        drawing.join()
     for a, b in zip(
         load_model(trained.model_path).get_weights(),
         load_model(again.model_path).get_weights(),
