@@ -32,10 +32,10 @@ BRANCH_LOGITS = (NGRAM_LOGIT, LSTM_LOGIT, NBSVM_LOGIT)
 """The branches' logits in the order the combiner (``probability``) takes those present."""
 
 
-def build_model(config: ModelConfig, *, vocab_size: int, maxlen: int, seed: int = 0) -> keras.Model:
+def build_model(config: ModelConfig, *, vocab_size: int, maxlen: int, seed: int) -> keras.Model:
     """An uncompiled classifier over rows of ``maxlen`` token ids below ``vocab_size``.
 
-    Every random initial weight and dropout mask derives from ``seed`` alone.
+    Every random initial weight and dropout mask derives from ``seed`` and its layer's name.
     """
     seeds = _Seeds(seed)
     ids = keras.Input(shape=(maxlen,), dtype="int32", name="token_ids")
@@ -47,16 +47,19 @@ def build_model(config: ModelConfig, *, vocab_size: int, maxlen: int, seed: int 
     name = f"{config.architecture}_{config.pooling}"
     if not config.ngram_order:
         probability = layers.Dense(
-            1, activation="sigmoid", kernel_initializer=seeds.glorot(),
+            1, activation="sigmoid", kernel_initializer=seeds.glorot("probability"),
             kernel_regularizer=_l2(config), name="probability",
         )(lstm_features)  # fmt: skip
         return keras.Model(ids, probability, name=name)
 
     lstm_logit = layers.Dense(
-        1, kernel_initializer=seeds.glorot(), kernel_regularizer=_l2(config), name=LSTM_LOGIT
+        1,
+        kernel_initializer=seeds.glorot(LSTM_LOGIT),
+        kernel_regularizer=_l2(config),
+        name=LSTM_LOGIT,
     )(lstm_features)
     ngram_features = _ngram_branch(ids, config, vocab_size, seeds)
-    ngram_logit = layers.Dense(1, kernel_initializer=seeds.glorot(), name=NGRAM_LOGIT)(
+    ngram_logit = layers.Dense(1, kernel_initializer=seeds.glorot(NGRAM_LOGIT), name=NGRAM_LOGIT)(
         ngram_features
     )
     logits = [ngram_logit, lstm_logit]
@@ -115,26 +118,28 @@ def _l2(config: ModelConfig) -> keras.regularizers.Regularizer | None:
 
 
 class _Seeds:
-    """The seeds of one model's random layers, drawn in turn from the model's seed.
+    """The seed of each random layer of one model, from the model's seed and the layer's name.
 
     Keras layers built without a seed draw one from Python's global ``random``, which other
     threads also draw from (Prefect's clients do): the same seed could then build another
-    model.
+    model. Keyed by name, a layer starts the same whichever optional layers a config adds or
+    leaves out, so two variants differ by their config, not by their draws.
     """
 
     def __init__(self, seed: int) -> None:
-        self._draws = random.Random(seed)
+        self.seed = seed
 
-    def __call__(self) -> int:
-        return self._draws.randint(1, 10**9)
+    def __call__(self, name: str) -> int:
+        # A str seeds Random through SHA-512: the same in every process and on every machine.
+        return random.Random(f"{self.seed}/{name}").randint(1, 10**9)
 
-    def uniform(self) -> keras.initializers.Initializer:
+    def uniform(self, name: str) -> keras.initializers.Initializer:
         """Keras's default for embeddings, seeded."""
-        return keras.initializers.RandomUniform(-0.05, 0.05, seed=self())
+        return keras.initializers.RandomUniform(-0.05, 0.05, seed=self(name))
 
-    def glorot(self) -> keras.initializers.Initializer:
+    def glorot(self, name: str) -> keras.initializers.Initializer:
         """Keras's default for kernels, seeded."""
-        return keras.initializers.GlorotUniform(seed=self())
+        return keras.initializers.GlorotUniform(seed=self(name))
 
 
 def _lstm_branch(
@@ -155,14 +160,15 @@ def _lstm_branch(
         x = LastSteps(config.lstm_maxlen, name="lstm_window")(x)
     window = x
     x = layers.Embedding(
-        vocab_size, config.embedding_dim, embeddings_initializer=seeds.uniform(),
+        vocab_size, config.embedding_dim, embeddings_initializer=seeds.uniform("embedding"),
         embeddings_regularizer=regulariser, name="embedding",
     )(x)  # fmt: skip
     if config.lstm_region_buckets:
         regions = HashedNgrams(2, config.lstm_region_buckets, name="lstm_bigram_ids")(window)
         regions = layers.Embedding(
             config.lstm_region_buckets + 1, config.embedding_dim,
-            embeddings_initializer=seeds.uniform(), embeddings_regularizer=regulariser,
+            embeddings_initializer=seeds.uniform("lstm_bigram_embedding"),
+            embeddings_regularizer=regulariser,
             name="lstm_bigram_embedding",
         )(regions)  # fmt: skip
         # The first word ends no bigram: a zero vector keeps the steps aligned (elsewhere
@@ -171,7 +177,7 @@ def _lstm_branch(
         x = layers.Add(name="lstm_regions")([x, regions])
     if config.embedding_dropout:
         x = layers.SpatialDropout1D(
-            config.embedding_dropout, seed=seeds(), name="embedding_dropout"
+            config.embedding_dropout, seed=seeds("embedding_dropout"), name="embedding_dropout"
         )(x)
     if scores is not None:
         x = layers.Concatenate(name="lstm_inputs")([x, *scores.per_step(window)])
@@ -184,11 +190,11 @@ def _lstm_branch(
             return_sequences=pooled,
             go_backwards=go_backwards,
             use_cudnn="auto" if _fused_lstm_allowed(config) else False,
-            kernel_initializer=seeds.glorot(),
-            recurrent_initializer=keras.initializers.Orthogonal(seed=seeds()),
+            kernel_initializer=seeds.glorot(f"{name}/kernel"),
+            recurrent_initializer=keras.initializers.Orthogonal(seed=seeds(f"{name}/recurrent")),
             kernel_regularizer=regulariser,
             recurrent_regularizer=regulariser,
-            seed=seeds(),
+            seed=seeds(f"{name}/dropout"),
             name=name,
         )
 
@@ -199,7 +205,9 @@ def _lstm_branch(
     else:
         x = lstm("lstm")(x)
     if config.pooling == "attention":
-        x = AttentionPooling(config.units, seed=seeds(), name="attention_pool")([x, window])
+        x = AttentionPooling(config.units, seed=seeds("attention_pool"), name="attention_pool")(
+            [x, window]
+        )
     elif config.pooling == "max":
         x = layers.GlobalMaxPooling1D(name="max_pool")(x)
     elif config.pooling == "mean":
@@ -212,7 +220,7 @@ def _lstm_branch(
             ]
         )
     if config.head_dropout:
-        x = layers.Dropout(config.head_dropout, seed=seeds(), name="head_dropout")(x)
+        x = layers.Dropout(config.head_dropout, seed=seeds("head_dropout"), name="head_dropout")(x)
     return x
 
 
@@ -220,7 +228,7 @@ def _ngram_branch(ids: Any, config: ModelConfig, vocab_size: int, seeds: _Seeds)
     """Mean of the embeddings of every word and hashed n-gram in the row."""
     parts = [
         layers.Embedding(
-            vocab_size, config.ngram_dim, embeddings_initializer=seeds.uniform(),
+            vocab_size, config.ngram_dim, embeddings_initializer=seeds.uniform("ngram1_embedding"),
             name="ngram1_embedding",
         )(ids),
         ids,
@@ -228,13 +236,16 @@ def _ngram_branch(ids: Any, config: ModelConfig, vocab_size: int, seeds: _Seeds)
     for order in range(2, config.ngram_order + 1):
         grams = HashedNgrams(order, config.ngram_buckets, name=f"ngram{order}_ids")(ids)
         vectors = layers.Embedding(
-            config.ngram_buckets + 1, config.ngram_dim, embeddings_initializer=seeds.uniform(),
+            config.ngram_buckets + 1, config.ngram_dim,
+            embeddings_initializer=seeds.uniform(f"ngram{order}_embedding"),
             name=f"ngram{order}_embedding",
         )(grams)  # fmt: skip
         parts += [vectors, grams]
     x = MaskedMean(name="ngram_mean")(parts)
     if config.ngram_dropout:
-        x = layers.Dropout(config.ngram_dropout, seed=seeds(), name="ngram_dropout")(x)
+        x = layers.Dropout(config.ngram_dropout, seed=seeds("ngram_dropout"), name="ngram_dropout")(
+            x
+        )
     return x
 
 

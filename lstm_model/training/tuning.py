@@ -199,6 +199,7 @@ class LstmHyperModel(kt.HyperModel):
 
     def build(self, hp: Any) -> keras.Model:
         tokeniser, model = configs_of(hp, self.space)
+        # Every trial's layers start from the same seeds: trials differ by their config alone.
         built = build_model(
             model, vocab_size=tokeniser.vocab_size, maxlen=tokeniser.maxlen,
             seed=self.training.seed,

@@ -41,7 +41,7 @@ def test_one_and_two_branch_models(tokenised) -> None:  # type: ignore[no-untype
 
     x, y = load_split(tokenised, "test")
     one = build_model(
-        ModelConfig(ngram_order=0, units=4, embedding_dim=4), vocab_size=2000, maxlen=40
+        ModelConfig(ngram_order=0, units=4, embedding_dim=4), vocab_size=2000, maxlen=40, seed=0
     )
     probabilities, logits = predict_branches(one, x)
     assert logits is None and probabilities.shape == (len(x),)
@@ -51,6 +51,7 @@ def test_one_and_two_branch_models(tokenised) -> None:  # type: ignore[no-untype
         ModelConfig(nbsvm=False, units=4, embedding_dim=4, ngram_buckets=64),
         vocab_size=2000,
         maxlen=40,
+        seed=0,
     )
     probabilities, logits = predict_branches(two, x)
     assert logits is not None and logits.shape == (len(x), 2)

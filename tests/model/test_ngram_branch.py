@@ -69,7 +69,7 @@ def test_last_steps_keeps_the_end_of_each_row() -> None:
 
 def test_default_model_has_all_three_branches() -> None:
     tokeniser, config = PRESETS["default"]
-    model = build_model(config, vocab_size=tokeniser.vocab_size, maxlen=tokeniser.maxlen)
+    model = build_model(config, vocab_size=tokeniser.vocab_size, maxlen=tokeniser.maxlen, seed=0)
     layers = {layer.name: layer for layer in model.layers}
     assert layers["lstm_window"].steps == config.lstm_maxlen == 100
     assert layers["embedding"].embeddings.shape == (tokeniser.vocab_size, config.embedding_dim)
@@ -85,7 +85,7 @@ def test_default_model_has_all_three_branches() -> None:
 
 def test_branch_models_share_the_full_model_s_layers() -> None:
     config = ModelConfig(units=4, embedding_dim=4, ngram_buckets=64, ngram_order=3)
-    model = build_model(config, vocab_size=50, maxlen=12)
+    model = build_model(config, vocab_size=50, maxlen=12, seed=0)
     branches = branch_models(model)
     assert set(branches) == {"ngram", "lstm"}
     ngram_layers = {layer.name for layer in branches["ngram"].layers}
@@ -97,7 +97,7 @@ def test_branch_models_share_the_full_model_s_layers() -> None:
 def test_lstm_only_models_have_no_branches() -> None:
     for preset in ("classic", "bidirectional", "bilstm_pool"):
         tokeniser, config = PRESETS[preset]
-        model = build_model(config, vocab_size=100, maxlen=tokeniser.maxlen)
+        model = build_model(config, vocab_size=100, maxlen=tokeniser.maxlen, seed=0)
         assert branch_models(model) == {}
         assert not any(layer.name.startswith("ngram") for layer in model.layers)
 
@@ -153,7 +153,7 @@ def test_the_lstm_can_read_the_nbsvm_scores(tmp_path) -> None:  # type: ignore[n
     buckets, window = 64, 6
     config = ModelConfig(units=4, embedding_dim=4, ngram_buckets=buckets, lstm_maxlen=window,
                          lstm_nbsvm_scores=True)  # fmt: skip
-    model = build_model(config, vocab_size=50, maxlen=12)
+    model = build_model(config, vocab_size=50, maxlen=12, seed=0)
     rng = np.random.default_rng(0)
     words = rng.normal(size=(50, 1)).astype("float32")
     bigrams = rng.normal(size=(buckets + 1, 1)).astype("float32")
@@ -215,7 +215,7 @@ def test_the_lstm_can_read_region_embeddings(tmp_path) -> None:  # type: ignore[
     buckets, window, width = 64, 6, 4
     config = ModelConfig(units=4, embedding_dim=width, ngram_buckets=128, lstm_maxlen=window,
                          lstm_region_buckets=buckets)  # fmt: skip
-    model = build_model(config, vocab_size=50, maxlen=12)
+    model = build_model(config, vocab_size=50, maxlen=12, seed=0)
     ids = np.array([[0, 0, 0, 5, 6, 7, 8, 1, 9, 10, 11, 12]], dtype="int32")
     tail = ids[0, -window:]
     steps = _np(keras.Model(model.inputs, model.get_layer("lstm_regions").output)(ids))[0]

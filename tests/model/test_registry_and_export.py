@@ -166,8 +166,8 @@ def test_unrolling_changes_no_probability_and_leaves_the_model_as_it_was() -> No
                                    keras.layers.Dense(1)])  # fmt: skip
     last_state = ModelConfig(architecture="lstm", units=4, embedding_dim=4, pooling="last")
     for model in (
-        build_model(TINY_MODEL, vocab_size=300, maxlen=40),  # BiLSTM on 30 of 40 steps
-        build_model(last_state, vocab_size=300, maxlen=40),
+        build_model(TINY_MODEL, vocab_size=300, maxlen=40, seed=0),  # BiLSTM on 30 of 40 steps
+        build_model(last_state, vocab_size=300, maxlen=40, seed=0),
         sequential,
     ):
         clone = unrolled(model, max_steps=40)
@@ -183,7 +183,7 @@ def test_unrolling_changes_no_probability_and_leaves_the_model_as_it_was() -> No
         ids = np.random.default_rng(0).integers(0, 300, size=(32, 40)).astype("int32")
         np.testing.assert_allclose(clone.predict_on_batch(ids), model.predict_on_batch(ids),
                                    atol=1e-6)  # fmt: skip
-    tiny = build_model(TINY_MODEL, vocab_size=300, maxlen=40)
+    tiny = build_model(TINY_MODEL, vocab_size=300, maxlen=40, seed=0)
     assert unrolled(tiny, max_steps=29) is tiny  # 30 steps: over the limit, it stays a loop
     dense = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     assert unrolled(dense, max_steps=40) is dense  # nothing to unroll
@@ -265,7 +265,7 @@ def test_an_attention_model_exports_with_parity(tokenised, reviews_frame, tmp_pa
 
     config = TINY_MODEL.model_copy(update={"pooling": "attention"})
     tokeniser = Tokeniser.load(tokenised.tokeniser_dir)
-    model = build_model(config, vocab_size=tokeniser.vocab_size, maxlen=tokeniser.maxlen)
+    model = build_model(config, vocab_size=tokeniser.vocab_size, maxlen=tokeniser.maxlen, seed=0)
     model.save(tmp_path / "model.keras")
     texts = [*reviews_frame["text"].tolist()[:48], "", "ok"]
     expected = model.predict(tokeniser.encode(texts), verbose=0).ravel()
