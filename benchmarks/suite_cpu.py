@@ -16,8 +16,10 @@ import collections
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -42,9 +44,15 @@ def _cpu_below_me() -> float:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: Any, nextitem: Any) -> Any:
-    cpu, wall = _cpu_below_me(), time.monotonic()
+    cpu, wall, start = _cpu_below_me(), time.monotonic(), time.time()
     yield
-    record = {"id": item.nodeid, "cpu": _cpu_below_me() - cpu, "wall": time.monotonic() - wall}
+    record = {
+        "id": item.nodeid,
+        "cpu": _cpu_below_me() - cpu,
+        "wall": time.monotonic() - wall,
+        "start": start,
+        "worker": os.environ.get("PYTEST_XDIST_WORKER", "main"),
+    }
     with open(os.environ[OUT_ENV], "a") as out:
         out.write(json.dumps(record) + "\n")
 
@@ -55,7 +63,11 @@ def main() -> None:
     if args[:1] == ["--out"]:
         out, args = Path(args[1]), args[2:]
     out.unlink(missing_ok=True)
-    env = {**os.environ, OUT_ENV: str(out.resolve()), "PYTHONPATH": str(Path(__file__).parent)}
+    # The plugin alone on the path: benchmarks/ itself holds modules (``serving``) that
+    # would shadow the project's packages in every process the suite starts.
+    plugin_dir = Path(tempfile.mkdtemp(prefix="suite-cpu-"))
+    shutil.copy(__file__, plugin_dir / "suite_cpu.py")
+    env = {**os.environ, OUT_ENV: str(out.resolve()), "PYTHONPATH": str(plugin_dir)}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "pytest", "-p", "suite_cpu", "-q", *args], env=env)

@@ -13,7 +13,12 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from data_contracts._runner import ContractResult, ContractViolation, ExpectationFailure
+    from data_contracts._runner import (
+        ContractResult,
+        ContractViolation,
+        ExpectationFailure,
+        build_data_docs,
+    )
     from data_contracts.imdb_reviews import validate_imdb_reviews
     from data_contracts.imdb_tokenised import validate_imdb_tokenised
     from data_contracts.labelled_reviews import validate_labelled_reviews
@@ -23,6 +28,7 @@ _HOMES = {
     "ContractResult": "data_contracts._runner",
     "ContractViolation": "data_contracts._runner",
     "ExpectationFailure": "data_contracts._runner",
+    "build_data_docs": "data_contracts._runner",
     "validate_imdb_reviews": "data_contracts.imdb_reviews",
     "validate_imdb_tokenised": "data_contracts.imdb_tokenised",
     "validate_labelled_reviews": "data_contracts.labelled_reviews",
@@ -33,6 +39,7 @@ __all__ = [
     "ContractResult",
     "ContractViolation",
     "ExpectationFailure",
+    "build_data_docs",
     "prune_results",
     "validate_imdb_reviews",
     "validate_imdb_tokenised",

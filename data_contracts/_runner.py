@@ -83,20 +83,24 @@ def run_suite(
     project_root: Path,
     id_columns: Sequence[str],
     max_examples: int,
+    data_docs: bool = True,
 ) -> ContractResult:
-    """Validate ``frame`` against ``expectations`` with a GX checkpoint; update Data Docs."""
+    """Validate ``frame`` against ``expectations`` with a GX checkpoint; update Data Docs.
+
+    The result is kept in the project's validation results store either way. With
+    ``data_docs=False`` the Data Docs are updated only when the contract fails (so that the
+    violation's link shows it); the caller builds them once later (``build_data_docs``).
+    Rebuilding the site is most of a small frame's validation, and grows with the results
+    stored, so contracts run on every chunk of a file leave it to the end of their run.
+    """
     import great_expectations as gx  # heavy import (seconds), so only when validating
     from great_expectations.checkpoint import UpdateDataDocsAction
-    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     project_root.mkdir(parents=True, exist_ok=True)
     # The File Data Context rewrites its YAML/JSON stores and the Data Docs on every run:
     # parallel workers (the Dask scoring path) take turns, or they corrupt each other's files.
     with exclusive_lock(project_root / ".gx-project.lock"):
-        _repair_stores(project_root / "gx")
-        context = gx.get_context(mode="file", project_root_dir=project_root)
-        context.variables.progress_bars = ProgressBarsConfig(globally=False)
-
+        context = _context(project_root)
         suite = context.suites.add_or_update(
             gx.ExpectationSuite(name=contract, expectations=list(expectations))
         )
@@ -112,7 +116,7 @@ def run_suite(
             gx.Checkpoint(
                 name=contract,
                 validation_definitions=[definition],
-                actions=[UpdateDataDocsAction(name="update_data_docs")],
+                actions=[UpdateDataDocsAction(name="update_data_docs")] if data_docs else [],
                 result_format={
                     "result_format": "SUMMARY",
                     "unexpected_index_column_names": [c for c in id_columns if c in frame.columns],
@@ -123,6 +127,8 @@ def run_suite(
         outcome = checkpoint.run(batch_parameters={"dataframe": frame})
         results = [r for run in outcome.run_results.values() for r in run.results]
         failures = [_failure(r, max_examples) for r in results if not r.success]
+        if failures and not data_docs:
+            context.build_data_docs(resource_identifiers=list(outcome.run_results))
         docs = [site["site_url"] for site in context.get_docs_sites_urls()]
         log.info("contract %s: Data Docs at %s", contract, docs[0] if docs else "(none)")
         return ContractResult(
@@ -132,6 +138,28 @@ def run_suite(
             failures=failures,
             data_docs=docs[0] if docs else None,
         )
+
+
+def build_data_docs(project_root: Path) -> str | None:
+    """Rebuild the project's Data Docs from every stored validation result; the site's
+    address, or None where no GX project exists yet."""
+    if not (project_root / "gx" / "great_expectations.yml").is_file():
+        return None
+    with exclusive_lock(project_root / ".gx-project.lock"):
+        sites = _context(project_root).build_data_docs()
+    log.info("Data Docs rebuilt: %s", ", ".join(sites.values()) or "(no site)")
+    return next(iter(sites.values()), None)
+
+
+def _context(project_root: Path) -> Any:
+    """The project's File Data Context, its stores first repaired; under the caller's lock."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    _repair_stores(project_root / "gx")
+    context = gx.get_context(mode="file", project_root_dir=project_root)
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context
 
 
 def _repair_stores(gx_root: Path) -> None:

@@ -36,6 +36,7 @@ from lstm_model.scoring.report import RunSummary
 from tasks.scoring import (
     commit,
     count_failure,
+    data_docs,
     discover,
     report,
     score,
@@ -88,6 +89,10 @@ def score_inbox(
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     summary = report(outcomes, best, config, folders.root / "reports" / stamp)
     settle(outcomes, folders, run)
+    if paths:
+        # After the ledger is settled, and not fatal: the files are scored either way; a
+        # failed build shows as its task's state, and the next run builds them again.
+        data_docs(root, return_state=True)
     return summary
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
+from data_contracts import build_data_docs
 from data_contracts.scoring import validate_scoring_input, validate_scoring_output
 from lstm_model.data.drops import Dropped
 from lstm_model.events import DRIFT, INPUT_REJECTED, SCORING_RESOURCE
@@ -75,6 +76,12 @@ def score(
         check_output=_output_contract(workspace),
         run=run,
     )
+
+
+@task(name="build-data-docs", timeout_seconds=1800, **IO_RETRIES)
+def data_docs(workspace: Path) -> str | None:
+    """Rebuild the GX Data Docs once for the run's contracts (each chunk leaves them)."""
+    return build_data_docs(workspace)
 
 
 @task(name="stage-file", timeout_seconds=3600, **IO_RETRIES)

@@ -124,6 +124,24 @@ def test_no_test_module_imports_another() -> None:
     assert offenders == []
 
 
+CODE_FOLDERS = ("lstm_model", "data_contracts", "tasks", "flows", "cli", "serving")
+CODE_FOLDERS += ("deployments", "benchmarks", "tests")
+
+
+def test_no_name_or_comment_points_at_the_tracker() -> None:
+    """A reader of the code cannot see the tracker: names and comments say what, not where
+    a request came from."""
+    word = "iss" + "ue"  # spelt apart so that this test does not find itself
+    found = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for folder in CODE_FOLDERS
+        for path in (ROOT / folder).rglob("*.py")
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if word in line.lower()
+    ]
+    assert found == []
+
+
 def test_flow_parameter_descriptions_survive_the_ui() -> None:
     """The Prefect UI renders descriptions as HTML: an angle bracket would eat words."""
     from prefect.utilities.callables import parameter_schema

@@ -15,7 +15,7 @@ def _layers(model: keras.Model) -> dict[str, keras.layers.Layer]:
     return {layer.name: layer for layer in model.layers}
 
 
-def test_classic_model_is_the_issue_s_architecture() -> None:
+def test_classic_preset_is_one_lstm_64_over_an_embedding_128() -> None:
     tokeniser, config = PRESETS["classic"]
     model = build_model(config, vocab_size=tokeniser.vocab_size, maxlen=tokeniser.maxlen, seed=0)
     layers = _layers(model)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from data_contracts import ContractViolation
+from data_contracts import ContractViolation, build_data_docs
 from data_contracts.scoring import validate_scoring_input, validate_scoring_output
 from flows.score import score_inbox
 from lstm_model.errors import PipelineError
@@ -87,6 +87,25 @@ def test_a_gx_store_file_cut_by_a_kill_is_rebuilt(tmp_path: Path) -> None:
     stored.write_text("")  # what a process killed while GX wrote it leaves
     validate_scoring_input(rows, workspace=tmp_path, max_text_chars=100)
     assert json.loads(stored.read_text())["name"] == "scoring_input"
+
+
+def test_chunk_contracts_leave_the_data_docs_to_their_run_unless_they_fail(tmp_path: Path) -> None:
+    site = tmp_path / "gx" / "uncommitted" / "data_docs" / "local_site"
+    stored = tmp_path / "gx" / "uncommitted" / "validations"
+
+    def pages() -> int:
+        return len(list((site / "validations").rglob("*.html")))
+
+    rows = pd.DataFrame({"id": ["a"], "text": ["fine"], "row_number": [1]})
+    validate_scoring_input(rows, workspace=tmp_path, max_text_chars=100)
+    assert len(list(stored.rglob("*.json"))) == 1  # the result is kept...
+    assert not (site / "index.html").exists()  # ...and no site is built for a chunk that passes
+    with pytest.raises(ContractViolation) as info:
+        validate_scoring_input(rows.assign(text=[" "]), workspace=tmp_path, max_text_chars=100)
+    assert pages() == 1 and f"Data Docs: {(site / 'index.html').as_uri()}" in str(info.value)
+    assert build_data_docs(tmp_path) == (site / "index.html").as_uri()
+    assert pages() == 2 and len(list(stored.rglob("*.json"))) == 2
+    assert build_data_docs(tmp_path / "elsewhere") is None  # no project: nothing to build
 
 
 def test_a_task_that_fails_outside_the_library_fails_only_its_file(  # type: ignore[no-untyped-def]

@@ -344,15 +344,20 @@ def test_the_browser_signs_in_then_shows_the_finished_run_and_its_report(
         assert (shots / shot).stat().st_size > 20_000  # a rendered page, not a blank one
 
 
+ROWS = 1_500
+
+
 def test_a_killed_worker_crashes_its_run_and_the_retry_scores_each_row_once(  # type: ignore[no-untyped-def]
     stack: Stack, registry_with_champion, tmp_path: Path, alerts: WebhookReceiver
 ) -> None:
-    files = {f"f{i}.txt": [f"Film {i}, review {j}: good fun." for j in range(4_000)]
+    # Enough rows that the run is mid-file when the kill lands (a file takes about 3 s,
+    # the kill under 1 s after the first results), few enough that the retry is short.
+    files = {f"f{i}.txt": [f"Film {i}, review {j}: good fun." for j in range(ROWS)]
              for i in range(4)}  # fmt: skip
     inbox_with(tmp_path, files)
     response = run_from_ui(stack, "nightly-scoring", {
         "workspace": str(tmp_path), "registry": str(registry_with_champion),
-        "config": {"settle_seconds": 0, "chunk_rows": 1000},
+        "config": {"settle_seconds": 0, "chunk_rows": ROWS // 3},
     })  # fmt: skip
     assert response.status_code == 201, response.text
     run_id = response.json()["id"]
@@ -388,7 +393,7 @@ def test_a_killed_worker_crashes_its_run_and_the_retry_scores_each_row_once(  # 
     results = pd.concat(
         pq.read_table(p).to_pandas() for p in (tmp_path / "scoring" / "results").glob("*.parquet")
     )
-    assert len(results) == 4 * 4_000
+    assert len(results) == 4 * ROWS
     assert not results.duplicated(["source_file", "row_number"]).any()
     assert ledger.exists() and not list((tmp_path / "scoring" / "inbox").iterdir())
     assert [p for p in (tmp_path / "scoring").rglob("*") if ".tmp-" in p.name] == []
