@@ -70,7 +70,12 @@ def main() -> None:
     env = {**os.environ, OUT_ENV: str(out.resolve()), "PYTHONPATH": str(plugin_dir)}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "suite_cpu", "-q", *args], env=env)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "suite_cpu", "-q", *args], env=env
+        )
+    finally:
+        shutil.rmtree(plugin_dir)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     whole = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     rows = [json.loads(line) for line in out.read_text().splitlines()]

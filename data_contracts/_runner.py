@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,9 @@ def run_suite(
     """
     import great_expectations as gx  # heavy import (seconds), so only when validating
     from great_expectations.checkpoint import UpdateDataDocsAction
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+    )
 
     project_root.mkdir(parents=True, exist_ok=True)
     # The File Data Context rewrites its YAML/JSON stores and the Data Docs on every run:
@@ -128,7 +132,8 @@ def run_suite(
         results = [r for run in outcome.run_results.values() for r in run.results]
         failures = [_failure(r, max_examples) for r in results if not r.success]
         if failures and not data_docs:
-            context.build_data_docs(resource_identifiers=list(outcome.run_results))
+            suite_page = ExpectationSuiteIdentifier(name=contract)
+            context.build_data_docs(resource_identifiers=[*outcome.run_results, suite_page])
         docs = [site["site_url"] for site in context.get_docs_sites_urls()]
         log.info("contract %s: Data Docs at %s", contract, docs[0] if docs else "(none)")
         return ContractResult(
@@ -140,15 +145,49 @@ def run_suite(
         )
 
 
-def build_data_docs(project_root: Path) -> str | None:
-    """Rebuild the project's Data Docs from every stored validation result; the site's
-    address, or None where no GX project exists yet."""
-    if not (project_root / "gx" / "great_expectations.yml").is_file():
+def build_data_docs(project_root: Path, *, since: datetime | None = None) -> str | None:
+    """Render the Data Docs pages of the validation results stored since ``since`` (every
+    stored result when None), with their suites' pages and the index.
+
+    A stored result that is not valid JSON (a process killed while GX wrote it) is dropped
+    with a warning: GX stops the whole build on it. The site's address; None where there
+    is no GX project yet, or no result since ``since``.
+    """
+    gx_root = project_root / "gx"
+    if not (gx_root / "great_expectations.yml").is_file():
         return None
     with exclusive_lock(project_root / ".gx-project.lock"):
-        sites = _context(project_root).build_data_docs()
-    log.info("Data Docs rebuilt: %s", ", ".join(sites.values()) or "(no site)")
+        context = _context(project_root)
+        keys = [
+            key
+            for key in context.validation_results_store.list_keys()
+            if (since is None or key.run_id.run_time >= since)
+            and _intact(stored_result(gx_root, key))
+        ]
+        if since is not None and not keys:
+            return None
+        suites = {key.expectation_suite_identifier for key in keys}
+        sites = context.build_data_docs(
+            resource_identifiers=None if since is None else [*keys, *suites]
+        )
+    log.info("Data Docs of %d results rendered: %s", len(keys), ", ".join(sites.values()))
     return next(iter(sites.values()), None)
+
+
+def stored_result(gx_root: Path, key: Any) -> Path:
+    """The file of one validation result (a ``ValidationResultIdentifier``) in the store."""
+    parts = ("uncommitted", "validations", *key.to_tuple())
+    return gx_root.joinpath(*parts[:-1], f"{parts[-1]}.json")
+
+
+def _intact(path: Path) -> bool:
+    try:
+        json.loads(path.read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        log.warning("GX validation result %s is damaged (a killed run?); dropping it", path)
+        path.unlink(missing_ok=True)
+        return False
+    return True
 
 
 def _context(project_root: Path) -> Any:

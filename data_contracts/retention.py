@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from data_contracts._runner import stored_result
 from lstm_model.artifacts import exclusive_lock
 
 log = logging.getLogger(__name__)
@@ -47,8 +48,7 @@ def prune_results(project_root: Path, keep: int, *, dry_run: bool) -> list[Prune
         for contract, found in sorted(by_contract.items()):
             found.sort(key=lambda k: str(k.run_id.run_time), reverse=True)
             for key in found[keep:]:
-                parts = ("uncommitted", "validations", *key.to_tuple())
-                stored = gx_root.joinpath(*parts[:-1], f"{parts[-1]}.json")
+                stored = stored_result(gx_root, key)
                 size = stored.stat().st_size if stored.is_file() else 0
                 pruned.append(PrunedResult(
                     contract=contract, run_time=str(key.run_id.run_time), bytes=size,

@@ -72,6 +72,7 @@ def score_inbox(
         config: settle time, column names, row limits, batch sizes, rescore, drift bound.
         scale_out: score in this process (default) or in parallel on Dask workers.
     """
+    started = datetime.now(UTC)
     root = (workspace or default_workspace()).resolve()
     folders = ScoringFolders(root=(scoring_root or root / "scoring").resolve())
     best = scoring_model((registry or root / "registry").resolve())
@@ -90,9 +91,9 @@ def score_inbox(
     summary = report(outcomes, best, config, folders.root / "reports" / stamp)
     settle(outcomes, folders, run)
     if paths:
-        # After the ledger is settled, and not fatal: the files are scored either way; a
-        # failed build shows as its task's state, and the next run builds them again.
-        data_docs(root, return_state=True)
+        # After the ledger is settled, and not fatal: the files are scored either way, and
+        # a failed build shows as its task's state; the results stay in GX's store.
+        data_docs(root, started, return_state=True)
     return summary
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 
@@ -79,9 +80,9 @@ def score(
 
 
 @task(name="build-data-docs", timeout_seconds=1800, **IO_RETRIES)
-def data_docs(workspace: Path) -> str | None:
-    """Rebuild the GX Data Docs once for the run's contracts (each chunk leaves them)."""
-    return build_data_docs(workspace)
+def data_docs(workspace: Path, since: datetime) -> str | None:
+    """Render the GX Data Docs of the run's contracts once (each chunk leaves them)."""
+    return build_data_docs(workspace, since=since)
 
 
 @task(name="stage-file", timeout_seconds=3600, **IO_RETRIES)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -107,6 +108,17 @@ def test_chunk_contracts_leave_the_data_docs_to_their_run_unless_they_fail(tmp_p
     assert pages() == 2 and len(list(stored.rglob("*.json"))) == 2
     assert build_data_docs(tmp_path / "elsewhere") is None  # no project: nothing to build
 
+    since = datetime.now(UTC)
+    assert build_data_docs(tmp_path, since=since) is None  # nothing new: nothing rendered
+    validate_scoring_input(rows, workspace=tmp_path, max_text_chars=100)
+    newest = max(stored.rglob("*.json"), key=lambda p: p.stat().st_mtime)
+    oldest = min(stored.rglob("*.json"), key=lambda p: p.stat().st_mtime)
+    oldest.write_text(oldest.read_text()[:50])  # what a run killed while GX wrote it leaves
+    assert build_data_docs(tmp_path, since=since) == (site / "index.html").as_uri()
+    assert pages() == 3 and oldest.exists()  # only the new result was read and rendered
+    assert build_data_docs(tmp_path) is not None  # all of them: the cut one is dropped
+    assert not oldest.exists() and newest.exists() and pages() >= 2
+
 
 def test_a_task_that_fails_outside_the_library_fails_only_its_file(  # type: ignore[no-untyped-def]
     registry_with_champion, tmp_path: Path, monkeypatch
@@ -124,10 +136,19 @@ def test_a_task_that_fails_outside_the_library_fails_only_its_file(  # type: ign
             raise PipelineError("the worker was lost")
         return real(path, *args, **kwargs)
 
+    def full_disk(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise OSError(28, "No space left on device")
+
     monkeypatch.setattr(tasks.scoring, "score_file", lost_worker)
-    summary = score_inbox(
-        workspace=tmp_path, registry=registry_with_champion, config=ScoringConfig(settle_seconds=0)
+    monkeypatch.setattr(tasks.scoring, "build_data_docs", full_disk)  # the run's last task
+    state = score_inbox(
+        workspace=tmp_path,
+        registry=registry_with_champion,
+        config=ScoringConfig(settle_seconds=0),
+        return_state=True,
     )
+    assert state.is_completed(), state  # the files' outcomes stand: the Data Docs wait
+    summary = state.result()
     assert summary.files == {"scored": 1, "skipped": 0, "quarantined": 0, "failed": 1}
     assert (inbox / "doomed.txt").exists()  # left for the next run
     assert "| doomed.txt | failed | 0 | 0 | 0 | PipelineError: the worker was lost |" in (

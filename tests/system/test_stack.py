@@ -350,8 +350,8 @@ ROWS = 1_500
 def test_a_killed_worker_crashes_its_run_and_the_retry_scores_each_row_once(  # type: ignore[no-untyped-def]
     stack: Stack, registry_with_champion, tmp_path: Path, alerts: WebhookReceiver
 ) -> None:
-    # Enough rows that the run is mid-file when the kill lands (a file takes about 3 s,
-    # the kill under 1 s after the first results), few enough that the retry is short.
+    # Enough rows that the run is mid-inbox when the kill lands (a file takes about 4.5 s,
+    # the kill under 1 s after the first result), few enough that the retry is short.
     files = {f"f{i}.txt": [f"Film {i}, review {j}: good fun." for j in range(ROWS)]
              for i in range(4)}  # fmt: skip
     inbox_with(tmp_path, files)
