@@ -182,8 +182,8 @@ def stored_result(gx_root: Path, key: Any) -> Path:
 
 def _intact(path: Path) -> bool:
     try:
-        json.loads(path.read_text())
-    except (OSError, ValueError, UnicodeDecodeError):
+        json.loads(path.read_bytes())
+    except ValueError:  # cut JSON or bytes; an unreadable file is an error, not damage
         log.warning("GX validation result %s is damaged (a killed run?); dropping it", path)
         path.unlink(missing_ok=True)
         return False
