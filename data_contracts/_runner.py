@@ -96,9 +96,6 @@ def run_suite(
     """
     import great_expectations as gx  # heavy import (seconds), so only when validating
     from great_expectations.checkpoint import UpdateDataDocsAction
-    from great_expectations.data_context.types.resource_identifiers import (
-        ExpectationSuiteIdentifier,
-    )
 
     project_root.mkdir(parents=True, exist_ok=True)
     # The File Data Context rewrites its YAML/JSON stores and the Data Docs on every run:
@@ -132,8 +129,7 @@ def run_suite(
         results = [r for run in outcome.run_results.values() for r in run.results]
         failures = [_failure(r, max_examples) for r in results if not r.success]
         if failures and not data_docs:
-            suite_page = ExpectationSuiteIdentifier(name=contract)
-            context.build_data_docs(resource_identifiers=[*outcome.run_results, suite_page])
+            _render(context, list(outcome.run_results))
         docs = [site["site_url"] for site in context.get_docs_sites_urls()]
         log.info("contract %s: Data Docs at %s", contract, docs[0] if docs else "(none)")
         return ContractResult(
@@ -166,12 +162,16 @@ def build_data_docs(project_root: Path, *, since: datetime | None = None) -> str
         ]
         if since is not None and not keys:
             return None
-        suites = {key.expectation_suite_identifier for key in keys}
-        sites = context.build_data_docs(
-            resource_identifiers=None if since is None else [*keys, *suites]
-        )
+        sites = context.build_data_docs() if since is None else _render(context, keys)
     log.info("Data Docs of %d results rendered: %s", len(keys), ", ".join(sites.values()))
     return next(iter(sites.values()), None)
+
+
+def _render(context: Any, keys: list[Any]) -> dict[str, str]:
+    """The Data Docs pages of these validation results and of their suites, and the index
+    (what GX's UpdateDataDocsAction renders for one result)."""
+    suites = {key.expectation_suite_identifier for key in keys}
+    return context.build_data_docs(resource_identifiers=[*keys, *suites])
 
 
 def stored_result(gx_root: Path, key: Any) -> Path:

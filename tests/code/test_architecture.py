@@ -125,8 +125,10 @@ def test_no_test_module_imports_another() -> None:
     assert offenders == []
 
 
-CODE_FOLDERS = ("lstm_model", "data_contracts", "tasks", "flows", "cli", "serving")
-CODE_FOLDERS += ("deployments", "benchmarks", "tests")
+CODE_FOLDERS = (
+    *("lstm_model", "data_contracts", "tasks", "flows", "cli", "serving", "deployments"),
+    *("benchmarks", "tests"),
+)
 
 
 def test_no_name_or_comment_points_at_the_tracker() -> None:
